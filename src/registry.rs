@@ -1,0 +1,371 @@
+//! Manifest digests from any OCI / Docker registry, via `oci-client`.
+//!
+//! Round trips per [`Registry::resolve`] (what oci-client 0.18 sends):
+//! - with the Google token (Artifact Registry, gcr.io, marked hosts): one `HEAD` of the manifest;
+//!   oci-client uses a bearer as given, without probing `/v2/`.
+//! - anonymous: `GET /v2/` first (oci-client's auth probe; when the registry answers without a
+//!   challenge nothing is cached, so every resolution repeats it), then the `HEAD`. A registry that
+//!   challenges (Docker Hub, Harbor) adds one token `GET`, cached per repository.
+//! - a `GET` of the manifest only when the `HEAD` carries no `Docker-Content-Digest`; the digest is
+//!   then the hash of the bytes served.
+//!
+//! Failed calls cost the same again; transient failures (connection, 429, 5xx) are retried a few
+//! times with backoff.
+
+use std::time::Duration;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::error::{Error, Result};
+use crate::reference::{Digest, ImageRef};
+use crate::token::AccessToken;
+
+/// How the registry client reaches registries and whom it trusts with the Google token.
+#[derive(Clone, Debug, Default)]
+pub struct RegistryConfig {
+    /// Registries (`HOST[:PORT]`, as written in references) reached over plain HTTP.
+    pub insecure: Vec<String>,
+    /// Sent as a bearer to Google registries and to [`RegistryConfig::google_hosts`] only.
+    pub google_token: Option<AccessToken>,
+    /// Further registries (`HOST[:PORT]`) that take the Google token, e.g. an emulated Artifact
+    /// Registry on loopback. Only these receive it over plain HTTP.
+    pub google_hosts: Vec<String>,
+}
+
+/// One registry client, shared by every image of a run: its connections and tokens are reused.
+pub struct Registry {
+    client: Client,
+    config: RegistryConfig,
+}
+
+const ATTEMPTS: u32 = 3;
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+
+impl Registry {
+    pub fn new(config: RegistryConfig) -> Result<Registry> {
+        let client_config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(config.insecure.clone()),
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            user_agent: concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")),
+            ..ClientConfig::default()
+        };
+        let client = Client::try_from(client_config)
+            .map_err(|e| Error::Setup(format!("cannot build the registry client: {e}")))?;
+        Ok(Registry { client, config })
+    }
+
+    /// The digest of `image`'s manifest (image, index or manifest list, whichever the tag names)
+    /// as this registry stores it. For a reference that has a digest, checks that the registry
+    /// holds it and returns it.
+    pub async fn resolve(&self, image: &ImageRef) -> Result<Digest> {
+        let reference = oci_reference(image);
+        let auth = self.auth_for(image.registry());
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 1;
+        let served = loop {
+            match self.client.fetch_manifest_digest(&reference, &auth).await {
+                Ok(digest) => break digest,
+                Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
+                    tokio::time::sleep(backoff).await;
+                    backoff *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(registry_error(e, image)),
+            }
+        };
+        let served = Digest::parse(&served).map_err(|_| Error::Registry {
+            registry: image.registry().to_string(),
+            image: image.to_string(),
+            reason: format!("it answered with an invalid digest `{served}`"),
+        })?;
+        match image.digest() {
+            // Same algorithm: oci-client compared them, compare again for certainty. Another
+            // algorithm: the registry served the manifest at the requested digest's address.
+            Some(wanted) if wanted.algorithm() == served.algorithm() && *wanted != served => {
+                Err(Error::DigestMismatch {
+                    registry: image.registry().to_string(),
+                    image: image.to_string(),
+                    expected: wanted.to_string(),
+                    actual: served.to_string(),
+                })
+            }
+            Some(wanted) => Ok(wanted.clone()),
+            None => Ok(served),
+        }
+    }
+
+    /// The Google token for Google registries and hosts marked as such; anonymous elsewhere, so
+    /// the token never reaches Docker Hub, Nexus, Harbor or any other third party.
+    fn auth_for(&self, registry: &str) -> RegistryAuth {
+        let Some(token) = &self.config.google_token else {
+            return RegistryAuth::Anonymous;
+        };
+        let marked = self.config.google_hosts.iter().any(|h| h == registry);
+        let plain_http = self.config.insecure.iter().any(|h| h == registry);
+        if marked || (is_google_registry(registry) && !plain_http) {
+            RegistryAuth::Bearer(token.secret().to_string())
+        } else {
+            RegistryAuth::Anonymous
+        }
+    }
+}
+
+/// Google's own registries: Artifact Registry (`*.pkg.dev`) and Container Registry (`gcr.io`,
+/// `*.gcr.io`). A port, if written, is ignored.
+pub fn is_google_registry(registry: &str) -> bool {
+    let host = registry.split(':').next().unwrap_or(registry);
+    host.ends_with(".pkg.dev") || host == "gcr.io" || host.ends_with(".gcr.io")
+}
+
+/// The oci-client form of `image`. Docker Hub wants `library/` before one-segment names, which
+/// `ImageRef` keeps as written for the payload. A digest, when present, wins over the tag.
+fn oci_reference(image: &ImageRef) -> Reference {
+    let registry = image.registry().to_string();
+    let docker_hub = matches!(image.registry(), "docker.io" | "index.docker.io");
+    let repository = if docker_hub && !image.repository().contains('/') {
+        format!("library/{}", image.repository())
+    } else {
+        image.repository().to_string()
+    };
+    match (image.digest(), image.tag()) {
+        (Some(digest), _) => Reference::with_digest(registry, repository, digest.to_string()),
+        (None, tag) => Reference::with_tag(registry, repository, tag.unwrap_or("latest").into()),
+    }
+}
+
+fn is_transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout(),
+        OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| e.code == OciErrorCode::Toomanyrequests),
+        _ => false,
+    }
+}
+
+/// Maps oci-client's error to ours, naming the image; the registry's own words go in `reason`.
+fn registry_error(e: OciDistributionError, image: &ImageRef) -> Error {
+    let registry = image.registry().to_string();
+    let image_name = image.to_string();
+    let auth = |reason: String| Error::RegistryAuth {
+        registry: registry.clone(),
+        image: image_name.clone(),
+        reason,
+    };
+    let not_found = || Error::ImageNotFound {
+        image: image_name.clone(),
+    };
+    match e {
+        OciDistributionError::RegistryError { envelope, .. } => {
+            let has =
+                |codes: &[OciErrorCode]| envelope.errors.iter().any(|e| codes.contains(&e.code));
+            let messages = envelope
+                .errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            if has(&[
+                OciErrorCode::ManifestUnknown,
+                OciErrorCode::NameUnknown,
+                OciErrorCode::NotFound,
+            ]) {
+                not_found()
+            } else if has(&[OciErrorCode::Unauthorized, OciErrorCode::Denied]) {
+                auth(messages)
+            } else {
+                Error::Registry {
+                    registry,
+                    image: image_name,
+                    reason: messages,
+                }
+            }
+        }
+        OciDistributionError::ServerError { code: 404, .. }
+        | OciDistributionError::ImageManifestNotFoundError(_) => not_found(),
+        OciDistributionError::ServerError {
+            code: code @ (401 | 403),
+            message,
+            ..
+        } => auth(format!("HTTP {code}: {}", message.trim())),
+        OciDistributionError::UnauthorizedError { .. } => auth("HTTP 401 Unauthorized".into()),
+        OciDistributionError::AuthenticationFailure(reason) => auth(reason),
+        OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError {
+            expected,
+            actual,
+        }) => Error::DigestMismatch {
+            registry,
+            image: image_name,
+            expected,
+            actual,
+        },
+        other => Error::Registry {
+            registry,
+            image: image_name,
+            reason: error_chain(&other),
+        },
+    }
+}
+
+/// `e` and its causes, so "connection refused" is not hidden behind "error sending request".
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(config: RegistryConfig) -> Registry {
+        Registry::new(config).unwrap()
+    }
+
+    fn with_token() -> RegistryConfig {
+        RegistryConfig {
+            google_token: Some(AccessToken::new("ya29.t")),
+            ..RegistryConfig::default()
+        }
+    }
+
+    fn is_bearer(auth: &RegistryAuth) -> bool {
+        matches!(auth, RegistryAuth::Bearer(t) if t == "ya29.t")
+    }
+
+    #[test]
+    fn google_registries_are_recognised() {
+        for host in [
+            "us-docker.pkg.dev",
+            "europe-west1-docker.pkg.dev",
+            "gcr.io",
+            "eu.gcr.io",
+            "us.gcr.io:443",
+        ] {
+            assert!(is_google_registry(host), "{host}");
+        }
+        for host in [
+            "pkg.dev.evil.com",
+            "gcr.io.evil.com",
+            "evilgcr.io",
+            "nexus.corp:8443",
+            "docker.io",
+            "pkg.dev",
+        ] {
+            assert!(!is_google_registry(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn token_goes_only_to_google_and_marked_hosts() {
+        let r = registry(RegistryConfig {
+            google_hosts: vec!["127.0.0.1:8080".into()],
+            insecure: vec!["127.0.0.1:8080".into(), "127.0.0.1:5000".into()],
+            ..with_token()
+        });
+        assert!(is_bearer(&r.auth_for("us-docker.pkg.dev")));
+        assert!(is_bearer(&r.auth_for("gcr.io")));
+        assert!(is_bearer(&r.auth_for("127.0.0.1:8080")));
+        for other in [
+            "harbor.corp",
+            "nexus.corp:8443",
+            "docker.io",
+            "127.0.0.1:5000",
+        ] {
+            assert!(
+                matches!(r.auth_for(other), RegistryAuth::Anonymous),
+                "{other}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_never_goes_to_a_google_host_over_plain_http_unless_marked() {
+        let r = registry(RegistryConfig {
+            insecure: vec!["gcr.io".into()],
+            ..with_token()
+        });
+        assert!(matches!(r.auth_for("gcr.io"), RegistryAuth::Anonymous));
+    }
+
+    #[test]
+    fn without_a_token_everything_is_anonymous() {
+        let r = registry(RegistryConfig::default());
+        assert!(matches!(r.auth_for("gcr.io"), RegistryAuth::Anonymous));
+    }
+
+    #[test]
+    fn docker_hub_short_names_get_library_prefix_for_the_api_only() {
+        let image = ImageRef::parse("nginx:1.25").unwrap();
+        let r = oci_reference(&image);
+        assert_eq!(r.repository(), "library/nginx");
+        assert_eq!(r.tag(), Some("1.25"));
+        assert_eq!(image.repository_url(), "docker.io/nginx");
+        assert_eq!(
+            oci_reference(&ImageRef::parse("myorg/app").unwrap()).repository(),
+            "myorg/app"
+        );
+        assert_eq!(
+            oci_reference(&ImageRef::parse("gcr.io/x").unwrap()).repository(),
+            "x"
+        );
+    }
+
+    #[test]
+    fn digest_wins_over_tag_and_latest_is_the_default() {
+        let hex = "a".repeat(64);
+        let image = ImageRef::parse(&format!("gcr.io/p/i:v1@sha256:{hex}")).unwrap();
+        assert_eq!(
+            oci_reference(&image).digest(),
+            Some(format!("sha256:{hex}").as_str())
+        );
+        let image = ImageRef::parse("gcr.io/p/i").unwrap();
+        assert_eq!(oci_reference(&image).tag(), Some("latest"));
+    }
+
+    #[test]
+    fn registry_error_codes_map_to_our_variants() {
+        let image = ImageRef::parse("r.io/a:1").unwrap();
+        let envelope = |code: &str| OciDistributionError::RegistryError {
+            envelope: serde_json::from_str(&format!(
+                r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#
+            ))
+            .unwrap(),
+            url: "u".into(),
+        };
+        assert_eq!(
+            registry_error(envelope("MANIFEST_UNKNOWN"), &image).exit_code(),
+            4
+        );
+        assert_eq!(
+            registry_error(envelope("NAME_UNKNOWN"), &image).exit_code(),
+            4
+        );
+        assert_eq!(registry_error(envelope("DENIED"), &image).exit_code(), 3);
+        assert_eq!(
+            registry_error(envelope("UNSUPPORTED"), &image).exit_code(),
+            6
+        );
+        let server = |code| OciDistributionError::ServerError {
+            code,
+            url: "u".into(),
+            message: "m".into(),
+        };
+        assert_eq!(registry_error(server(404), &image).exit_code(), 4);
+        assert_eq!(registry_error(server(403), &image).exit_code(), 3);
+        assert_eq!(registry_error(server(502), &image).exit_code(), 6);
+        assert!(is_transient(&server(503)) && is_transient(&server(429)));
+        assert!(!is_transient(&server(404)));
+    }
+}
