@@ -1,0 +1,192 @@
+//! Fault injection (latency, error statuses, dropped connections) and accounting (a request log
+//! and per-route counters), so tests and benchmarks can provoke failures and count round trips.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One rule, matched against route names (`kms.cryptoKeyVersions.asymmetricSign`); `*` in
+/// `route` matches any run of characters (`kms.*`, `*`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rule {
+    pub route: String,
+    /// Delay every matching call by this much (before any injected answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Answer this status (429, 500, 503, ...) in Google's error shape.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Close the connection without answering.
+    #[serde(default)]
+    pub drop: bool,
+    /// Fire only for the next N matching calls, then the rule retires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u32>,
+    /// Fire for this fraction of matching calls (0.0 to 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Seconds for a `Retry-After` header on injected answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl Rule {
+    /// Parses the `--fault` flag: `ROUTE=STATUS|drop[xN][@RATE]`, e.g. `kms.*=503x2`,
+    /// `grafeas.occurrences.create=drop`, `*=429@0.1`.
+    pub fn parse_fault(text: &str) -> Result<Rule, String> {
+        let (route, spec) = text.split_once('=').ok_or(format!("{text:?}: expected ROUTE=STATUS[xN][@RATE]"))?;
+        let (spec, rate) = match spec.split_once('@') {
+            Some((s, r)) => (s, Some(r.parse::<f64>().map_err(|_| format!("{text:?}: bad rate {r:?}"))?)),
+            None => (spec, None),
+        };
+        let (what, times) = match spec.split_once('x') {
+            Some((w, n)) => (w, Some(n.parse::<u32>().map_err(|_| format!("{text:?}: bad count {n:?}"))?)),
+            None => (spec, None),
+        };
+        let mut rule = Rule { route: route.to_string(), times, rate, ..Rule::default() };
+        if what == "drop" {
+            rule.drop = true;
+        } else {
+            rule.status = Some(what.parse().map_err(|_| format!("{text:?}: {what:?} is neither a status nor drop"))?);
+        }
+        Ok(rule)
+    }
+
+    /// Parses the `--latency` flag: `ROUTE=MILLISECONDS`.
+    pub fn parse_latency(text: &str) -> Result<Rule, String> {
+        let (route, ms) = text.split_once('=').ok_or(format!("{text:?}: expected ROUTE=MILLISECONDS"))?;
+        let ms = ms.parse().map_err(|_| format!("{text:?}: bad milliseconds {ms:?}"))?;
+        Ok(Rule { route: route.to_string(), latency_ms: Some(ms), ..Rule::default() })
+    }
+}
+
+/// What to do with a call, decided before it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Serve,
+    Answer { status: u16, retry_after: Option<u64> },
+    Drop,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    pub seq: u64,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub route: String,
+    /// 0 when the connection was dropped.
+    pub status: u16,
+    pub millis: u64,
+    /// How the caller authenticated (`bearer`, `basic`, `none`), never the credential.
+    pub auth: String,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counter {
+    pub calls: u64,
+    pub statuses: BTreeMap<String, u64>,
+}
+
+#[derive(Default)]
+pub struct Faults {
+    pub rules: Vec<Rule>,
+    pub log: Vec<LogEntry>,
+    pub counters: BTreeMap<String, Counter>,
+    seq: u64,
+}
+
+/// Matches `name` against a pattern where `*` stands for any run of characters.
+fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, tail)) => {
+            name.starts_with(head) && (0..=name.len() - head.len()).any(|i| glob(tail, &name[head.len() + i..]))
+        }
+    }
+}
+
+impl Faults {
+    /// The latency and action for one call of `route`, consuming counted rules.
+    pub fn decide(&mut self, route: &str) -> (Duration, Action) {
+        let mut latency = 0;
+        let mut action = Action::Serve;
+        for rule in self.rules.iter_mut().filter(|r| glob(&r.route, route)) {
+            if let Some(rate) = rule.rate {
+                if rand::random::<f64>() >= rate {
+                    continue;
+                }
+            }
+            if rule.times == Some(0) {
+                continue;
+            }
+            latency += rule.latency_ms.unwrap_or(0);
+            if action == Action::Serve {
+                if rule.drop {
+                    action = Action::Drop;
+                } else if let Some(status) = rule.status {
+                    action = Action::Answer { status, retry_after: rule.retry_after };
+                }
+            }
+            if let Some(n) = rule.times.as_mut() {
+                *n -= 1;
+            }
+        }
+        self.rules.retain(|r| r.times != Some(0));
+        (Duration::from_millis(latency), action)
+    }
+
+    pub fn record(&mut self, mut entry: LogEntry) {
+        self.seq += 1;
+        entry.seq = self.seq;
+        let counter = self.counters.entry(entry.route.clone()).or_default();
+        counter.calls += 1;
+        *counter.statuses.entry(entry.status.to_string()).or_default() += 1;
+        self.log.push(entry);
+    }
+
+    /// Clears the log and counters (rules stay).
+    pub fn reset(&mut self) {
+        self.log.clear();
+        self.counters.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_route_names() {
+        assert!(glob("*", "kms.keyRings.get"));
+        assert!(glob("kms.*", "kms.keyRings.get"));
+        assert!(glob("*.get", "kms.keyRings.get"));
+        assert!(!glob("kms.*", "grafeas.notes.get"));
+        assert!(glob("kms.keyRings.get", "kms.keyRings.get"));
+    }
+
+    #[test]
+    fn counted_faults_fire_n_times_then_retire() {
+        let mut f = Faults::default();
+        f.rules.push(Rule::parse_fault("kms.*=503x2").unwrap());
+        f.rules.push(Rule::parse_latency("*=5").unwrap());
+        let answer = Action::Answer { status: 503, retry_after: None };
+        assert_eq!(f.decide("kms.sign"), (Duration::from_millis(5), answer.clone()));
+        assert_eq!(f.decide("grafeas.x"), (Duration::from_millis(5), Action::Serve));
+        assert_eq!(f.decide("kms.sign").1, answer);
+        assert_eq!(f.decide("kms.sign").1, Action::Serve);
+        assert_eq!(f.rules.len(), 1);
+    }
+
+    #[test]
+    fn fault_flags_parse() {
+        let r = Rule::parse_fault("grafeas.occurrences.create=dropx1").unwrap();
+        assert!(r.drop && r.times == Some(1));
+        let r = Rule::parse_fault("*=429@0.5").unwrap();
+        assert_eq!((r.status, r.rate), (Some(429), Some(0.5)));
+        assert!(Rule::parse_fault("kms").is_err());
+        assert!(Rule::parse_fault("kms=teapot").is_err());
+    }
+}

@@ -1,0 +1,97 @@
+//! `binauthz-emulator`: a local stand-in for Cloud KMS, Binary Authorization, Container
+//! Analysis and Google's token endpoints, for offline tests, benchmarks and demos.
+
+mod admin;
+mod auth;
+mod binauthz;
+mod crypto;
+mod faults;
+mod google;
+mod grafeas;
+mod http;
+mod kms;
+mod router;
+mod seed;
+mod server;
+mod state;
+
+use clap::Parser;
+use faults::{Faults, Rule};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+#[derive(Parser)]
+#[command(version, about = "Local stand-in for Google's KMS, Binary Authorization and Container Analysis APIs")]
+struct Args {
+    /// Address to listen on; loopback by default, port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// YAML seed: tokens, keys, notes, attestors, policies, denials (see emulator/README.md).
+    #[arg(long)]
+    seed: Option<PathBuf>,
+    /// Inject a fault: ROUTE=STATUS|drop[xN][@RATE], e.g. `kms.*=503x2`. Repeatable.
+    #[arg(long = "fault", value_parser = Rule::parse_fault)]
+    faults: Vec<Rule>,
+    /// Add latency: ROUTE=MILLISECONDS, e.g. `*=20`. Repeatable.
+    #[arg(long = "latency", value_parser = Rule::parse_latency)]
+    latencies: Vec<Rule>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("binauthz-emulator: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let seed = match &args.seed {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read seed {}: {e}", path.display()))?;
+            seed::Seed::from_yaml(&text).map_err(|e| format!("seed {}: {e}", path.display()))?
+        }
+        None => seed::Seed::default(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    if !local.ip().is_loopback() {
+        eprintln!("binauthz-emulator: warning: listening on {local}, which is not loopback");
+    }
+    let state = state::State::from_seed(seed, &local.to_string()).map_err(|e| format!("seed: {e}"))?;
+    let mut faults = Faults::default();
+    faults.rules.extend(args.latencies.into_iter().chain(args.faults));
+    let emu = router::Emulator {
+        state: Mutex::new(state),
+        faults: Mutex::new(faults),
+        base_url: format!("http://{local}"),
+    };
+    println!("http://{local}/");
+    std::io::stdout().flush().map_err(|e| e.to_string())?;
+    eprintln!("binauthz-emulator: serving on http://{local}/");
+    server::serve(listener, Arc::new(emu), shutdown_signal()).await;
+    eprintln!("binauthz-emulator: stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

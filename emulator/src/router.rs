@@ -1,0 +1,204 @@
+//! One table from (method, path) to a named route: names are what fault rules, counters and the
+//! request log speak of. Google's paths are matched segment by segment, with the `:verb` suffix
+//! of custom methods split off into a segment of its own.
+
+use crate::google::{ApiError, ApiResult};
+use crate::http::{Reply, Request};
+use crate::{admin, auth, binauthz, faults::Faults, grafeas, kms, state::State};
+use std::sync::Mutex;
+
+pub struct Emulator {
+    pub state: Mutex<State>,
+    pub faults: Mutex<Faults>,
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub base_url: String,
+}
+
+impl Emulator {
+    /// Locks the state; a handler that panicked left it usable, so poisoning is ignored.
+    pub fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    pub fn faults(&self) -> std::sync::MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub type Handler = fn(&Emulator, &Call) -> ApiResult<Reply>;
+
+#[derive(Clone, Copy)]
+pub struct Route {
+    pub name: &'static str,
+    pub handler: Handler,
+    /// Google API routes need a bearer token; token, metadata and admin routes do not.
+    pub api: bool,
+}
+
+/// A request matched to its route, with what the handler needs to know about the caller.
+pub struct Call<'a> {
+    pub req: &'a Request,
+    /// `v1` or `v1beta1` for Google API routes.
+    pub version: String,
+    /// The resource path after the version, without a `:verb` (`projects/p/attestors/a`).
+    pub resource: String,
+    pub principal: String,
+}
+
+impl Call<'_> {
+    /// The resource path without its last `n` segments (the parent of a collection call).
+    pub fn parent(&self, n: usize) -> String {
+        let parts: Vec<&str> = self.resource.split('/').collect();
+        parts[..parts.len().saturating_sub(n)].join("/")
+    }
+    /// A required query parameter, e.g. `attestorId`.
+    pub fn required_query(&self, name: &str) -> ApiResult<&str> {
+        self.req
+            .query(name)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::invalid(format!("Missing required query parameter {name}.")))
+    }
+}
+
+/// Path segments with a trailing `:verb` split off (`1:asymmetricSign` -> `1`, `:asymmetricSign`).
+fn split_verb(req: &Request) -> Vec<&str> {
+    let mut segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
+    if segs.first().is_some_and(|s| s.starts_with('v') && *s != "v2") {
+        if let Some(last) = segs.pop() {
+            match last.find(':') {
+                Some(i) if i > 0 => {
+                    segs.push(&last[..i]);
+                    segs.push(&last[i..]);
+                }
+                _ => segs.push(last),
+            }
+        }
+    }
+    segs
+}
+
+const fn api(name: &'static str, handler: Handler) -> Route {
+    Route { name, handler, api: true }
+}
+const fn open(name: &'static str, handler: Handler) -> Route {
+    Route { name, handler, api: false }
+}
+
+pub fn resolve(req: &Request) -> Option<Route> {
+    let segs = split_verb(req);
+    let m = req.method.as_str();
+    let route = match (m, segs.as_slice()) {
+        // Cloud KMS v1.
+        ("POST", ["v1", "projects", _, "locations", _, "keyRings"]) => api("kms.keyRings.create", kms::create_key_ring),
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings"]) => api("kms.keyRings.list", kms::list_key_rings),
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _]) => api("kms.keyRings.get", kms::get_key_ring),
+        ("POST", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys"]) => {
+            api("kms.cryptoKeys.create", kms::create_crypto_key)
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys"]) => {
+            api("kms.cryptoKeys.list", kms::list_crypto_keys)
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _]) => {
+            api("kms.cryptoKeys.get", kms::get_crypto_key)
+        }
+        ("POST", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions"]) => {
+            api("kms.cryptoKeyVersions.create", kms::create_version)
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions"]) => {
+            api("kms.cryptoKeyVersions.list", kms::list_versions)
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _]) => {
+            api("kms.cryptoKeyVersions.get", kms::get_version)
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, "publicKey"]) => {
+            api("kms.cryptoKeyVersions.getPublicKey", kms::get_public_key)
+        }
+        ("POST", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, ":asymmetricSign"]) => {
+            api("kms.cryptoKeyVersions.asymmetricSign", kms::asymmetric_sign)
+        }
+        // Binary Authorization v1 and v1beta1.
+        ("POST", ["v1" | "v1beta1", "projects", _, "attestors"]) => api("binauthz.attestors.create", binauthz::create_attestor),
+        ("GET", ["v1" | "v1beta1", "projects", _, "attestors"]) => api("binauthz.attestors.list", binauthz::list_attestors),
+        ("GET", ["v1" | "v1beta1", "projects", _, "attestors", _]) => api("binauthz.attestors.get", binauthz::get_attestor),
+        ("PUT", ["v1" | "v1beta1", "projects", _, "attestors", _]) => api("binauthz.attestors.update", binauthz::update_attestor),
+        ("DELETE", ["v1" | "v1beta1", "projects", _, "attestors", _]) => {
+            api("binauthz.attestors.delete", binauthz::delete_attestor)
+        }
+        ("POST", ["v1" | "v1beta1", "projects", _, "attestors", _, ":validateAttestationOccurrence"]) => {
+            api("binauthz.attestors.validateAttestationOccurrence", binauthz::validate_occurrence)
+        }
+        ("GET", ["v1" | "v1beta1", "projects", _, "policy"]) => api("binauthz.policy.get", binauthz::get_policy),
+        ("PUT", ["v1" | "v1beta1", "projects", _, "policy"]) => api("binauthz.policy.update", binauthz::update_policy),
+        // Container Analysis v1.
+        ("POST", ["v1", "projects", _, "notes"]) => api("grafeas.notes.create", grafeas::create_note),
+        ("GET", ["v1", "projects", _, "notes"]) => api("grafeas.notes.list", grafeas::list_notes),
+        ("GET", ["v1", "projects", _, "notes", _]) => api("grafeas.notes.get", grafeas::get_note),
+        ("DELETE", ["v1", "projects", _, "notes", _]) => api("grafeas.notes.delete", grafeas::delete_note),
+        ("GET", ["v1", "projects", _, "notes", _, "occurrences"]) => {
+            api("grafeas.notes.occurrences.list", grafeas::list_note_occurrences)
+        }
+        ("POST", ["v1", "projects", _, "occurrences"]) => api("grafeas.occurrences.create", grafeas::create_occurrence),
+        ("GET", ["v1", "projects", _, "occurrences"]) => api("grafeas.occurrences.list", grafeas::list_occurrences),
+        ("GET", ["v1", "projects", _, "occurrences", _]) => api("grafeas.occurrences.get", grafeas::get_occurrence),
+        ("DELETE", ["v1", "projects", _, "occurrences", _]) => api("grafeas.occurrences.delete", grafeas::delete_occurrence),
+        // Credentials: OAuth2, STS, IAM Credentials, metadata server.
+        ("POST", ["token"]) => open("oauth2.token", auth::oauth_token),
+        ("POST", ["v1", "token"]) => open("sts.token", auth::sts_token),
+        ("POST", ["v1", "projects", _, "serviceAccounts", _, ":generateAccessToken"]) => {
+            api("iamcredentials.generateAccessToken", auth::generate_access_token)
+        }
+        ("GET", ["computeMetadata", ..]) | ("GET", []) => open("metadata", auth::metadata),
+        // The emulator's own admin surface.
+        (_, ["emulator", ..]) => open("emulator.admin", admin::handle),
+        _ => return None,
+    };
+    Some(route)
+}
+
+/// Runs a resolved route: authenticates API calls, applies seeded denials, calls the handler.
+pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
+    let segs = split_verb(req);
+    let version = segs.first().copied().unwrap_or_default().to_string();
+    let resource = segs.iter().skip(1).filter(|s| !s.starts_with(':')).copied().collect::<Vec<_>>().join("/");
+    let mut call = Call { req, version, resource, principal: String::new() };
+    if route.api {
+        let state = emu.state();
+        match auth::authenticate(&state, req) {
+            Ok(principal) => call.principal = principal,
+            Err(e) => return Reply::error(&e),
+        }
+        if let Some(deny) = state.deny.iter().find(|d| {
+            (d.principal == "*" || d.principal == call.principal) && call.resource.starts_with(&d.resource)
+        }) {
+            let e = ApiError::denied(format!(
+                "Permission denied on resource '{}' (or it may not exist): the emulator's seed denies {} on {}.",
+                call.resource, call.principal, deny.resource
+            ));
+            return Reply::error(&e);
+        }
+    }
+    (route.handler)(emu, &call).unwrap_or_else(|e| Reply::error(&e))
+}
+
+/// Answers one page of a list: `pageSize` (0 or absent: 100, at most 1000) and an offset
+/// `pageToken`, as `{"<field>": [...], "nextPageToken": "..."}`.
+pub fn page(call: &Call, field: &str, items: Vec<serde_json::Value>) -> ApiResult<Reply> {
+    let size = match call.req.query("pageSize").filter(|s| !s.is_empty()) {
+        Some(s) => s.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid pageSize {s:?}.")))?,
+        None => 0,
+    };
+    let size = if size == 0 { 100 } else { size.min(1000) };
+    let start = match call.req.query("pageToken").filter(|s| !s.is_empty()) {
+        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid pageToken {t:?}.")))?,
+        None => 0,
+    };
+    let total = items.len();
+    let chunk: Vec<_> = items.into_iter().skip(start).take(size).collect();
+    let mut body = serde_json::json!({ field: chunk });
+    if start + size < total {
+        body["nextPageToken"] = serde_json::json!((start + size).to_string());
+    }
+    if field != "occurrences" && field != "notes" {
+        body["totalSize"] = serde_json::json!(total);
+    }
+    Ok(Reply::json(&body))
+}

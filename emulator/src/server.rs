@@ -1,0 +1,98 @@
+//! The HTTP layer: accepts connections, applies fault rules, runs the route off the async
+//! runtime (key generation and signing are CPU work), and records every call.
+
+use crate::faults::{Action, LogEntry};
+use crate::google::ApiError;
+use crate::http::{Reply, Request};
+use crate::router::{self, Emulator};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::Response;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(listener: TcpListener, emu: Arc<Emulator>, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let emu = emu.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| handle(emu.clone(), req));
+                    // An error here is a dropped or broken connection: nothing to answer.
+                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+}
+
+/// How the caller authenticated, for the log; never the credential itself.
+fn auth_kind(req: &Request) -> String {
+    let scheme = req.header("authorization").and_then(|v| v.split(' ').next()).unwrap_or("none");
+    scheme.to_ascii_lowercase()
+}
+
+async fn handle(emu: Arc<Emulator>, req: hyper::Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+    let request = Request::new(parts.method.as_str(), parts.uri.path(), parts.uri.query(), parts.headers, body);
+    let route = router::resolve(&request);
+    let name = route.map_or("unknown", |r| r.name);
+    let counted = name != "emulator.admin";
+    let (latency, action) = if counted { emu.faults().decide(name) } else { (Duration::ZERO, Action::Serve) };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let mut entry = LogEntry {
+        seq: 0,
+        method: request.method.clone(),
+        path: request.path.clone(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        route: name.to_string(),
+        status: 0,
+        millis: 0,
+        auth: auth_kind(&request),
+    };
+    let reply = match (action, route) {
+        (Action::Drop, _) => None,
+        (Action::Answer { status, retry_after }, _) => {
+            let reply = Reply::error(&ApiError::for_status(status));
+            Some(match retry_after {
+                Some(secs) => reply.header("retry-after", &secs.to_string()),
+                None => reply,
+            })
+        }
+        (Action::Serve, Some(route)) => {
+            let emu = emu.clone();
+            let ran = tokio::task::spawn_blocking(move || router::dispatch(&emu, &request, route)).await;
+            Some(ran.unwrap_or_else(|e| Reply::error(&ApiError::new(500, "INTERNAL", format!("Handler failed: {e}")))))
+        }
+        (Action::Serve, None) => Some(Reply::error(&ApiError::not_found(format!(
+            "The emulator serves no {} {}.",
+            entry.method, entry.path
+        )))),
+    };
+    entry.status = reply.as_ref().map_or(0, |r| r.status);
+    entry.millis = started.elapsed().as_millis() as u64;
+    if counted {
+        emu.faults().record(entry);
+    }
+    let Some(reply) = reply else {
+        return Err(std::io::Error::other("connection dropped by a fault rule"));
+    };
+    let mut response = Response::builder().status(reply.status);
+    for (k, v) in &reply.headers {
+        response = response.header(k, v);
+    }
+    response.body(Full::new(Bytes::from(reply.body))).map_err(std::io::Error::other)
+}
