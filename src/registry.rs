@@ -74,7 +74,7 @@ impl Registry {
                     backoff *= 2;
                     attempt += 1;
                 }
-                Err(e) => return Err(registry_error(e, image)),
+                Err(e) => return Err(self.registry_error(e, image)),
             }
         };
         let served = Digest::parse(&served).map_err(|_| Error::Registry {
@@ -98,14 +98,36 @@ impl Registry {
         }
     }
 
+    /// Our error for `e`, with a hint when an HTTPS connection failed to a registry that may
+    /// serve plain HTTP.
+    fn registry_error(&self, e: OciDistributionError, image: &ImageRef) -> Error {
+        let https_failed = matches!(&e, OciDistributionError::RequestError(r) if r.is_connect())
+            && !self.config.insecure.iter().any(|h| h == image.registry());
+        match registry_error(e, image) {
+            Error::Registry {
+                registry,
+                image,
+                reason,
+            } if https_failed => Error::Registry {
+                reason: format!(
+                    "{reason} (if {registry} serves plain HTTP, pass --insecure-registry {registry})"
+                ),
+                registry,
+                image,
+            },
+            other => other,
+        }
+    }
+
     /// The Google token for Google registries and hosts marked as such; anonymous elsewhere, so
     /// the token never reaches Docker Hub, Nexus, Harbor or any other third party.
     fn auth_for(&self, registry: &str) -> RegistryAuth {
         let Some(token) = &self.config.google_token else {
             return RegistryAuth::Anonymous;
         };
-        let marked = self.config.google_hosts.iter().any(|h| h == registry);
-        let plain_http = self.config.insecure.iter().any(|h| h == registry);
+        let listed = |hosts: &[String]| hosts.iter().any(|h| h.eq_ignore_ascii_case(registry));
+        let marked = listed(&self.config.google_hosts);
+        let plain_http = listed(&self.config.insecure);
         if marked || (is_google_registry(registry) && !plain_http) {
             RegistryAuth::Bearer(token.secret().to_string())
         } else {
@@ -115,9 +137,13 @@ impl Registry {
 }
 
 /// Google's own registries: Artifact Registry (`*.pkg.dev`) and Container Registry (`gcr.io`,
-/// `*.gcr.io`). A port, if written, is ignored.
+/// `*.gcr.io`). A port, if written, is ignored; host names are case-insensitive.
 pub fn is_google_registry(registry: &str) -> bool {
-    let host = registry.split(':').next().unwrap_or(registry);
+    let host = registry
+        .split(':')
+        .next()
+        .unwrap_or(registry)
+        .to_ascii_lowercase();
     host.ends_with(".pkg.dev") || host == "gcr.io" || host.ends_with(".gcr.io")
 }
 
@@ -252,6 +278,7 @@ mod tests {
             "gcr.io",
             "eu.gcr.io",
             "us.gcr.io:443",
+            "GCR.io",
         ] {
             assert!(is_google_registry(host), "{host}");
         }
