@@ -35,7 +35,11 @@ fn payload_matches_gcloud_vectors_byte_for_byte() {
     for (file, url) in vectors() {
         let expected = std::fs::read(vectors_dir().join(&file)).unwrap();
         let out = ours(&url);
-        assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{url}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&expected),
@@ -50,7 +54,10 @@ fn payload_of_a_tag_without_digest_is_refused_with_exit_2() {
     let out = ours("gcr.io/p/img:v1");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("error: gcr.io/p/img:v1 has no digest"), "{stderr}");
+    assert!(
+        stderr.starts_with("error: gcr.io/p/img:v1 has no digest"),
+        "{stderr}"
+    );
     assert!(out.stdout.is_empty());
 }
 
