@@ -21,7 +21,8 @@ pub fn handle(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         }
         ("GET", ["faults"]) => Ok(Reply::json(&json!({"rules": emu.faults().rules}))),
         ("POST", ["faults"]) => {
-            let rule: Rule = serde_json::from_slice(&req.body).map_err(|e| ApiError::invalid(format!("Bad fault rule: {e}")))?;
+            let rule: Rule = serde_json::from_slice(&req.body)
+                .map_err(|e| ApiError::invalid(format!("Bad fault rule: {e}")))?;
             emu.faults().rules.push(rule);
             Ok(Reply::json(&json!({"rules": emu.faults().rules})))
         }
@@ -30,15 +31,25 @@ pub fn handle(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
             Ok(Reply::json(&json!({})))
         }
         ("POST", ["tokens"]) => {
-            let body: Value = serde_json::from_slice(&req.body).map_err(|e| ApiError::invalid(e.to_string()))?;
-            let (Some(token), Some(principal)) = (body["token"].as_str(), body["principal"].as_str()) else {
-                return Err(ApiError::invalid("Expected {\"token\": ..., \"principal\": ...}."));
+            let body: Value =
+                serde_json::from_slice(&req.body).map_err(|e| ApiError::invalid(e.to_string()))?;
+            let (Some(token), Some(principal)) =
+                (body["token"].as_str(), body["principal"].as_str())
+            else {
+                return Err(ApiError::invalid(
+                    "Expected {\"token\": ..., \"principal\": ...}.",
+                ));
             };
-            emu.state().tokens.insert(token.to_string(), principal.to_string());
+            emu.state()
+                .tokens
+                .insert(token.to_string(), principal.to_string());
             Ok(Reply::json(&json!({})))
         }
         ("GET", ["service-accounts", email, "key"]) => service_account_key(emu, email),
-        _ => Err(ApiError::not_found(format!("No emulator admin endpoint {} {}.", req.method, req.path))),
+        _ => Err(ApiError::not_found(format!(
+            "No emulator admin endpoint {} {}.",
+            req.method, req.path
+        ))),
     }
 }
 
@@ -46,9 +57,19 @@ pub fn handle(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 /// would download it.
 fn service_account_key(emu: &Emulator, email: &str) -> ApiResult<Reply> {
     let state = emu.state();
-    let account = state.service_accounts.get(email).ok_or_else(|| ApiError::not_found(format!("Service account {email} not found.")))?;
-    let pem = account.key.to_pkcs8_pem(LineEnding::LF).map_err(|e| ApiError::new(500, "INTERNAL", e.to_string()))?;
-    let project = email.split('@').nth(1).and_then(|d| d.split('.').next()).unwrap_or("emulator");
+    let account = state
+        .service_accounts
+        .get(email)
+        .ok_or_else(|| ApiError::not_found(format!("Service account {email} not found.")))?;
+    let pem = account
+        .key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| ApiError::new(500, "INTERNAL", e.to_string()))?;
+    let project = email
+        .split('@')
+        .nth(1)
+        .and_then(|d| d.split('.').next())
+        .unwrap_or("emulator");
     Ok(Reply::json(&json!({
         "type": "service_account",
         "project_id": project,

@@ -14,7 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const LIFETIME_SECS: u64 = 3600;
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// The principal behind an API call's bearer token: a token the seed lists or the emulator
@@ -47,31 +50,46 @@ fn verified_sa_jwt(state: &State, token: &str) -> Option<Value> {
     let (signed, signature) = token.rsplit_once('.')?;
     let claims = jwt_claims(token)?;
     let account = state.service_accounts.get(claims["iss"].as_str()?)?;
-    let signature = URL_SAFE_NO_PAD.decode(signature.trim_end_matches('=')).ok()?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature.trim_end_matches('='))
+        .ok()?;
     let fresh = claims["exp"].as_u64().is_some_and(|exp| exp > unix_now());
-    (fresh && verify_rs256(&account.key.to_public_key(), signed.as_bytes(), &signature)).then_some(claims)
+    (fresh && verify_rs256(&account.key.to_public_key(), signed.as_bytes(), &signature))
+        .then_some(claims)
 }
 
 /// Records a new access token for `principal` and returns it.
 fn mint(emu: &Emulator, principal: &str) -> String {
     let token = format!("ya29.emulator-{}", random_id());
-    emu.state().tokens.insert(token.clone(), principal.to_string());
+    emu.state()
+        .tokens
+        .insert(token.clone(), principal.to_string());
     token
 }
 
 fn oauth_error(error: &str, description: &str) -> Reply {
-    Reply::with_status(400, &json!({"error": error, "error_description": description}))
+    Reply::with_status(
+        400,
+        &json!({"error": error, "error_description": description}),
+    )
 }
 
 fn token_answer(token: String) -> Reply {
-    Reply::json(&json!({"access_token": token, "expires_in": LIFETIME_SECS, "token_type": "Bearer"}))
+    Reply::json(
+        &json!({"access_token": token, "expires_in": LIFETIME_SECS, "token_type": "Bearer"}),
+    )
 }
 
 /// `POST /token`: the JWT-bearer grant for service-account keys (an access token, or an ID
 /// token when the assertion asks for `target_audience`) and the refresh-token grant.
 pub fn oauth_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let form = call.req.form();
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
     match get("grant_type") {
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
             let assertion = get("assertion");
@@ -81,7 +99,9 @@ pub fn oauth_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
             };
             let email = claims["iss"].as_str().unwrap_or_default().to_string();
             match claims["target_audience"].as_str() {
-                Some(audience) => Ok(Reply::json(&json!({"id_token": id_token(emu, &email, audience)}))),
+                Some(audience) => Ok(Reply::json(
+                    &json!({"id_token": id_token(emu, &email, audience)}),
+                )),
                 None => Ok(token_answer(mint(emu, &email))),
             }
         }
@@ -90,14 +110,21 @@ pub fn oauth_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
                 .state()
                 .authorized_users
                 .iter()
-                .find(|u| u.client_id == get("client_id") && u.client_secret == get("client_secret") && u.refresh_token == get("refresh_token"))
+                .find(|u| {
+                    u.client_id == get("client_id")
+                        && u.client_secret == get("client_secret")
+                        && u.refresh_token == get("refresh_token")
+                })
                 .map(|u| u.principal.clone());
             match principal {
                 Some(p) => Ok(token_answer(mint(emu, &p))),
                 None => Ok(oauth_error("invalid_grant", "Bad Request")),
             }
         }
-        other => Ok(oauth_error("unsupported_grant_type", &format!("Invalid grant_type: {other}"))),
+        other => Ok(oauth_error(
+            "unsupported_grant_type",
+            &format!("Invalid grant_type: {other}"),
+        )),
     }
 }
 
@@ -111,7 +138,11 @@ fn id_token(emu: &Emulator, email: &str, audience: &str) -> String {
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": account.key_id});
     let claims = json!({"iss": "https://accounts.google.com", "aud": audience, "sub": email, "email": email,
                         "iat": now, "exp": now + LIFETIME_SECS});
-    let signed = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
     let signature = sign_rs256(&account.key, signed.as_bytes());
     format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
@@ -120,16 +151,31 @@ fn id_token(emu: &Emulator, email: &str, audience: &str) -> String {
 /// federated access token, as Workload Identity Federation does.
 pub fn sts_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let form = call.req.form();
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or_default();
+    let get = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
     if get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" {
-        return Ok(oauth_error("invalid_request", "Invalid value for \"grant_type\"."));
+        return Ok(oauth_error(
+            "invalid_request",
+            "Invalid value for \"grant_type\".",
+        ));
     }
     let subject = get("subject_token");
     if subject.is_empty() || get("subject_token_type").is_empty() {
-        return Ok(oauth_error("invalid_request", "subject_token and subject_token_type are required."));
+        return Ok(oauth_error(
+            "invalid_request",
+            "subject_token and subject_token_type are required.",
+        ));
     }
-    let sub = jwt_claims(subject).and_then(|c| c["sub"].as_str().map(String::from)).unwrap_or_else(|| "unknown".into());
-    let pool = get("audience").trim_start_matches("//iam.googleapis.com/").to_string();
+    let sub = jwt_claims(subject)
+        .and_then(|c| c["sub"].as_str().map(String::from))
+        .unwrap_or_else(|| "unknown".into());
+    let pool = get("audience")
+        .trim_start_matches("//iam.googleapis.com/")
+        .to_string();
     let principal = format!("principal://iam.googleapis.com/{pool}/subject/{sub}");
     Ok(Reply::json(&json!({
         "access_token": mint(emu, &principal),
@@ -141,13 +187,24 @@ pub fn sts_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 
 /// `POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken` (impersonation).
 pub fn generate_access_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
-    let email = call.resource.rsplit('/').next().unwrap_or_default().to_string();
+    let email = call
+        .resource
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     if !emu.state().service_accounts.contains_key(&email) {
-        return Err(ApiError::not_found(format!("Service account {email} not found.")));
+        return Err(ApiError::not_found(format!(
+            "Service account {email} not found."
+        )));
     }
     let expire = time::OffsetDateTime::now_utc() + time::Duration::seconds(LIFETIME_SECS as i64);
-    let expire = expire.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    Ok(Reply::json(&json!({"accessToken": mint(emu, &email), "expireTime": expire})))
+    let expire = expire
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    Ok(Reply::json(
+        &json!({"accessToken": mint(emu, &email), "expireTime": expire}),
+    ))
 }
 
 /// The GCE metadata server's paths that credentials libraries read.
@@ -158,17 +215,25 @@ pub fn metadata(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         return Ok(flavored(Reply::text(200, "computeMetadata/\n")));
     }
     if req.header("metadata-flavor") != Some("Google") {
-        return Ok(flavored(Reply::text(403, "Missing required header: Metadata-Flavor: Google\n")));
+        return Ok(flavored(Reply::text(
+            403,
+            "Missing required header: Metadata-Flavor: Google\n",
+        )));
     }
     let path = req.segments[1..].join("/");
     let configured = emu.state().metadata.clone();
     let Some((account, project)) = configured else {
-        return Ok(flavored(Reply::text(404, "The emulator's seed configures no metadata server.\n")));
+        return Ok(flavored(Reply::text(
+            404,
+            "The emulator's seed configures no metadata server.\n",
+        )));
     };
-    let sa_path = path.strip_prefix("v1/instance/service-accounts/").map(|rest| {
-        let (who, what) = rest.split_once('/').unwrap_or((rest, ""));
-        (who == "default" || who == account, what)
-    });
+    let sa_path = path
+        .strip_prefix("v1/instance/service-accounts/")
+        .map(|rest| {
+            let (who, what) = rest.split_once('/').unwrap_or((rest, ""));
+            (who == "default" || who == account, what)
+        });
     let reply = match (path.as_str(), sa_path) {
         ("v1" | "v1/", _) => Reply::text(200, "instance/\nproject/\n"),
         ("v1/project/project-id", _) => Reply::text(200, &project),

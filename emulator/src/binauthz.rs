@@ -21,7 +21,8 @@ fn render(attestor: &Value, version: &str) -> Value {
         if let Some(obj) = out.as_object_mut() {
             if let Some(mut note) = obj.remove(V1_NOTE) {
                 for key in note["publicKeys"].as_array_mut().into_iter().flatten() {
-                    if let Some(pkix) = key.get_mut("pkixPublicKey").and_then(Value::as_object_mut) {
+                    if let Some(pkix) = key.get_mut("pkixPublicKey").and_then(Value::as_object_mut)
+                    {
                         pkix.remove("keyId"); // v1beta1 has no such field
                     }
                 }
@@ -33,23 +34,42 @@ fn render(attestor: &Value, version: &str) -> Value {
 }
 
 /// Validates and stores an attestor given in either API version's form.
-pub fn insert_attestor(state: &mut State, name: &str, mut body: Value, update: bool) -> ApiResult<Value> {
+pub fn insert_attestor(
+    state: &mut State,
+    name: &str,
+    mut body: Value,
+    update: bool,
+) -> ApiResult<Value> {
     check_name(name, &["projects", "attestors"])?;
     let exists = state.attestors.contains_key(name);
     if update && !exists {
         return Err(ApiError::not_found(format!("Attestor {name} not found.")));
     }
     if !update && exists {
-        return Err(ApiError::already_exists(format!("Attestor {name} already exists.")));
+        return Err(ApiError::already_exists(format!(
+            "Attestor {name} already exists."
+        )));
     }
-    let obj = body.as_object_mut().ok_or_else(|| ApiError::invalid("Attestor must be an object."))?;
+    let obj = body
+        .as_object_mut()
+        .ok_or_else(|| ApiError::invalid("Attestor must be an object."))?;
     let mut note = obj
         .remove(V1_NOTE)
         .or_else(|| obj.remove(V1BETA1_NOTE))
-        .ok_or_else(|| ApiError::invalid(format!("Attestor {name} needs {V1_NOTE} (v1) or {V1BETA1_NOTE} (v1beta1).")))?;
-    let reference = note["noteReference"].as_str().unwrap_or_default().to_string();
-    check_name(&reference, &["projects", "notes"])
-        .map_err(|_| ApiError::invalid(format!("Invalid noteReference {reference:?}: expected projects/*/notes/*.")))?;
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "Attestor {name} needs {V1_NOTE} (v1) or {V1BETA1_NOTE} (v1beta1)."
+            ))
+        })?;
+    let reference = note["noteReference"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    check_name(&reference, &["projects", "notes"]).map_err(|_| {
+        ApiError::invalid(format!(
+            "Invalid noteReference {reference:?}: expected projects/*/notes/*."
+        ))
+    })?;
     if let Some(note) = note.as_object_mut() {
         note.remove("delegationServiceAccountEmail");
         let keys = note.entry("publicKeys").or_insert_with(|| json!([]));
@@ -57,7 +77,9 @@ pub fn insert_attestor(state: &mut State, name: &str, mut body: Value, update: b
         for key in keys.as_array_mut().into_iter().flatten() {
             let id = check_public_key(key)?;
             if seen.contains(&id) {
-                return Err(ApiError::invalid(format!("Duplicate public key id {id} on attestor {name}.")));
+                return Err(ApiError::invalid(format!(
+                    "Duplicate public key id {id} on attestor {name}."
+                )));
             }
             seen.push(id);
         }
@@ -76,20 +98,36 @@ fn check_public_key(key: &mut Value) -> ApiResult<String> {
     if let Some(pkix) = key.get("pkixPublicKey") {
         let alg = pkix["signatureAlgorithm"].as_str().unwrap_or_default();
         if Algorithm::from_binauthz(alg).is_none() {
-            return Err(ApiError::invalid(format!("Unsupported pkixPublicKey.signatureAlgorithm {alg:?}.")));
+            return Err(ApiError::invalid(format!(
+                "Unsupported pkixPublicKey.signatureAlgorithm {alg:?}."
+            )));
         }
         let pem = pkix["publicKeyPem"].as_str().unwrap_or_default();
-        let der = spki_der(pem).ok_or_else(|| ApiError::invalid("pkixPublicKey.publicKeyPem is not a PEM public key."))?;
-        if key.get("id").and_then(Value::as_str).unwrap_or_default().is_empty() {
+        let der = spki_der(pem).ok_or_else(|| {
+            ApiError::invalid("pkixPublicKey.publicKeyPem is not a PEM public key.")
+        })?;
+        if key
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
+        {
             let hash = Sha256::digest(der);
-            key["id"] = json!(format!("ni:///sha-256;{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)));
+            key["id"] = json!(format!(
+                "ni:///sha-256;{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash)
+            ));
         }
     } else if key.get("asciiArmoredPgpPublicKey").is_none() {
-        return Err(ApiError::invalid("A public key needs pkixPublicKey or asciiArmoredPgpPublicKey."));
+        return Err(ApiError::invalid(
+            "A public key needs pkixPublicKey or asciiArmoredPgpPublicKey.",
+        ));
     }
     match key.get("id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => Ok(id.to_string()),
-        _ => Err(ApiError::invalid("The emulator cannot compute PGP fingerprints: give the key an id.")),
+        _ => Err(ApiError::invalid(
+            "The emulator cannot compute PGP fingerprints: give the key an id.",
+        )),
     }
 }
 
@@ -100,20 +138,32 @@ pub fn create_attestor(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 }
 
 pub fn update_attestor(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
-    let attestor = insert_attestor(&mut emu.state(), &call.resource, parse_body(&call.req.body)?, true)?;
+    let attestor = insert_attestor(
+        &mut emu.state(),
+        &call.resource,
+        parse_body(&call.req.body)?,
+        true,
+    )?;
     Ok(Reply::json(&render(&attestor, &call.version)))
 }
 
 pub fn get_attestor(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let state = emu.state();
-    let attestor = state.attestors.get(&call.resource).ok_or_else(|| attestor_not_found(&call.resource))?;
+    let attestor = state
+        .attestors
+        .get(&call.resource)
+        .ok_or_else(|| attestor_not_found(&call.resource))?;
     Ok(Reply::json(&render(attestor, &call.version)))
 }
 
 pub fn list_attestors(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let prefix = format!("{}/", call.resource);
     let state = emu.state();
-    let items = state.attestors.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(_, a)| render(a, &call.version));
+    let items = state
+        .attestors
+        .iter()
+        .filter(|(n, _)| n.starts_with(&prefix))
+        .map(|(_, a)| render(a, &call.version));
     page(call, "attestors", items.collect())
 }
 
@@ -131,7 +181,10 @@ fn attestor_not_found(name: &str) -> ApiError {
 pub fn validate_occurrence(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let body = parse_body(&call.req.body)?;
     let state = emu.state();
-    let attestor = state.attestors.get(&call.resource).ok_or_else(|| attestor_not_found(&call.resource))?;
+    let attestor = state
+        .attestors
+        .get(&call.resource)
+        .ok_or_else(|| attestor_not_found(&call.resource))?;
     let note = body["occurrenceNote"].as_str().unwrap_or_default();
     let uri = body["occurrenceResourceUri"].as_str().unwrap_or_default();
     let answer = match verify_attestation(attestor, note, uri, &body["attestation"]) {
@@ -144,25 +197,51 @@ pub fn validate_occurrence(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 /// Checks an attestation as Binary Authorization admission does: the note is the attestor's,
 /// the payload names exactly this image digest, and a signature verifies under the attestor key
 /// whose id equals its `publicKeyId`.
-pub fn verify_attestation(attestor: &Value, note: &str, resource_uri: &str, attestation: &Value) -> Result<(), String> {
-    let expected_note = attestor[V1_NOTE]["noteReference"].as_str().unwrap_or_default();
+pub fn verify_attestation(
+    attestor: &Value,
+    note: &str,
+    resource_uri: &str,
+    attestation: &Value,
+) -> Result<(), String> {
+    let expected_note = attestor[V1_NOTE]["noteReference"]
+        .as_str()
+        .unwrap_or_default();
     if note != expected_note {
-        return Err(format!("occurrence note {note:?} is not the attestor's note {expected_note:?}"));
+        return Err(format!(
+            "occurrence note {note:?} is not the attestor's note {expected_note:?}"
+        ));
     }
-    let payload = decode_bytes("serializedPayload", attestation["serializedPayload"].as_str().unwrap_or_default())
-        .map_err(|e| e.message)?;
-    let parsed: Value = serde_json::from_slice(&payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
+    let payload = decode_bytes(
+        "serializedPayload",
+        attestation["serializedPayload"]
+            .as_str()
+            .unwrap_or_default(),
+    )
+    .map_err(|e| e.message)?;
+    let parsed: Value =
+        serde_json::from_slice(&payload).map_err(|e| format!("the payload is not JSON: {e}"))?;
     let critical = &parsed["critical"];
     let signed_uri = format!(
         "{}@{}",
-        critical["identity"]["docker-reference"].as_str().unwrap_or_default(),
-        critical["image"]["docker-manifest-digest"].as_str().unwrap_or_default()
+        critical["identity"]["docker-reference"]
+            .as_str()
+            .unwrap_or_default(),
+        critical["image"]["docker-manifest-digest"]
+            .as_str()
+            .unwrap_or_default()
     );
-    let uri = resource_uri.strip_prefix("https://").unwrap_or(resource_uri);
+    let uri = resource_uri
+        .strip_prefix("https://")
+        .unwrap_or(resource_uri);
     if signed_uri != uri {
-        return Err(format!("the payload signs {signed_uri:?}, not the occurrence's resource {uri:?}"));
+        return Err(format!(
+            "the payload signs {signed_uri:?}, not the occurrence's resource {uri:?}"
+        ));
     }
-    let keys = attestor[V1_NOTE]["publicKeys"].as_array().cloned().unwrap_or_default();
+    let keys = attestor[V1_NOTE]["publicKeys"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let mut reasons = Vec::new();
     for sig in attestation["signatures"].as_array().into_iter().flatten() {
         let id = sig["publicKeyId"].as_str().unwrap_or_default();
@@ -171,12 +250,23 @@ pub fn verify_attestation(attestor: &Value, note: &str, resource_uri: &str, atte
             continue;
         };
         let pkix = &key["pkixPublicKey"];
-        let Some(alg) = pkix["signatureAlgorithm"].as_str().and_then(Algorithm::from_binauthz) else {
-            reasons.push(format!("key {id:?} is not a PKIX key the emulator can check"));
+        let Some(alg) = pkix["signatureAlgorithm"]
+            .as_str()
+            .and_then(Algorithm::from_binauthz)
+        else {
+            reasons.push(format!(
+                "key {id:?} is not a PKIX key the emulator can check"
+            ));
             continue;
         };
-        let signature = decode_bytes("signature", sig["signature"].as_str().unwrap_or_default()).map_err(|e| e.message)?;
-        if verify_pem(alg, pkix["publicKeyPem"].as_str().unwrap_or_default(), &payload, &signature) {
+        let signature = decode_bytes("signature", sig["signature"].as_str().unwrap_or_default())
+            .map_err(|e| e.message)?;
+        if verify_pem(
+            alg,
+            pkix["publicKeyPem"].as_str().unwrap_or_default(),
+            &payload,
+            &signature,
+        ) {
             return Ok(());
         }
         reasons.push(format!("the signature by {id:?} does not verify"));
@@ -198,7 +288,11 @@ fn default_policy(project: &str) -> Value {
 pub fn get_policy(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let project = call.parent(1).trim_start_matches("projects/").to_string();
     let state = emu.state();
-    let policy = state.policies.get(&project).cloned().unwrap_or_else(|| default_policy(&project));
+    let policy = state
+        .policies
+        .get(&project)
+        .cloned()
+        .unwrap_or_else(|| default_policy(&project));
     Ok(Reply::json(&policy))
 }
 
@@ -219,12 +313,21 @@ const POLICY_FIELDS: &[&str] = &[
 pub fn update_policy(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let project = call.parent(1).trim_start_matches("projects/").to_string();
     let mut policy = parse_body(&call.req.body)?;
-    let obj = policy.as_object_mut().ok_or_else(|| ApiError::invalid("Policy must be an object."))?;
+    let obj = policy
+        .as_object_mut()
+        .ok_or_else(|| ApiError::invalid("Policy must be an object."))?;
     if let Some(unknown) = obj.keys().find(|k| !POLICY_FIELDS.contains(&k.as_str())) {
-        return Err(ApiError::invalid(format!("Invalid JSON payload received. Unknown name \"{unknown}\" at 'policy'.")));
+        return Err(ApiError::invalid(format!(
+            "Invalid JSON payload received. Unknown name \"{unknown}\" at 'policy'."
+        )));
     }
-    if !obj.get("defaultAdmissionRule").is_some_and(Value::is_object) {
-        return Err(ApiError::invalid("Policy.defaultAdmissionRule is required."));
+    if !obj
+        .get("defaultAdmissionRule")
+        .is_some_and(Value::is_object)
+    {
+        return Err(ApiError::invalid(
+            "Policy.defaultAdmissionRule is required.",
+        ));
     }
     obj.remove("etag");
     obj.insert("name".into(), json!(call.resource));

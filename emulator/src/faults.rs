@@ -35,29 +35,59 @@ impl Rule {
     /// Parses the `--fault` flag: `ROUTE=STATUS|drop[xN][@RATE]`, e.g. `kms.*=503x2`,
     /// `grafeas.occurrences.create=drop`, `*=429@0.1`.
     pub fn parse_fault(text: &str) -> Result<Rule, String> {
-        let (route, spec) = text.split_once('=').ok_or(format!("{text:?}: expected ROUTE=STATUS[xN][@RATE]"))?;
+        let (route, spec) = text
+            .split_once('=')
+            .ok_or(format!("{text:?}: expected ROUTE=STATUS[xN][@RATE]"))?;
         let (spec, rate) = match spec.split_once('@') {
-            Some((s, r)) => (s, Some(r.parse::<f64>().map_err(|_| format!("{text:?}: bad rate {r:?}"))?)),
+            Some((s, r)) => (
+                s,
+                Some(
+                    r.parse::<f64>()
+                        .map_err(|_| format!("{text:?}: bad rate {r:?}"))?,
+                ),
+            ),
             None => (spec, None),
         };
         let (what, times) = match spec.split_once('x') {
-            Some((w, n)) => (w, Some(n.parse::<u32>().map_err(|_| format!("{text:?}: bad count {n:?}"))?)),
+            Some((w, n)) => (
+                w,
+                Some(
+                    n.parse::<u32>()
+                        .map_err(|_| format!("{text:?}: bad count {n:?}"))?,
+                ),
+            ),
             None => (spec, None),
         };
-        let mut rule = Rule { route: route.to_string(), times, rate, ..Rule::default() };
+        let mut rule = Rule {
+            route: route.to_string(),
+            times,
+            rate,
+            ..Rule::default()
+        };
         if what == "drop" {
             rule.drop = true;
         } else {
-            rule.status = Some(what.parse().map_err(|_| format!("{text:?}: {what:?} is neither a status nor drop"))?);
+            rule.status = Some(
+                what.parse()
+                    .map_err(|_| format!("{text:?}: {what:?} is neither a status nor drop"))?,
+            );
         }
         Ok(rule)
     }
 
     /// Parses the `--latency` flag: `ROUTE=MILLISECONDS`.
     pub fn parse_latency(text: &str) -> Result<Rule, String> {
-        let (route, ms) = text.split_once('=').ok_or(format!("{text:?}: expected ROUTE=MILLISECONDS"))?;
-        let ms = ms.parse().map_err(|_| format!("{text:?}: bad milliseconds {ms:?}"))?;
-        Ok(Rule { route: route.to_string(), latency_ms: Some(ms), ..Rule::default() })
+        let (route, ms) = text
+            .split_once('=')
+            .ok_or(format!("{text:?}: expected ROUTE=MILLISECONDS"))?;
+        let ms = ms
+            .parse()
+            .map_err(|_| format!("{text:?}: bad milliseconds {ms:?}"))?;
+        Ok(Rule {
+            route: route.to_string(),
+            latency_ms: Some(ms),
+            ..Rule::default()
+        })
     }
 }
 
@@ -65,7 +95,10 @@ impl Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     Serve,
-    Answer { status: u16, retry_after: Option<u64> },
+    Answer {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     Drop,
 }
 
@@ -103,7 +136,8 @@ fn glob(pattern: &str, name: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == name,
         Some((head, tail)) => {
-            name.starts_with(head) && (0..=name.len() - head.len()).any(|i| glob(tail, &name[head.len() + i..]))
+            name.starts_with(head)
+                && (0..=name.len() - head.len()).any(|i| glob(tail, &name[head.len() + i..]))
         }
     }
 }
@@ -127,7 +161,10 @@ impl Faults {
                 if rule.drop {
                     action = Action::Drop;
                 } else if let Some(status) = rule.status {
-                    action = Action::Answer { status, retry_after: rule.retry_after };
+                    action = Action::Answer {
+                        status,
+                        retry_after: rule.retry_after,
+                    };
                 }
             }
             if let Some(n) = rule.times.as_mut() {
@@ -143,7 +180,10 @@ impl Faults {
         entry.seq = self.seq;
         let counter = self.counters.entry(entry.route.clone()).or_default();
         counter.calls += 1;
-        *counter.statuses.entry(entry.status.to_string()).or_default() += 1;
+        *counter
+            .statuses
+            .entry(entry.status.to_string())
+            .or_default() += 1;
         self.log.push(entry);
     }
 
@@ -172,9 +212,18 @@ mod tests {
         let mut f = Faults::default();
         f.rules.push(Rule::parse_fault("kms.*=503x2").unwrap());
         f.rules.push(Rule::parse_latency("*=5").unwrap());
-        let answer = Action::Answer { status: 503, retry_after: None };
-        assert_eq!(f.decide("kms.sign"), (Duration::from_millis(5), answer.clone()));
-        assert_eq!(f.decide("grafeas.x"), (Duration::from_millis(5), Action::Serve));
+        let answer = Action::Answer {
+            status: 503,
+            retry_after: None,
+        };
+        assert_eq!(
+            f.decide("kms.sign"),
+            (Duration::from_millis(5), answer.clone())
+        );
+        assert_eq!(
+            f.decide("grafeas.x"),
+            (Duration::from_millis(5), Action::Serve)
+        );
         assert_eq!(f.decide("kms.sign").1, answer);
         assert_eq!(f.decide("kms.sign").1, Action::Serve);
         assert_eq!(f.rules.len(), 1);

@@ -15,7 +15,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, status: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, status, message: message.into() }
+        ApiError {
+            code,
+            status,
+            message: message.into(),
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(400, "INVALID_ARGUMENT", message)
@@ -71,7 +75,11 @@ pub fn decode_bytes(field: &str, value: &str) -> ApiResult<Vec<u8>> {
         })
         .collect();
     let unpadded = URL_SAFE_NO_PAD.decode(url_safe);
-    unpadded.map_err(|e| ApiError::invalid(format!("Invalid value at '{field}' (TYPE_BYTES), Base64 decoding failed: {e}")))
+    unpadded.map_err(|e| {
+        ApiError::invalid(format!(
+            "Invalid value at '{field}' (TYPE_BYTES), Base64 decoding failed: {e}"
+        ))
+    })
 }
 
 /// Encodes bytes as Google answers them: standard alphabet, padded.
@@ -142,10 +150,22 @@ fn enum_names(field: &str) -> &'static [(i64, &'static str)] {
             (10, "ECDSA_P384_SHA384"),
             (11, "ECDSA_P521_SHA512"),
         ],
-        "evaluationMode" => &[(1, "ALWAYS_ALLOW"), (2, "REQUIRE_ATTESTATION"), (3, "ALWAYS_DENY")],
-        "enforcementMode" => &[(1, "ENFORCED_BLOCK_AND_AUDIT_LOG"), (2, "DRYRUN_AUDIT_LOG_ONLY")],
+        "evaluationMode" => &[
+            (1, "ALWAYS_ALLOW"),
+            (2, "REQUIRE_ATTESTATION"),
+            (3, "ALWAYS_DENY"),
+        ],
+        "enforcementMode" => &[
+            (1, "ENFORCED_BLOCK_AND_AUDIT_LOG"),
+            (2, "DRYRUN_AUDIT_LOG_ONLY"),
+        ],
         "globalPolicyEvaluationMode" => &[(1, "ENABLE"), (2, "DISABLE")],
-        "state" => &[(1, "PENDING_GENERATION"), (2, "ENABLED"), (3, "DISABLED"), (4, "DESTROYED")],
+        "state" => &[
+            (1, "PENDING_GENERATION"),
+            (2, "ENABLED"),
+            (3, "DISABLED"),
+            (4, "DESTROYED"),
+        ],
         _ => &[],
     }
 }
@@ -161,7 +181,9 @@ pub fn normalise_enums(value: &mut Value) -> ApiResult<()> {
                     if !table.is_empty() {
                         let n = n.as_i64().unwrap_or(-1);
                         let name = table.iter().find(|(v, _)| *v == n).map(|(_, name)| *name);
-                        let name = name.ok_or_else(|| ApiError::invalid(format!("Invalid value at '{key}': {n}")))?;
+                        let name = name.ok_or_else(|| {
+                            ApiError::invalid(format!("Invalid value at '{key}': {n}"))
+                        })?;
                         *field = Value::String(name.to_string());
                         continue;
                     }
@@ -183,7 +205,9 @@ pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
     let mut value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
     if !value.is_object() {
-        return Err(ApiError::invalid("Invalid JSON payload received. Expected an object."));
+        return Err(ApiError::invalid(
+            "Invalid JSON payload received. Expected an object.",
+        ));
     }
     normalise_enums(&mut value)?;
     Ok(value)
@@ -194,7 +218,9 @@ pub fn now() -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
-    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
 }
 
 /// A fresh random identifier (UUID v4 form), for occurrence names and minted tokens.
@@ -226,9 +252,13 @@ mod tests {
 
     #[test]
     fn integer_enums_become_names_and_unknown_numbers_are_rejected() {
-        let mut v = json!({"kind": 7, "attestation": {}, "x": [{"signatureAlgorithm": 9}], "pageSize": 3});
+        let mut v =
+            json!({"kind": 7, "attestation": {}, "x": [{"signatureAlgorithm": 9}], "pageSize": 3});
         normalise_enums(&mut v).unwrap();
-        assert_eq!(v, json!({"kind": "ATTESTATION", "attestation": {}, "x": [{"signatureAlgorithm": "ECDSA_P256_SHA256"}], "pageSize": 3}));
+        assert_eq!(
+            v,
+            json!({"kind": "ATTESTATION", "attestation": {}, "x": [{"signatureAlgorithm": "ECDSA_P256_SHA256"}], "pageSize": 3})
+        );
         assert!(normalise_enums(&mut json!({"kind": 99})).is_err());
     }
 

@@ -8,19 +8,34 @@ use serde_json::{json, Value};
 
 pub fn create_note(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let name = format!("{}/{}", call.resource, call.required_query("noteId")?);
-    let note = emu.state().create_note(&name, parse_body(&call.req.body)?)?;
+    let note = emu
+        .state()
+        .create_note(&name, parse_body(&call.req.body)?)?;
     Ok(Reply::json(&note))
 }
 
 pub fn get_note(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let state = emu.state();
-    state.notes.get(&call.resource).map(Reply::json).ok_or_else(|| note_not_found(&call.resource))
+    state
+        .notes
+        .get(&call.resource)
+        .map(Reply::json)
+        .ok_or_else(|| note_not_found(&call.resource))
 }
 
 pub fn list_notes(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let prefix = format!("{}/", call.resource);
     let state = emu.state();
-    page(call, "notes", state.notes.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(_, v)| v.clone()).collect())
+    page(
+        call,
+        "notes",
+        state
+            .notes
+            .iter()
+            .filter(|(n, _)| n.starts_with(&prefix))
+            .map(|(_, v)| v.clone())
+            .collect(),
+    )
 }
 
 pub fn delete_note(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
@@ -38,10 +53,11 @@ pub fn create_occurrence(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let mut occ = parse_body(&call.req.body)?;
     let mut state = emu.state();
     let note_name = occ["noteName"].as_str().unwrap_or_default().to_string();
-    let note = state
-        .notes
-        .get(&note_name)
-        .ok_or_else(|| ApiError::invalid(format!("Note {note_name:?} of the occurrence does not exist.")))?;
+    let note = state.notes.get(&note_name).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "Note {note_name:?} of the occurrence does not exist."
+        ))
+    })?;
     if occ["resourceUri"].as_str().unwrap_or_default().is_empty() {
         return Err(ApiError::invalid("Occurrence.resourceUri is required."));
     }
@@ -49,7 +65,11 @@ pub fn create_occurrence(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     match occ.get("kind") {
         None => occ["kind"] = note_kind.clone(),
         Some(kind) if *kind == note_kind => {}
-        Some(kind) => return Err(ApiError::invalid(format!("Occurrence kind {kind} does not match its note's kind {note_kind}."))),
+        Some(kind) => {
+            return Err(ApiError::invalid(format!(
+                "Occurrence kind {kind} does not match its note's kind {note_kind}."
+            )))
+        }
     }
     if occ["kind"] == "ATTESTATION" {
         normalise_attestation(&mut occ["attestation"])?;
@@ -65,17 +85,29 @@ pub fn create_occurrence(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 /// Requires a payload and at least one complete signature, and stores bytes as Google answers
 /// them (standard base64), whatever alphabet the client sent.
 fn normalise_attestation(att: &mut Value) -> ApiResult<()> {
-    let payload = decode_bytes("attestation.serializedPayload", att["serializedPayload"].as_str().unwrap_or_default())?;
+    let payload = decode_bytes(
+        "attestation.serializedPayload",
+        att["serializedPayload"].as_str().unwrap_or_default(),
+    )?;
     if payload.is_empty() {
-        return Err(ApiError::invalid("attestation.serializedPayload is required."));
+        return Err(ApiError::invalid(
+            "attestation.serializedPayload is required.",
+        ));
     }
     att["serializedPayload"] = json!(encode_bytes(&payload));
     let sigs = att.get_mut("signatures").and_then(Value::as_array_mut);
-    let sigs = sigs.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::invalid("attestation.signatures must not be empty."))?;
+    let sigs = sigs
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::invalid("attestation.signatures must not be empty."))?;
     for sig in sigs {
-        let bytes = decode_bytes("attestation.signatures.signature", sig["signature"].as_str().unwrap_or_default())?;
+        let bytes = decode_bytes(
+            "attestation.signatures.signature",
+            sig["signature"].as_str().unwrap_or_default(),
+        )?;
         if bytes.is_empty() || sig["publicKeyId"].as_str().unwrap_or_default().is_empty() {
-            return Err(ApiError::invalid("Each attestation signature needs signature and publicKeyId."));
+            return Err(ApiError::invalid(
+                "Each attestation signature needs signature and publicKeyId.",
+            ));
         }
         sig["signature"] = json!(encode_bytes(&bytes));
     }
@@ -84,14 +116,21 @@ fn normalise_attestation(att: &mut Value) -> ApiResult<()> {
 
 pub fn get_occurrence(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let state = emu.state();
-    let found = state.occurrences.iter().find(|o| o["name"] == call.resource.as_str());
-    found.map(Reply::json).ok_or_else(|| occurrence_not_found(&call.resource))
+    let found = state
+        .occurrences
+        .iter()
+        .find(|o| o["name"] == call.resource.as_str());
+    found
+        .map(Reply::json)
+        .ok_or_else(|| occurrence_not_found(&call.resource))
 }
 
 pub fn delete_occurrence(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let mut state = emu.state();
     let before = state.occurrences.len();
-    state.occurrences.retain(|o| o["name"] != call.resource.as_str());
+    state
+        .occurrences
+        .retain(|o| o["name"] != call.resource.as_str());
     if state.occurrences.len() == before {
         return Err(occurrence_not_found(&call.resource));
     }
@@ -106,8 +145,15 @@ pub fn list_occurrences(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let filter = Filter::parse(call.req.query("filter").unwrap_or_default())?;
     let prefix = format!("{}/", call.resource);
     let state = emu.state();
-    let items = state.occurrences.iter().filter(|o| o["name"].as_str().unwrap_or_default().starts_with(&prefix));
-    page(call, "occurrences", items.filter(|o| filter.matches(o)).cloned().collect())
+    let items = state
+        .occurrences
+        .iter()
+        .filter(|o| o["name"].as_str().unwrap_or_default().starts_with(&prefix));
+    page(
+        call,
+        "occurrences",
+        items.filter(|o| filter.matches(o)).cloned().collect(),
+    )
 }
 
 /// Occurrences attached to a note, from every project.
@@ -118,7 +164,10 @@ pub fn list_note_occurrences(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     if !state.notes.contains_key(&note) {
         return Err(note_not_found(&note));
     }
-    let items = state.occurrences.iter().filter(|o| o["noteName"] == note.as_str() && filter.matches(o));
+    let items = state
+        .occurrences
+        .iter()
+        .filter(|o| o["noteName"] == note.as_str() && filter.matches(o));
     page(call, "occurrences", items.cloned().collect())
 }
 
@@ -140,7 +189,10 @@ impl Filter {
     fn parse(text: &str) -> ApiResult<Filter> {
         let mut filter = Filter::default();
         for term in text.split(" AND ").map(str::trim).filter(|t| !t.is_empty()) {
-            filter.terms.push(parse_term(term).ok_or_else(|| ApiError::invalid(format!("Invalid filter term {term:?}.")))?);
+            filter.terms.push(
+                parse_term(term)
+                    .ok_or_else(|| ApiError::invalid(format!("Invalid filter term {term:?}.")))?,
+            );
         }
         Ok(filter)
     }
@@ -158,8 +210,15 @@ impl Filter {
 }
 
 fn parse_term(term: &str) -> Option<(Op, &'static str, String)> {
-    let (op, field, value) = if let Some(args) = term.strip_prefix("has_suffix(").or_else(|| term.strip_prefix("has_prefix(")) {
-        let op = if term.starts_with("has_suffix") { Op::Suffix } else { Op::Prefix };
+    let (op, field, value) = if let Some(args) = term
+        .strip_prefix("has_suffix(")
+        .or_else(|| term.strip_prefix("has_prefix("))
+    {
+        let op = if term.starts_with("has_suffix") {
+            Op::Suffix
+        } else {
+            Op::Prefix
+        };
         let (field, value) = args.strip_suffix(')')?.split_once(',')?;
         (op, field, value)
     } else {
@@ -192,7 +251,9 @@ mod tests {
         ] {
             assert!(Filter::parse(f).unwrap().matches(&occ), "{f}");
         }
-        assert!(!Filter::parse(r#"has_suffix(resourceUrl, "sha256:def")"#).unwrap().matches(&occ));
+        assert!(!Filter::parse(r#"has_suffix(resourceUrl, "sha256:def")"#)
+            .unwrap()
+            .matches(&occ));
         assert!(Filter::parse("bogus(x)").is_err());
         assert!(Filter::parse(r#"color = "red""#).is_err());
     }

@@ -2,7 +2,9 @@
 //! asymmetricSign with Google's CRC32C integrity fields.
 
 use crate::crypto::Hash;
-use crate::google::{decode_bytes, encode_bytes, int64_field, now, parse_body, ApiError, ApiResult};
+use crate::google::{
+    decode_bytes, encode_bytes, int64_field, now, parse_body, ApiError, ApiResult,
+};
 use crate::http::Reply;
 use crate::router::{page, Call, Emulator};
 use crate::state::check_name;
@@ -13,7 +15,9 @@ pub fn create_key_ring(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     check_name(&name, &["projects", "locations", "keyRings"])?;
     let mut state = emu.state();
     if state.key_rings.contains_key(&name) {
-        return Err(ApiError::already_exists(format!("KeyRing {name} already exists.")));
+        return Err(ApiError::already_exists(format!(
+            "KeyRing {name} already exists."
+        )));
     }
     let ring = json!({"name": name, "createTime": now()});
     state.key_rings.insert(name, ring.clone());
@@ -23,13 +27,19 @@ pub fn create_key_ring(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 pub fn get_key_ring(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let state = emu.state();
     let ring = state.key_rings.get(&call.resource);
-    ring.map(Reply::json).ok_or_else(|| ApiError::not_found(format!("KeyRing {} not found.", call.resource)))
+    ring.map(Reply::json)
+        .ok_or_else(|| ApiError::not_found(format!("KeyRing {} not found.", call.resource)))
 }
 
 pub fn list_key_rings(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let prefix = format!("{}/", call.resource);
     let state = emu.state();
-    let items = state.key_rings.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(_, v)| v.clone()).collect();
+    let items = state
+        .key_rings
+        .iter()
+        .filter(|(n, _)| n.starts_with(&prefix))
+        .map(|(_, v)| v.clone())
+        .collect();
     page(call, "keyRings", items)
 }
 
@@ -46,16 +56,25 @@ pub fn create_crypto_key(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 pub fn get_crypto_key(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let state = emu.state();
     let key = state.crypto_keys.get(&call.resource).map(|k| &k.json);
-    key.map(Reply::json).ok_or_else(|| ApiError::not_found(format!("CryptoKey {} not found.", call.resource)))
+    key.map(Reply::json)
+        .ok_or_else(|| ApiError::not_found(format!("CryptoKey {} not found.", call.resource)))
 }
 
 pub fn list_crypto_keys(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let prefix = format!("{}/", call.resource);
     let state = emu.state();
     if !state.key_rings.contains_key(&call.parent(1)) {
-        return Err(ApiError::not_found(format!("KeyRing {} not found.", call.parent(1))));
+        return Err(ApiError::not_found(format!(
+            "KeyRing {} not found.",
+            call.parent(1)
+        )));
     }
-    let items = state.crypto_keys.iter().filter(|(n, _)| n.starts_with(&prefix)).map(|(_, k)| k.json.clone()).collect();
+    let items = state
+        .crypto_keys
+        .iter()
+        .filter(|(n, _)| n.starts_with(&prefix))
+        .map(|(_, k)| k.json.clone())
+        .collect();
     page(call, "cryptoKeys", items)
 }
 
@@ -67,7 +86,9 @@ pub fn create_version(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 pub fn get_version(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let state = emu.state();
     let version = state.versions.get(&call.resource).map(|v| &v.json);
-    version.map(Reply::json).ok_or_else(|| ApiError::not_found(format!("CryptoKeyVersion {} not found.", call.resource)))
+    version.map(Reply::json).ok_or_else(|| {
+        ApiError::not_found(format!("CryptoKeyVersion {} not found.", call.resource))
+    })
 }
 
 pub fn list_versions(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
@@ -82,10 +103,22 @@ pub fn list_versions(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         .versions
         .iter()
         .filter(|(n, _)| n.starts_with(&prefix))
-        .map(|(n, v)| (n.rsplit('/').next().and_then(|s| s.parse().ok()).unwrap_or(0), v.json.clone()))
+        .map(|(n, v)| {
+            (
+                n.rsplit('/')
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                v.json.clone(),
+            )
+        })
         .collect();
     items.sort_by_key(|(n, _)| *n);
-    page(call, "cryptoKeyVersions", items.into_iter().map(|(_, v)| v).collect())
+    page(
+        call,
+        "cryptoKeyVersions",
+        items.into_iter().map(|(_, v)| v).collect(),
+    )
 }
 
 pub fn get_public_key(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
@@ -106,18 +139,30 @@ pub fn asymmetric_sign(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let body = parse_body(&call.req.body)?;
     let state = emu.state();
     let name = &call.resource;
-    let version = state.versions.get(name).ok_or_else(|| ApiError::not_found(format!("CryptoKeyVersion {name} not found.")))?;
+    let version = state
+        .versions
+        .get(name)
+        .ok_or_else(|| ApiError::not_found(format!("CryptoKeyVersion {name} not found.")))?;
     if version.json["state"] != "ENABLED" {
-        return Err(ApiError::failed_precondition(format!("{name} is not enabled, current state is: {}.", version.json["state"])));
+        return Err(ApiError::failed_precondition(format!(
+            "{name} is not enabled, current state is: {}.",
+            version.json["state"]
+        )));
     }
     let (alg, key) = version.signing.as_ref().ok_or_else(|| {
-        ApiError::invalid(format!("Key {name} has purpose ENCRYPT_DECRYPT and cannot be used with AsymmetricSign."))
+        ApiError::invalid(format!(
+            "Key {name} has purpose ENCRYPT_DECRYPT and cannot be used with AsymmetricSign."
+        ))
     })?;
     let hash = alg.hash();
     let (digest, checked_field) = match (body.get("digest"), body.get("data")) {
         (Some(d), None) => (read_digest(d, hash, alg.kms_name())?, "digest"),
         (None, Some(Value::String(data))) => (hash.digest(&decode_bytes("data", data)?), "data"),
-        _ => return Err(ApiError::invalid("Exactly one of digest or data must be set.")),
+        _ => {
+            return Err(ApiError::invalid(
+                "Exactly one of digest or data must be set.",
+            ))
+        }
     };
     let crc_field = format!("{checked_field}Crc32c");
     let verified = match int64_field(body.get(&crc_field)) {
@@ -130,31 +175,49 @@ pub fn asymmetric_sign(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
             if u64::from(crc32c::crc32c(&signed)) != crc as u64 {
                 return Err(ApiError::invalid(format!(
                     "The checksum in field {} did not match the data in field {checked_field}.",
-                    if checked_field == "digest" { "digest_crc32c" } else { "data_crc32c" }
+                    if checked_field == "digest" {
+                        "digest_crc32c"
+                    } else {
+                        "data_crc32c"
+                    }
                 )));
             }
             true
         }
         None => false,
     };
-    let signature = key.sign_digest(*alg, &digest).map_err(|e| ApiError::new(500, "INTERNAL", e))?;
+    let signature = key
+        .sign_digest(*alg, &digest)
+        .map_err(|e| ApiError::new(500, "INTERNAL", e))?;
     let mut answer = json!({
         "signature": encode_bytes(&signature),
         "signatureCrc32c": crc32c::crc32c(&signature).to_string(),
         "name": name,
         "protectionLevel": "SOFTWARE",
     });
-    answer[if checked_field == "digest" { "verifiedDigestCrc32c" } else { "verifiedDataCrc32c" }] = json!(verified);
+    answer[if checked_field == "digest" {
+        "verifiedDigestCrc32c"
+    } else {
+        "verifiedDataCrc32c"
+    }] = json!(verified);
     Ok(Reply::json(&answer))
 }
 
 fn read_digest(digest: &Value, hash: Hash, alg: &str) -> ApiResult<Vec<u8>> {
-    let fields: Vec<(&String, &Value)> = digest.as_object().map(|m| m.iter().collect()).unwrap_or_default();
+    let fields: Vec<(&String, &Value)> = digest
+        .as_object()
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
     let [(field, Value::String(text))] = fields.as_slice() else {
-        return Err(ApiError::invalid("digest must set exactly one of sha256, sha384, sha512."));
+        return Err(ApiError::invalid(
+            "digest must set exactly one of sha256, sha384, sha512.",
+        ));
     };
     if field.as_str() != hash.field() {
-        return Err(ApiError::invalid(format!("The requested algorithm {alg} requires a {} digest, got {field}.", hash.field())));
+        return Err(ApiError::invalid(format!(
+            "The requested algorithm {alg} requires a {} digest, got {field}.",
+            hash.field()
+        )));
     }
     let bytes = decode_bytes(&format!("digest.{field}"), text)?;
     if bytes.len() != hash.len() {

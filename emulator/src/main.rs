@@ -24,7 +24,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 #[derive(Parser)]
-#[command(version, about = "Local stand-in for Google's KMS, Binary Authorization and Container Analysis APIs")]
+#[command(
+    version,
+    about = "Local stand-in for Google's KMS, Binary Authorization and Container Analysis APIs"
+)]
 struct Args {
     /// Address to listen on; loopback by default, port 0 picks a free one.
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -55,19 +58,25 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     let seed = match &args.seed {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read seed {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read seed {}: {e}", path.display()))?;
             seed::Seed::from_yaml(&text).map_err(|e| format!("seed {}: {e}", path.display()))?
         }
         None => seed::Seed::default(),
     };
-    let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     if !local.ip().is_loopback() {
         eprintln!("binauthz-emulator: warning: listening on {local}, which is not loopback");
     }
-    let state = state::State::from_seed(seed, &local.to_string()).map_err(|e| format!("seed: {e}"))?;
+    let state =
+        state::State::from_seed(seed, &local.to_string()).map_err(|e| format!("seed: {e}"))?;
     let mut faults = Faults::default();
-    faults.rules.extend(args.latencies.into_iter().chain(args.faults));
+    faults
+        .rules
+        .extend(args.latencies.into_iter().chain(args.faults));
     let emu = router::Emulator {
         state: Mutex::new(state),
         faults: Mutex::new(faults),

@@ -62,7 +62,10 @@ impl Call<'_> {
 /// Path segments with a trailing `:verb` split off (`1:asymmetricSign` -> `1`, `:asymmetricSign`).
 fn split_verb(req: &Request) -> Vec<&str> {
     let mut segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
-    if segs.first().is_some_and(|s| s.starts_with('v') && *s != "v2") {
+    if segs
+        .first()
+        .is_some_and(|s| s.starts_with('v') && *s != "v2")
+    {
         if let Some(last) = segs.pop() {
             match last.find(':') {
                 Some(i) if i > 0 => {
@@ -77,10 +80,18 @@ fn split_verb(req: &Request) -> Vec<&str> {
 }
 
 const fn api(name: &'static str, handler: Handler) -> Route {
-    Route { name, handler, api: true }
+    Route {
+        name,
+        handler,
+        api: true,
+    }
 }
 const fn open(name: &'static str, handler: Handler) -> Route {
-    Route { name, handler, api: false }
+    Route {
+        name,
+        handler,
+        api: false,
+    }
 }
 
 pub fn resolve(req: &Request) -> Option<Route> {
@@ -88,9 +99,15 @@ pub fn resolve(req: &Request) -> Option<Route> {
     let m = req.method.as_str();
     let route = match (m, segs.as_slice()) {
         // Cloud KMS v1.
-        ("POST", ["v1", "projects", _, "locations", _, "keyRings"]) => api("kms.keyRings.create", kms::create_key_ring),
-        ("GET", ["v1", "projects", _, "locations", _, "keyRings"]) => api("kms.keyRings.list", kms::list_key_rings),
-        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _]) => api("kms.keyRings.get", kms::get_key_ring),
+        ("POST", ["v1", "projects", _, "locations", _, "keyRings"]) => {
+            api("kms.keyRings.create", kms::create_key_ring)
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings"]) => {
+            api("kms.keyRings.list", kms::list_key_rings)
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _]) => {
+            api("kms.keyRings.get", kms::get_key_ring)
+        }
         ("POST", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys"]) => {
             api("kms.cryptoKeys.create", kms::create_crypto_key)
         }
@@ -100,52 +117,87 @@ pub fn resolve(req: &Request) -> Option<Route> {
         ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _]) => {
             api("kms.cryptoKeys.get", kms::get_crypto_key)
         }
-        ("POST", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions"]) => {
-            api("kms.cryptoKeyVersions.create", kms::create_version)
-        }
-        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions"]) => {
-            api("kms.cryptoKeyVersions.list", kms::list_versions)
-        }
-        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _]) => {
-            api("kms.cryptoKeyVersions.get", kms::get_version)
-        }
-        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, "publicKey"]) => {
-            api("kms.cryptoKeyVersions.getPublicKey", kms::get_public_key)
-        }
-        ("POST", ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, ":asymmetricSign"]) => {
-            api("kms.cryptoKeyVersions.asymmetricSign", kms::asymmetric_sign)
-        }
+        (
+            "POST",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions"],
+        ) => api("kms.cryptoKeyVersions.create", kms::create_version),
+        (
+            "GET",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions"],
+        ) => api("kms.cryptoKeyVersions.list", kms::list_versions),
+        (
+            "GET",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _],
+        ) => api("kms.cryptoKeyVersions.get", kms::get_version),
+        (
+            "GET",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, "publicKey"],
+        ) => api("kms.cryptoKeyVersions.getPublicKey", kms::get_public_key),
+        (
+            "POST",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, ":asymmetricSign"],
+        ) => api("kms.cryptoKeyVersions.asymmetricSign", kms::asymmetric_sign),
         // Binary Authorization v1 and v1beta1.
-        ("POST", ["v1" | "v1beta1", "projects", _, "attestors"]) => api("binauthz.attestors.create", binauthz::create_attestor),
-        ("GET", ["v1" | "v1beta1", "projects", _, "attestors"]) => api("binauthz.attestors.list", binauthz::list_attestors),
-        ("GET", ["v1" | "v1beta1", "projects", _, "attestors", _]) => api("binauthz.attestors.get", binauthz::get_attestor),
-        ("PUT", ["v1" | "v1beta1", "projects", _, "attestors", _]) => api("binauthz.attestors.update", binauthz::update_attestor),
+        ("POST", ["v1" | "v1beta1", "projects", _, "attestors"]) => {
+            api("binauthz.attestors.create", binauthz::create_attestor)
+        }
+        ("GET", ["v1" | "v1beta1", "projects", _, "attestors"]) => {
+            api("binauthz.attestors.list", binauthz::list_attestors)
+        }
+        ("GET", ["v1" | "v1beta1", "projects", _, "attestors", _]) => {
+            api("binauthz.attestors.get", binauthz::get_attestor)
+        }
+        ("PUT", ["v1" | "v1beta1", "projects", _, "attestors", _]) => {
+            api("binauthz.attestors.update", binauthz::update_attestor)
+        }
         ("DELETE", ["v1" | "v1beta1", "projects", _, "attestors", _]) => {
             api("binauthz.attestors.delete", binauthz::delete_attestor)
         }
-        ("POST", ["v1" | "v1beta1", "projects", _, "attestors", _, ":validateAttestationOccurrence"]) => {
-            api("binauthz.attestors.validateAttestationOccurrence", binauthz::validate_occurrence)
+        (
+            "POST",
+            ["v1" | "v1beta1", "projects", _, "attestors", _, ":validateAttestationOccurrence"],
+        ) => api(
+            "binauthz.attestors.validateAttestationOccurrence",
+            binauthz::validate_occurrence,
+        ),
+        ("GET", ["v1" | "v1beta1", "projects", _, "policy"]) => {
+            api("binauthz.policy.get", binauthz::get_policy)
         }
-        ("GET", ["v1" | "v1beta1", "projects", _, "policy"]) => api("binauthz.policy.get", binauthz::get_policy),
-        ("PUT", ["v1" | "v1beta1", "projects", _, "policy"]) => api("binauthz.policy.update", binauthz::update_policy),
+        ("PUT", ["v1" | "v1beta1", "projects", _, "policy"]) => {
+            api("binauthz.policy.update", binauthz::update_policy)
+        }
         // Container Analysis v1.
-        ("POST", ["v1", "projects", _, "notes"]) => api("grafeas.notes.create", grafeas::create_note),
+        ("POST", ["v1", "projects", _, "notes"]) => {
+            api("grafeas.notes.create", grafeas::create_note)
+        }
         ("GET", ["v1", "projects", _, "notes"]) => api("grafeas.notes.list", grafeas::list_notes),
         ("GET", ["v1", "projects", _, "notes", _]) => api("grafeas.notes.get", grafeas::get_note),
-        ("DELETE", ["v1", "projects", _, "notes", _]) => api("grafeas.notes.delete", grafeas::delete_note),
-        ("GET", ["v1", "projects", _, "notes", _, "occurrences"]) => {
-            api("grafeas.notes.occurrences.list", grafeas::list_note_occurrences)
+        ("DELETE", ["v1", "projects", _, "notes", _]) => {
+            api("grafeas.notes.delete", grafeas::delete_note)
         }
-        ("POST", ["v1", "projects", _, "occurrences"]) => api("grafeas.occurrences.create", grafeas::create_occurrence),
-        ("GET", ["v1", "projects", _, "occurrences"]) => api("grafeas.occurrences.list", grafeas::list_occurrences),
-        ("GET", ["v1", "projects", _, "occurrences", _]) => api("grafeas.occurrences.get", grafeas::get_occurrence),
-        ("DELETE", ["v1", "projects", _, "occurrences", _]) => api("grafeas.occurrences.delete", grafeas::delete_occurrence),
+        ("GET", ["v1", "projects", _, "notes", _, "occurrences"]) => api(
+            "grafeas.notes.occurrences.list",
+            grafeas::list_note_occurrences,
+        ),
+        ("POST", ["v1", "projects", _, "occurrences"]) => {
+            api("grafeas.occurrences.create", grafeas::create_occurrence)
+        }
+        ("GET", ["v1", "projects", _, "occurrences"]) => {
+            api("grafeas.occurrences.list", grafeas::list_occurrences)
+        }
+        ("GET", ["v1", "projects", _, "occurrences", _]) => {
+            api("grafeas.occurrences.get", grafeas::get_occurrence)
+        }
+        ("DELETE", ["v1", "projects", _, "occurrences", _]) => {
+            api("grafeas.occurrences.delete", grafeas::delete_occurrence)
+        }
         // Credentials: OAuth2, STS, IAM Credentials, metadata server.
         ("POST", ["token"]) => open("oauth2.token", auth::oauth_token),
         ("POST", ["v1", "token"]) => open("sts.token", auth::sts_token),
-        ("POST", ["v1", "projects", _, "serviceAccounts", _, ":generateAccessToken"]) => {
-            api("iamcredentials.generateAccessToken", auth::generate_access_token)
-        }
+        ("POST", ["v1", "projects", _, "serviceAccounts", _, ":generateAccessToken"]) => api(
+            "iamcredentials.generateAccessToken",
+            auth::generate_access_token,
+        ),
         ("GET", ["computeMetadata", ..]) | ("GET", []) => open("metadata", auth::metadata),
         // The emulator's own admin surface.
         (_, ["emulator", ..]) => open("emulator.admin", admin::handle),
@@ -158,8 +210,19 @@ pub fn resolve(req: &Request) -> Option<Route> {
 pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
     let segs = split_verb(req);
     let version = segs.first().copied().unwrap_or_default().to_string();
-    let resource = segs.iter().skip(1).filter(|s| !s.starts_with(':')).copied().collect::<Vec<_>>().join("/");
-    let mut call = Call { req, version, resource, principal: String::new() };
+    let resource = segs
+        .iter()
+        .skip(1)
+        .filter(|s| !s.starts_with(':'))
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut call = Call {
+        req,
+        version,
+        resource,
+        principal: String::new(),
+    };
     if route.api {
         let state = emu.state();
         match auth::authenticate(&state, req) {
@@ -167,7 +230,8 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
             Err(e) => return Reply::error(&e),
         }
         if let Some(deny) = state.deny.iter().find(|d| {
-            (d.principal == "*" || d.principal == call.principal) && call.resource.starts_with(&d.resource)
+            (d.principal == "*" || d.principal == call.principal)
+                && call.resource.starts_with(&d.resource)
         }) {
             let e = ApiError::denied(format!(
                 "Permission denied on resource '{}' (or it may not exist): the emulator's seed denies {} on {}.",
@@ -183,12 +247,16 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
 /// `pageToken`, as `{"<field>": [...], "nextPageToken": "..."}`.
 pub fn page(call: &Call, field: &str, items: Vec<serde_json::Value>) -> ApiResult<Reply> {
     let size = match call.req.query("pageSize").filter(|s| !s.is_empty()) {
-        Some(s) => s.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid pageSize {s:?}.")))?,
+        Some(s) => s
+            .parse::<usize>()
+            .map_err(|_| ApiError::invalid(format!("Invalid pageSize {s:?}.")))?,
         None => 0,
     };
     let size = if size == 0 { 100 } else { size.min(1000) };
     let start = match call.req.query("pageToken").filter(|s| !s.is_empty()) {
-        Some(t) => t.parse::<usize>().map_err(|_| ApiError::invalid(format!("Invalid pageToken {t:?}.")))?,
+        Some(t) => t
+            .parse::<usize>()
+            .map_err(|_| ApiError::invalid(format!("Invalid pageToken {t:?}.")))?,
         None => 0,
     };
     let total = items.len();

@@ -37,19 +37,39 @@ pub async fn serve(listener: TcpListener, emu: Arc<Emulator>, shutdown: impl Fut
 
 /// How the caller authenticated, for the log; never the credential itself.
 fn auth_kind(req: &Request) -> String {
-    let scheme = req.header("authorization").and_then(|v| v.split(' ').next()).unwrap_or("none");
+    let scheme = req
+        .header("authorization")
+        .and_then(|v| v.split(' ').next())
+        .unwrap_or("none");
     scheme.to_ascii_lowercase()
 }
 
-async fn handle(emu: Arc<Emulator>, req: hyper::Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
+async fn handle(
+    emu: Arc<Emulator>,
+    req: hyper::Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let started = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
-    let request = Request::new(parts.method.as_str(), parts.uri.path(), parts.uri.query(), parts.headers, body);
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let request = Request::new(
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        parts.headers,
+        body,
+    );
     let route = router::resolve(&request);
     let name = route.map_or("unknown", |r| r.name);
     let counted = name != "emulator.admin";
-    let (latency, action) = if counted { emu.faults().decide(name) } else { (Duration::ZERO, Action::Serve) };
+    let (latency, action) = if counted {
+        emu.faults().decide(name)
+    } else {
+        (Duration::ZERO, Action::Serve)
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -65,7 +85,13 @@ async fn handle(emu: Arc<Emulator>, req: hyper::Request<Incoming>) -> Result<Res
     };
     let reply = match (action, route) {
         (Action::Drop, _) => None,
-        (Action::Answer { status, retry_after }, _) => {
+        (
+            Action::Answer {
+                status,
+                retry_after,
+            },
+            _,
+        ) => {
             let reply = Reply::error(&ApiError::for_status(status));
             Some(match retry_after {
                 Some(secs) => reply.header("retry-after", &secs.to_string()),
@@ -74,8 +100,15 @@ async fn handle(emu: Arc<Emulator>, req: hyper::Request<Incoming>) -> Result<Res
         }
         (Action::Serve, Some(route)) => {
             let emu = emu.clone();
-            let ran = tokio::task::spawn_blocking(move || router::dispatch(&emu, &request, route)).await;
-            Some(ran.unwrap_or_else(|e| Reply::error(&ApiError::new(500, "INTERNAL", format!("Handler failed: {e}")))))
+            let ran =
+                tokio::task::spawn_blocking(move || router::dispatch(&emu, &request, route)).await;
+            Some(ran.unwrap_or_else(|e| {
+                Reply::error(&ApiError::new(
+                    500,
+                    "INTERNAL",
+                    format!("Handler failed: {e}"),
+                ))
+            }))
         }
         (Action::Serve, None) => Some(Reply::error(&ApiError::not_found(format!(
             "The emulator serves no {} {}.",
@@ -94,5 +127,7 @@ async fn handle(emu: Arc<Emulator>, req: hyper::Request<Incoming>) -> Result<Res
     for (k, v) in &reply.headers {
         response = response.header(k, v);
     }
-    response.body(Full::new(Bytes::from(reply.body))).map_err(std::io::Error::other)
+    response
+        .body(Full::new(Bytes::from(reply.body)))
+        .map_err(std::io::Error::other)
 }

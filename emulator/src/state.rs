@@ -75,18 +75,31 @@ impl State {
             });
         }
         for key in seed.keys {
-            let ring = key.name.rsplitn(3, '/').nth(2).ok_or(format!("key {}: not a crypto key name", key.name))?;
+            let ring = key
+                .name
+                .rsplitn(3, '/')
+                .nth(2)
+                .ok_or(format!("key {}: not a crypto key name", key.name))?;
             check_name(ring, &["projects", "locations", "keyRings"]).map_err(|e| e.message)?;
-            state.key_rings.entry(ring.to_string()).or_insert_with(|| json!({"name": ring, "createTime": now()}));
+            state
+                .key_rings
+                .entry(ring.to_string())
+                .or_insert_with(|| json!({"name": ring, "createTime": now()}));
             let body = match &key.algorithm {
-                Some(alg) => json!({"purpose": "ASYMMETRIC_SIGN", "versionTemplate": {"algorithm": alg}}),
+                Some(alg) => {
+                    json!({"purpose": "ASYMMETRIC_SIGN", "versionTemplate": {"algorithm": alg}})
+                }
                 None => json!({"purpose": "ENCRYPT_DECRYPT"}),
             };
-            state.create_crypto_key(&key.name, body, true).map_err(|e| format!("key {}: {}", key.name, e.message))?;
+            state
+                .create_crypto_key(&key.name, body, true)
+                .map_err(|e| format!("key {}: {}", key.name, e.message))?;
             let version1 = format!("{}/cryptoKeyVersions/1", key.name);
             if let (Some(pem), Some(alg)) = (&key.private_key_pem, &key.algorithm) {
-                let alg = Algorithm::from_kms(alg).ok_or(format!("key {}: unknown algorithm {alg}", key.name))?;
-                let pair = KeyPair::from_pkcs8_pem(alg, pem).map_err(|e| format!("key {}: {e}", key.name))?;
+                let alg = Algorithm::from_kms(alg)
+                    .ok_or(format!("key {}: unknown algorithm {alg}", key.name))?;
+                let pair = KeyPair::from_pkcs8_pem(alg, pem)
+                    .map_err(|e| format!("key {}: {e}", key.name))?;
                 if let Some(v) = state.versions.get_mut(&version1) {
                     v.signing = Some((alg, pair));
                 }
@@ -96,12 +109,19 @@ impl State {
             }
         }
         for note in seed.notes {
-            state.create_note(&note.name, json!({"attestation": {"hint": {"humanReadableName": note.name}}})).map_err(|e| e.message)?;
+            state
+                .create_note(
+                    &note.name,
+                    json!({"attestation": {"hint": {"humanReadableName": note.name}}}),
+                )
+                .map_err(|e| e.message)?;
         }
         for a in seed.attestors {
             let mut keys = Vec::new();
             for version in &a.key_versions {
-                let (pem, alg) = state.public_key(version).map_err(|e| format!("attestor {}: {}", a.name, e.message))?;
+                let (pem, alg) = state
+                    .public_key(version)
+                    .map_err(|e| format!("attestor {}: {}", a.name, e.message))?;
                 keys.push(json!({"id": state.kms_key_id(version), "pkixPublicKey": {"publicKeyPem": pem, "signatureAlgorithm": binauthz_legacy_name(alg)}}));
             }
             for k in a.pkix_keys {
@@ -111,8 +131,10 @@ impl State {
                 }
                 keys.push(key);
             }
-            let body = json!({"userOwnedGrafeasNote": {"noteReference": a.note, "publicKeys": keys}});
-            crate::binauthz::insert_attestor(&mut state, &a.name, body, false).map_err(|e| e.message)?;
+            let body =
+                json!({"userOwnedGrafeasNote": {"noteReference": a.note, "publicKeys": keys}});
+            crate::binauthz::insert_attestor(&mut state, &a.name, body, false)
+                .map_err(|e| e.message)?;
         }
         for (project, mut policy) in seed.policies {
             crate::google::normalise_enums(&mut policy).map_err(|e| e.message)?;
@@ -125,11 +147,13 @@ impl State {
     pub fn add_service_account(&mut self, email: &str, pem: Option<&str>) -> Result<(), String> {
         use rsa::pkcs8::DecodePrivateKey;
         let key = match pem {
-            Some(pem) => RsaPrivateKey::from_pkcs8_pem(pem).map_err(|e| format!("service account {email}: {e}"))?,
+            Some(pem) => RsaPrivateKey::from_pkcs8_pem(pem)
+                .map_err(|e| format!("service account {email}: {e}"))?,
             None => RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| e.to_string())?,
         };
         let key_id = crate::google::random_id().replace('-', "");
-        self.service_accounts.insert(email.to_string(), ServiceAccount { key, key_id });
+        self.service_accounts
+            .insert(email.to_string(), ServiceAccount { key, key_id });
         Ok(())
     }
 
@@ -138,19 +162,28 @@ impl State {
         format!("//{}/v1/{version}", self.kms_key_id_host)
     }
 
-    pub fn create_crypto_key(&mut self, name: &str, mut body: Value, skip_ring_check: bool) -> ApiResult<Value> {
+    pub fn create_crypto_key(
+        &mut self,
+        name: &str,
+        mut body: Value,
+        skip_ring_check: bool,
+    ) -> ApiResult<Value> {
         check_name(name, &["projects", "locations", "keyRings", "cryptoKeys"])?;
         let ring = &name[..name.rfind("/cryptoKeys/").unwrap_or(0)];
         if !skip_ring_check && !self.key_rings.contains_key(ring) {
             return Err(ApiError::not_found(format!("KeyRing {ring} not found.")));
         }
         if self.crypto_keys.contains_key(name) {
-            return Err(ApiError::already_exists(format!("CryptoKey {name} already exists.")));
+            return Err(ApiError::already_exists(format!(
+                "CryptoKey {name} already exists."
+            )));
         }
         let purpose = body["purpose"].as_str().unwrap_or_default().to_string();
         match purpose.as_str() {
             "ASYMMETRIC_SIGN" => {
-                let alg = body["versionTemplate"]["algorithm"].as_str().unwrap_or_default();
+                let alg = body["versionTemplate"]["algorithm"]
+                    .as_str()
+                    .unwrap_or_default();
                 if Algorithm::from_kms(alg).is_none() {
                     return Err(ApiError::invalid(format!(
                         "Algorithm {alg} is not valid for purpose ASYMMETRIC_SIGN (the emulator supports EC_SIGN_P256_SHA256, EC_SIGN_P384_SHA384, RSA_SIGN_PKCS1_* and RSA_SIGN_PSS_*)."
@@ -160,22 +193,39 @@ impl State {
             "ENCRYPT_DECRYPT" => {
                 body["versionTemplate"]["algorithm"] = json!("GOOGLE_SYMMETRIC_ENCRYPTION");
             }
-            other => return Err(ApiError::invalid(format!("The emulator does not support crypto key purpose {other:?}."))),
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "The emulator does not support crypto key purpose {other:?}."
+                )))
+            }
         }
-        let skip_initial = body["skipInitialVersionCreation"].as_bool().unwrap_or(false);
-        let object = body.as_object_mut().ok_or_else(|| ApiError::invalid("CryptoKey must be an object."))?;
+        let skip_initial = body["skipInitialVersionCreation"]
+            .as_bool()
+            .unwrap_or(false);
+        let object = body
+            .as_object_mut()
+            .ok_or_else(|| ApiError::invalid("CryptoKey must be an object."))?;
         object.remove("skipInitialVersionCreation");
         object.insert("name".into(), json!(name));
         object.insert("createTime".into(), json!(now()));
         object.insert("destroyScheduledDuration".into(), json!("2592000s"));
         let template = object.entry("versionTemplate").or_insert_with(|| json!({}));
         template["protectionLevel"] = json!("SOFTWARE");
-        self.crypto_keys.insert(name.to_string(), CryptoKey { json: body.clone(), next_version: 1 });
+        self.crypto_keys.insert(
+            name.to_string(),
+            CryptoKey {
+                json: body.clone(),
+                next_version: 1,
+            },
+        );
         if !skip_initial {
             self.create_version(name)?;
         }
         if purpose == "ENCRYPT_DECRYPT" {
-            let primary = self.versions.get(&format!("{name}/cryptoKeyVersions/1")).map(|v| v.json.clone());
+            let primary = self
+                .versions
+                .get(&format!("{name}/cryptoKeyVersions/1"))
+                .map(|v| v.json.clone());
             if let (Some(primary), Some(key)) = (primary, self.crypto_keys.get_mut(name)) {
                 key.json["primary"] = primary;
                 body = key.json.clone();
@@ -185,25 +235,43 @@ impl State {
     }
 
     pub fn create_version(&mut self, key_name: &str) -> ApiResult<Value> {
-        let key = self.crypto_keys.get_mut(key_name).ok_or_else(|| ApiError::not_found(format!("CryptoKey {key_name} not found.")))?;
-        let alg_name = key.json["versionTemplate"]["algorithm"].as_str().unwrap_or_default().to_string();
+        let key = self
+            .crypto_keys
+            .get_mut(key_name)
+            .ok_or_else(|| ApiError::not_found(format!("CryptoKey {key_name} not found.")))?;
+        let alg_name = key.json["versionTemplate"]["algorithm"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let number = key.next_version;
         key.next_version += 1;
         let signing = match Algorithm::from_kms(&alg_name) {
-            Some(alg) => Some((alg, KeyPair::generate(alg).map_err(|e| ApiError::new(500, "INTERNAL", e))?)),
+            Some(alg) => Some((
+                alg,
+                KeyPair::generate(alg).map_err(|e| ApiError::new(500, "INTERNAL", e))?,
+            )),
             None => None,
         };
         let name = format!("{key_name}/cryptoKeyVersions/{number}");
         let t = now();
         let json = json!({"name": name, "state": "ENABLED", "protectionLevel": "SOFTWARE", "algorithm": alg_name,
                           "createTime": t, "generateTime": t});
-        self.versions.insert(name, KeyVersion { json: json.clone(), signing });
+        self.versions.insert(
+            name,
+            KeyVersion {
+                json: json.clone(),
+                signing,
+            },
+        );
         Ok(json)
     }
 
     /// A version's public key PEM and algorithm, or the error KMS answers.
     pub fn public_key(&self, version: &str) -> ApiResult<(String, Algorithm)> {
-        let v = self.versions.get(version).ok_or_else(|| ApiError::not_found(format!("CryptoKeyVersion {version} not found.")))?;
+        let v = self
+            .versions
+            .get(version)
+            .ok_or_else(|| ApiError::not_found(format!("CryptoKeyVersion {version} not found.")))?;
         let (alg, key) = v.signing.as_ref().ok_or_else(|| {
             ApiError::failed_precondition(format!(
                 "The request cannot be fulfilled: {version} has purpose ENCRYPT_DECRYPT; getPublicKey and asymmetricSign need an asymmetric key."
@@ -215,18 +283,28 @@ impl State {
     pub fn create_note(&mut self, name: &str, mut body: Value) -> ApiResult<Value> {
         check_name(name, &["projects", "notes"])?;
         if self.notes.contains_key(name) {
-            return Err(ApiError::already_exists(format!("Note {name} already exists.")));
+            return Err(ApiError::already_exists(format!(
+                "Note {name} already exists."
+            )));
         }
         let t = now();
         body["name"] = json!(name);
         body["createTime"] = json!(t);
         body["updateTime"] = json!(t);
         if body.get("kind").is_none() {
-            let kind = ["attestation", "vulnerability", "build", "image", "package", "deployment", "discovery"]
-                .into_iter()
-                .find(|k| body.get(*k).is_some())
-                .map(|k| k.to_uppercase())
-                .unwrap_or_else(|| "NOTE_KIND_UNSPECIFIED".into());
+            let kind = [
+                "attestation",
+                "vulnerability",
+                "build",
+                "image",
+                "package",
+                "deployment",
+                "discovery",
+            ]
+            .into_iter()
+            .find(|k| body.get(*k).is_some())
+            .map(|k| k.to_uppercase())
+            .unwrap_or_else(|| "NOTE_KIND_UNSPECIFIED".into());
             body["kind"] = json!(kind);
         }
         self.notes.insert(name.to_string(), body.clone());
@@ -236,19 +314,27 @@ impl State {
 
 /// Binary Authorization's legacy `signatureAlgorithm` name, as gcloud writes it on attestors.
 pub fn binauthz_legacy_name(alg: Algorithm) -> String {
-    alg.kms_name().replace("EC_SIGN_P", "ECDSA_P").replace("RSA_SIGN_PSS_", "RSA_PSS_")
+    alg.kms_name()
+        .replace("EC_SIGN_P", "ECDSA_P")
+        .replace("RSA_SIGN_PSS_", "RSA_PSS_")
 }
 
 /// Checks a resource name against its collection pattern, e.g. `projects/*/notes/*`.
 pub fn check_name(name: &str, collections: &[&str]) -> ApiResult<()> {
     let parts: Vec<&str> = name.split('/').collect();
     let ok = parts.len() == collections.len() * 2
-        && parts.chunks(2).zip(collections).all(|(pair, c)| pair[0] == *c && !pair[1].is_empty());
+        && parts
+            .chunks(2)
+            .zip(collections)
+            .all(|(pair, c)| pair[0] == *c && !pair[1].is_empty());
     if ok {
         Ok(())
     } else {
         let pattern: Vec<String> = collections.iter().map(|c| format!("{c}/*")).collect();
-        Err(ApiError::invalid(format!("Invalid resource name {name:?}: expected {}.", pattern.join("/"))))
+        Err(ApiError::invalid(format!(
+            "Invalid resource name {name:?}: expected {}.",
+            pattern.join("/")
+        )))
     }
 }
 
@@ -266,7 +352,13 @@ mod tests {
     #[test]
     fn legacy_names_follow_gcloud() {
         assert_eq!(binauthz_legacy_name(Algorithm::EcP256), "ECDSA_P256_SHA256");
-        assert_eq!(binauthz_legacy_name(Algorithm::from_kms("RSA_SIGN_PSS_2048_SHA256").unwrap()), "RSA_PSS_2048_SHA256");
-        assert_eq!(binauthz_legacy_name(Algorithm::from_kms("RSA_SIGN_PKCS1_2048_SHA256").unwrap()), "RSA_SIGN_PKCS1_2048_SHA256");
+        assert_eq!(
+            binauthz_legacy_name(Algorithm::from_kms("RSA_SIGN_PSS_2048_SHA256").unwrap()),
+            "RSA_PSS_2048_SHA256"
+        );
+        assert_eq!(
+            binauthz_legacy_name(Algorithm::from_kms("RSA_SIGN_PKCS1_2048_SHA256").unwrap()),
+            "RSA_SIGN_PKCS1_2048_SHA256"
+        );
     }
 }
