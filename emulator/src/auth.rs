@@ -28,15 +28,21 @@ pub fn authenticate(state: &State, req: &Request) -> ApiResult<String> {
             "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
         )
     })?;
+    principal_of_token(state, token).ok_or_else(|| {
+        ApiError::unauthenticated(
+            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
+        )
+    })
+}
+
+/// The principal a Google access token stands for, if the emulator accepts it (the registry
+/// takes the same tokens, as Basic `oauth2accesstoken` passwords or bearers).
+pub fn principal_of_token(state: &State, token: &str) -> Option<String> {
     if let Some(principal) = state.tokens.get(token) {
-        return Ok(principal.clone());
+        return Some(principal.clone());
     }
-    if let Some(claims) = verified_sa_jwt(state, token) {
-        return Ok(claims["iss"].as_str().unwrap_or_default().to_string());
-    }
-    Err(ApiError::unauthenticated(
-        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
-    ))
+    verified_sa_jwt(state, token)
+        .map(|claims| claims["iss"].as_str().unwrap_or_default().to_string())
 }
 
 /// Decodes a JWT's claims without checking its signature.

@@ -115,6 +115,10 @@ pub struct LogEntry {
     pub millis: u64,
     /// How the caller authenticated (`bearer`, `basic`, `none`), never the credential.
     pub auth: String,
+    /// On routes that need one, which credential it was: `google-token`, `registry-token`
+    /// (minted by the registry's `/v2/token`), `invalid` or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<&'static str>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]

@@ -1,5 +1,6 @@
 //! `binauthz-emulator`: a local stand-in for Cloud KMS, Binary Authorization, Container
-//! Analysis and Google's token endpoints, for offline tests, benchmarks and demos.
+//! Analysis, Artifact Registry's Docker API and Google's token endpoints, for offline tests,
+//! benchmarks and demos.
 
 mod admin;
 mod auth;
@@ -10,6 +11,7 @@ mod google;
 mod grafeas;
 mod http;
 mod kms;
+mod registry;
 mod router;
 mod seed;
 mod server;
@@ -26,7 +28,7 @@ use std::sync::{Arc, Mutex};
 #[derive(Parser)]
 #[command(
     version,
-    about = "Local stand-in for Google's KMS, Binary Authorization and Container Analysis APIs"
+    about = "Local stand-in for Google's KMS, Binary Authorization, Container Analysis and Artifact Registry APIs"
 )]
 struct Args {
     /// Address to listen on; loopback by default, port 0 picks a free one.

@@ -1,9 +1,11 @@
 //! One table from (method, path) to a named route: names are what fault rules, counters and the
 //! request log speak of. Google's paths are matched segment by segment, with the `:verb` suffix
-//! of custom methods split off into a segment of its own.
+//! of custom methods split off into a segment of its own; the registry's paths (`/v2/...`) by
+//! their trailing segments, since repository names have any number of components.
 
 use crate::google::{ApiError, ApiResult};
 use crate::http::{Reply, Request};
+use crate::registry::{self, api::RegResult};
 use crate::{admin, auth, binauthz, faults::Faults, grafeas, kms, state::State};
 use std::sync::Mutex;
 
@@ -25,12 +27,22 @@ impl Emulator {
 }
 
 pub type Handler = fn(&Emulator, &Call) -> ApiResult<Reply>;
+pub type RegistryHandler = fn(&Emulator, &Call) -> RegResult;
+
+/// Which surface a route belongs to: it decides how callers authenticate and the error shape.
+#[derive(Clone, Copy)]
+pub enum Serve {
+    /// Google's JSON APIs and credential endpoints: bearer tokens, Google's error shape.
+    Google(Handler),
+    /// Artifact Registry's Docker API: GAR's token auth, the registry's error shape.
+    Registry(RegistryHandler),
+}
 
 #[derive(Clone, Copy)]
 pub struct Route {
     pub name: &'static str,
-    pub handler: Handler,
-    /// Google API routes need a bearer token; token, metadata and admin routes do not.
+    pub serve: Serve,
+    /// API and registry routes need a credential; token, metadata and admin routes do not.
     pub api: bool,
 }
 
@@ -82,15 +94,22 @@ fn split_verb(req: &Request) -> Vec<&str> {
 const fn api(name: &'static str, handler: Handler) -> Route {
     Route {
         name,
-        handler,
+        serve: Serve::Google(handler),
         api: true,
     }
 }
 const fn open(name: &'static str, handler: Handler) -> Route {
     Route {
         name,
-        handler,
+        serve: Serve::Google(handler),
         api: false,
+    }
+}
+const fn reg(name: &'static str, handler: RegistryHandler) -> Route {
+    Route {
+        name,
+        serve: Serve::Registry(handler),
+        api: true,
     }
 }
 
@@ -199,6 +218,49 @@ pub fn resolve(req: &Request) -> Option<Route> {
             auth::generate_access_token,
         ),
         ("GET", ["computeMetadata", ..]) | ("GET", []) => open("metadata", auth::metadata),
+        // Artifact Registry's Docker API (distribution spec); `name` is PROJECT/REPO/IMAGE[/..].
+        ("GET", ["v2"]) => reg("registry.base", registry::api::base),
+        ("GET", ["v2", "token"]) => Route {
+            name: "registry.token",
+            serve: Serve::Registry(registry::auth::token),
+            api: false,
+        },
+        ("HEAD", ["v2", _, .., "manifests", _]) => {
+            reg("registry.manifests.head", registry::api::manifest_get)
+        }
+        ("GET", ["v2", _, .., "manifests", _]) => {
+            reg("registry.manifests.get", registry::api::manifest_get)
+        }
+        ("PUT", ["v2", _, .., "manifests", _]) => {
+            reg("registry.manifests.put", registry::api::manifest_put)
+        }
+        ("DELETE", ["v2", _, .., "manifests", _]) => {
+            reg("registry.manifests.delete", registry::api::manifest_delete)
+        }
+        ("POST", ["v2", _, .., "blobs", "uploads"]) => {
+            reg("registry.uploads.start", registry::api::upload_start)
+        }
+        ("PATCH", ["v2", _, .., "blobs", "uploads", _]) => {
+            reg("registry.uploads.patch", registry::api::upload_patch)
+        }
+        ("PUT", ["v2", _, .., "blobs", "uploads", _]) => {
+            reg("registry.uploads.put", registry::api::upload_put)
+        }
+        ("GET", ["v2", _, .., "blobs", "uploads", _]) => {
+            reg("registry.uploads.get", registry::api::upload_status)
+        }
+        ("DELETE", ["v2", _, .., "blobs", "uploads", _]) => {
+            reg("registry.uploads.delete", registry::api::upload_cancel)
+        }
+        ("HEAD", ["v2", _, .., "blobs", _]) => reg("registry.blobs.head", registry::api::blob_get),
+        ("GET", ["v2", _, .., "blobs", _]) => reg("registry.blobs.get", registry::api::blob_get),
+        ("GET", ["v2", _, .., "tags", "list"]) => {
+            reg("registry.tags.list", registry::api::tags_list)
+        }
+        ("GET", ["v2", _, .., "referrers", _]) => {
+            reg("registry.referrers", registry::api::referrers)
+        }
+        (_, ["v2", ..]) => reg("registry.unsupported", registry::api::unsupported),
         // The emulator's own admin surface.
         (_, ["emulator", ..]) => open("emulator.admin", admin::handle),
         _ => return None,
@@ -223,16 +285,26 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
         resource,
         principal: String::new(),
     };
+    let handler = match route.serve {
+        Serve::Registry(handler) => {
+            // Registry denials need the repository, which the handler parses.
+            if route.api {
+                match registry::auth::authenticate(emu, req) {
+                    Ok(principal) => call.principal = principal,
+                    Err(e) => return e.reply(),
+                }
+            }
+            return handler(emu, &call).unwrap_or_else(|e| e.reply());
+        }
+        Serve::Google(handler) => handler,
+    };
     if route.api {
         let state = emu.state();
         match auth::authenticate(&state, req) {
             Ok(principal) => call.principal = principal,
             Err(e) => return Reply::error(&e),
         }
-        if let Some(deny) = state.deny.iter().find(|d| {
-            (d.principal == "*" || d.principal == call.principal)
-                && call.resource.starts_with(&d.resource)
-        }) {
+        if let Some(deny) = state.denial(&call.principal, &call.resource) {
             let e = ApiError::denied(format!(
                 "Permission denied on resource '{}' (or it may not exist): the emulator's seed denies {} on {}.",
                 call.resource, call.principal, deny.resource
@@ -240,7 +312,7 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
             return Reply::error(&e);
         }
     }
-    (route.handler)(emu, &call).unwrap_or_else(|e| Reply::error(&e))
+    handler(emu, &call).unwrap_or_else(|e| Reply::error(&e))
 }
 
 /// Answers one page of a list: `pageSize` (0 or absent: 100, at most 1000) and an offset

@@ -4,7 +4,8 @@
 use crate::faults::{Action, LogEntry};
 use crate::google::ApiError;
 use crate::http::{Reply, Request};
-use crate::router::{self, Emulator};
+use crate::registry::{auth::identify, RegError};
+use crate::router::{self, Emulator, Serve};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::server::conn::http1;
@@ -82,7 +83,12 @@ async fn handle(
         status: 0,
         millis: 0,
         auth: auth_kind(&request),
+        credential: None,
     };
+    if counted && route.is_some_and(|r| r.api) {
+        entry.credential = Some(identify(&emu.state(), &request).0.as_str());
+    }
+    let registry = matches!(route.map(|r| r.serve), Some(Serve::Registry(_)));
     let reply = match (action, route) {
         (Action::Drop, _) => None,
         (
@@ -92,7 +98,11 @@ async fn handle(
             },
             _,
         ) => {
-            let reply = Reply::error(&ApiError::for_status(status));
+            let reply = if registry {
+                RegError::for_status(status).reply()
+            } else {
+                Reply::error(&ApiError::for_status(status))
+            };
             Some(match retry_after {
                 Some(secs) => reply.header("retry-after", &secs.to_string()),
                 None => reply,

@@ -50,6 +50,8 @@ pub struct State {
     pub attestors: BTreeMap<String, Value>,
     /// Policies by project id.
     pub policies: BTreeMap<String, Value>,
+    /// The emulated Artifact Registry's content and tokens.
+    pub registry: crate::registry::store::Store,
 }
 
 impl State {
@@ -155,6 +157,13 @@ impl State {
         self.service_accounts
             .insert(email.to_string(), ServiceAccount { key, key_id });
         Ok(())
+    }
+
+    /// The seed's denial of `principal` on `resource`, if any (`*` denies everyone).
+    pub fn denial(&self, principal: &str, resource: &str) -> Option<&DenySeed> {
+        self.deny.iter().find(|d| {
+            (d.principal == "*" || d.principal == principal) && resource.starts_with(&d.resource)
+        })
     }
 
     /// The id gcloud gives a KMS key version on an attestor: `//<KMS host>/v1/<version>`.
