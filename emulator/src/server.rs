@@ -85,10 +85,10 @@ async fn handle(
         auth: auth_kind(&request),
         credential: None,
     };
-    if counted && route.is_some_and(|r| r.api) {
-        entry.credential = Some(identify(&emu.state(), &request).0.as_str());
-    }
     let registry = matches!(route.map(|r| r.serve), Some(Serve::Registry(_)));
+    if counted && (registry || route.is_some_and(|r| r.api)) {
+        entry.credential = Some(identify(&emu.state(), &request, registry).0.as_str());
+    }
     let reply = match (action, route) {
         (Action::Drop, _) => None,
         (

@@ -50,10 +50,11 @@ fn basic_google_token(req: &Request) -> Option<String> {
 }
 
 /// The principal behind a request's credential and which kind it was; `None` when the
-/// credential is missing or not accepted.
-pub fn identify(state: &State, req: &Request) -> (Credential, Option<String>) {
+/// credential is missing or not accepted. Registry tokens and Basic credentials count only on
+/// the registry (`registry`); Google's APIs take Google bearer tokens alone.
+pub fn identify(state: &State, req: &Request, registry: bool) -> (Credential, Option<String>) {
     if let Some(token) = req.bearer() {
-        if let Some(p) = state.registry.tokens.get(token) {
+        if let Some(p) = state.registry.tokens.get(token).filter(|_| registry) {
             return (Credential::RegistryToken, Some(p.clone()));
         }
         return match principal_of_token(state, token) {
@@ -61,7 +62,7 @@ pub fn identify(state: &State, req: &Request) -> (Credential, Option<String>) {
             None => (Credential::Invalid, None),
         };
     }
-    if let Some(token) = basic_google_token(req) {
+    if let Some(token) = basic_google_token(req).filter(|_| registry) {
         return match principal_of_token(state, &token) {
             Some(p) => (Credential::GoogleToken, Some(p)),
             None => (Credential::Invalid, None),
@@ -91,7 +92,7 @@ pub fn challenge(emu: &Emulator, req: &Request) -> String {
 
 /// Authenticates a registry call (any route under `/v2/` but the token endpoint).
 pub fn authenticate(emu: &Emulator, req: &Request) -> Result<String, RegError> {
-    let (credential, principal) = identify(&emu.state(), req);
+    let (credential, principal) = identify(&emu.state(), req, true);
     principal.ok_or_else(|| {
         let message = match credential {
             Credential::None => "Authentication required: send Authorization: Bearer <token from /v2/token or a Google access token>, or Basic oauth2accesstoken:<Google access token>.",

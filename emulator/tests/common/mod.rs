@@ -2,6 +2,8 @@
 //! the real gcloud and openssl pointed at it. Missing tools fail the test, never skip it.
 #![allow(dead_code)]
 
+pub mod oci;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
