@@ -1,7 +1,9 @@
 //! The command line: clap derive, every flag also readable from a `BINAUTHZ_*` variable so CI
 //! wrappers can pass settings through the environment.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::reference::ImageRef;
 
@@ -20,12 +22,35 @@ pub struct Cli {
     )]
     pub insecure_registries: Vec<String>,
 
+    /// Registry that takes the Google access token, besides Artifact Registry (*.pkg.dev) and
+    /// gcr.io, which always do (repeatable or comma-separated). Other registries never see it.
+    #[arg(
+        long = "google-registry",
+        value_name = "HOST[:PORT]",
+        env = "BINAUTHZ_GOOGLE_REGISTRIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub google_registries: Vec<String>,
+
+    /// File holding a Google OAuth2 access token (gcloud's variable, so one setting serves
+    /// both). Without it: GOOGLE_OAUTH_ACCESS_TOKEN, then Application Default Credentials.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
+        global = true
+    )]
+    pub access_token_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Sign images and file their Binary Authorization attestations (once: reruns find them).
+    Sign(SignArgs),
     /// Print each image's manifest digest as REPOSITORY@sha256:..., one per line, in order.
     ///
     /// A tag is resolved with one manifest HEAD; a digest is checked to exist in the registry.
@@ -42,9 +67,53 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Images by tag or digest, e.g. us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG. The digest signed
+    /// is always the one the image's registry serves.
+    #[arg(value_name = "IMAGE", env = "BINAUTHZ_IMAGES", value_delimiter = ',', value_parser = parse_image)]
+    pub images: Vec<ImageRef>,
+
+    /// File with more images, one per line (blank lines and #comments skipped; - for stdin).
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_IMAGES_FILE")]
+    pub images_file: Option<PathBuf>,
+
+    /// The attestor: projects/PROJECT/attestors/ATTESTOR, or ATTESTOR with --attestor-project.
+    #[arg(long, value_name = "ATTESTOR", env = "BINAUTHZ_ATTESTOR")]
+    pub attestor: String,
+
+    /// Project of the attestor when --attestor is a bare id.
+    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_ATTESTOR_PROJECT")]
+    pub attestor_project: Option<String>,
+
+    /// The KMS key version that signs:
+    /// projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N.
+    #[arg(long, value_name = "KEY_VERSION", env = "BINAUTHZ_KMS_KEY_VERSION")]
+    pub kms_key_version: String,
+
+    /// Project that stores the attestations (default: the attestor's project).
+    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_PROJECT")]
+    pub project: Option<String>,
+
+    /// Resolve digests, check the attestor and key, and look for existing attestations; sign
+    /// nothing and write nothing.
+    #[arg(long, env = "BINAUTHZ_DRY_RUN")]
+    pub dry_run: bool,
+
+    /// Output format (default: json when stdout is not a terminal, else text).
+    #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Json,
+    Text,
+}
+
 /// Lets clap report a bad reference with our message (which names the input and the fix).
-fn parse_image(s: &str) -> Result<ImageRef, String> {
-    ImageRef::parse(s).map_err(|e| e.to_string())
+pub fn parse_image(s: &str) -> Result<ImageRef, String> {
+    ImageRef::parse(s.trim()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -75,8 +144,32 @@ mod tests {
     }
 
     #[test]
-    fn help_shows_the_environment_variable() {
-        let help = Cli::command().render_long_help().to_string();
-        assert!(help.contains("BINAUTHZ_INSECURE_REGISTRIES"), "{help}");
+    fn help_shows_every_environment_variable() {
+        let mut cmd = Cli::command();
+        let help = cmd.render_long_help().to_string();
+        let sign = cmd
+            .find_subcommand_mut("sign")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for var in [
+            "BINAUTHZ_INSECURE_REGISTRIES",
+            "BINAUTHZ_GOOGLE_REGISTRIES",
+            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
+        ] {
+            assert!(help.contains(var), "{var} missing from --help");
+        }
+        for var in [
+            "BINAUTHZ_IMAGES",
+            "BINAUTHZ_IMAGES_FILE",
+            "BINAUTHZ_ATTESTOR",
+            "BINAUTHZ_ATTESTOR_PROJECT",
+            "BINAUTHZ_KMS_KEY_VERSION",
+            "BINAUTHZ_PROJECT",
+            "BINAUTHZ_DRY_RUN",
+            "BINAUTHZ_OUTPUT",
+        ] {
+            assert!(sign.contains(var), "{var} missing from sign --help");
+        }
     }
 }

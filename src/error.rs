@@ -52,6 +52,72 @@ pub enum Error {
         reason: String,
     },
 
+    #[error("invalid {what} `{input}`: expected {expected}")]
+    InvalidName {
+        what: &'static str,
+        input: String,
+        expected: &'static str,
+    },
+
+    #[error(
+        "no Google credentials ({reason}); give an access token (--access-token-file, \
+         CLOUDSDK_AUTH_ACCESS_TOKEN_FILE or GOOGLE_OAUTH_ACCESS_TOKEN), or Application Default \
+         Credentials (GOOGLE_APPLICATION_CREDENTIALS naming a service-account key or a Workload \
+         Identity Federation config, or the metadata server on Google Cloud)"
+    )]
+    NoCredentials { reason: String },
+
+    #[error("Google rejected the credentials while trying to {action} ({reason}): the token is invalid or expired; mint a new one")]
+    Unauthenticated { action: String, reason: String },
+
+    #[error("permission denied to {action} ({reason}); {hint}")]
+    PermissionDenied {
+        action: String,
+        reason: String,
+        hint: &'static str,
+    },
+
+    #[error("attestor {attestor} was not found: check --attestor and --attestor-project")]
+    AttestorNotFound { attestor: String },
+
+    #[error("KMS key version {key} was not found: check --kms-key-version (gcloud kms keys versions list --key=KEY --keyring=RING --location=LOCATION)")]
+    KeyVersionNotFound { key: String },
+
+    #[error("KMS key version {key} cannot sign attestations ({reason}): use a key with purpose ASYMMETRIC_SIGN and an EC_SIGN_* or RSA_SIGN_* algorithm")]
+    KeyNotForSigning { key: String, reason: String },
+
+    #[error(
+        "attestor {attestor} does not trust KMS key version {key}, so Binary Authorization would \
+         reject the attestation; nothing was written. Add the key to the attestor:\n  {command}"
+    )]
+    KeyNotTrustedByAttestor {
+        attestor: String,
+        key: String,
+        command: String,
+    },
+
+    #[error(
+        "attestor {attestor} files key id {key_id} with a public key that is not the one KMS \
+         serves for {key}; attestations would not verify. Remove and re-add the key on the attestor"
+    )]
+    AttestorKeyMismatch {
+        attestor: String,
+        key_id: String,
+        key: String,
+    },
+
+    #[error("KMS answered for {key} with data that failed its integrity check ({reason}); nothing was written, retry the step")]
+    KmsIntegrity { key: String, reason: String },
+
+    #[error("the signature KMS returned for {key} does not verify with the key's public key; nothing was written")]
+    SignatureDoesNotVerify { key: String },
+
+    #[error("Google refused to {action}: {reason}")]
+    Rejected { action: String, reason: String },
+
+    #[error("Google failed to {action} after retries: {reason}")]
+    Google { action: String, reason: String },
+
     /// Local set-up that failed before any remote call (HTTP client, runtime).
     #[error("{0}")]
     Setup(String),
@@ -75,13 +141,26 @@ impl Error {
     /// The process exit code for this error (DESIGN §6).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage(_) | Error::InvalidReference { .. } | Error::InvalidDigest { .. } => {
-                exit::USAGE
+            Error::Usage(_)
+            | Error::InvalidReference { .. }
+            | Error::InvalidDigest { .. }
+            | Error::InvalidName { .. }
+            | Error::KeyNotForSigning { .. }
+            | Error::Rejected { .. } => exit::USAGE,
+            Error::RegistryAuth { .. }
+            | Error::NoCredentials { .. }
+            | Error::Unauthenticated { .. }
+            | Error::PermissionDenied { .. } => exit::AUTH,
+            Error::ImageNotFound { .. }
+            | Error::AttestorNotFound { .. }
+            | Error::KeyVersionNotFound { .. } => exit::NOT_FOUND,
+            Error::DigestMismatch { .. }
+            | Error::KeyNotTrustedByAttestor { .. }
+            | Error::AttestorKeyMismatch { .. }
+            | Error::SignatureDoesNotVerify { .. } => exit::DENIED,
+            Error::Registry { .. } | Error::KmsIntegrity { .. } | Error::Google { .. } => {
+                exit::REMOTE
             }
-            Error::RegistryAuth { .. } => exit::AUTH,
-            Error::ImageNotFound { .. } => exit::NOT_FOUND,
-            Error::DigestMismatch { .. } => exit::DENIED,
-            Error::Registry { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
         }
     }

@@ -2,20 +2,30 @@
 //! The binary (`main.rs`) only parses the command line and maps errors to exit codes; the work
 //! lives here, one module per job.
 
+pub mod attestation;
 pub mod cli;
 pub mod error;
+pub mod gcp;
+pub mod names;
 pub mod payload;
 pub mod reference;
 pub mod registry;
+pub mod report;
+pub mod sign;
+pub mod signing;
 pub mod token;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use cli::{Cli, Command};
+use cli::{Cli, Command, Output, SignArgs};
 use error::{Error, Result};
+use gcp::auth::{Auth, AuthOptions};
+use gcp::Endpoints;
+use names::{AttestorName, KeyVersionName};
 use payload::Payload;
+use reference::ImageRef;
 use registry::{Registry, RegistryConfig};
 
 /// How many images are resolved at once: enough to hide latency, few enough to be polite.
@@ -23,15 +33,17 @@ const CONCURRENCY: usize = 8;
 
 /// Runs one command, writing its result to stdout.
 pub async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+    let registry_config = RegistryConfig {
+        insecure: cli.insecure_registries.clone(),
+        google_hosts: cli.google_registries.clone(),
+        google_token: None,
+    };
+    match &cli.command {
         Command::Digest { images } => {
-            let registry = Registry::new(RegistryConfig {
-                insecure: cli.insecure_registries,
-                ..RegistryConfig::default()
-            })?;
+            let registry = registry(&cli, registry_config, images).await?;
             let registry = &registry;
             // `buffered` keeps input order, so line N of the output is image N.
-            let pinned: Vec<_> = stream::iter(&images)
+            let pinned: Vec<_> = stream::iter(images)
                 .map(|image| async move {
                     let digest = registry.resolve(image).await?;
                     Ok::<_, Error>(image.with_digest(&digest))
@@ -42,8 +54,110 @@ pub async fn run(cli: Cli) -> Result<()> {
             let lines: String = pinned.iter().map(|p| format!("{p}\n")).collect();
             write_stdout(lines.as_bytes())
         }
-        Command::Payload { image } => write_stdout(&Payload::for_pinned(&image)?.to_bytes()),
+        Command::Payload { image } => write_stdout(&Payload::for_pinned(image)?.to_bytes()),
+        Command::Sign(args) => {
+            let request = sign_request(args)?;
+            let auth = auth(&cli)?;
+            let endpoints = Endpoints::from_env();
+            let services = sign::Services {
+                registry: registry_with(&auth, registry_config, &request.images).await?,
+                kms: gcp::kms::Kms::new(&auth, &endpoints).await?,
+                binauthz: gcp::binauthz::Binauthz::new(&auth, &endpoints).await?,
+                grafeas: gcp::grafeas::Grafeas::new(&auth, &endpoints).await?,
+            };
+            let outcomes = sign::sign(&services, &request).await?;
+            let json = match args.output {
+                Some(output) => output == Output::Json,
+                None => !std::io::stdout().is_terminal(),
+            };
+            let text = if json {
+                serde_json::to_string_pretty(&outcomes).map_err(|e| Error::Setup(e.to_string()))?
+                    + "\n"
+            } else {
+                outcomes.iter().map(|o| o.line() + "\n").collect()
+            };
+            write_stdout(text.as_bytes())
+        }
     }
+}
+
+fn auth(cli: &Cli) -> Result<Auth> {
+    Auth::new(AuthOptions {
+        access_token_file: cli.access_token_file.as_deref(),
+        access_token: std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty()),
+    })
+}
+
+/// A registry client; credentials are looked up only when an image's registry takes the
+/// Google token, so `digest` on a public registry needs none.
+async fn registry(cli: &Cli, config: RegistryConfig, images: &[ImageRef]) -> Result<Registry> {
+    if images
+        .iter()
+        .any(|i| config.takes_google_token(i.registry()))
+    {
+        registry_with(&auth(cli)?, config, images).await
+    } else {
+        Registry::new(config)
+    }
+}
+
+async fn registry_with(
+    auth: &Auth,
+    mut config: RegistryConfig,
+    images: &[ImageRef],
+) -> Result<Registry> {
+    if images
+        .iter()
+        .any(|i| config.takes_google_token(i.registry()))
+    {
+        config.google_token = Some(auth.access_token().await?);
+    }
+    Registry::new(config)
+}
+
+fn sign_request(args: &SignArgs) -> Result<sign::SignRequest> {
+    let mut images = args.images.clone();
+    if let Some(path) = &args.images_file {
+        images.extend(read_images_file(path)?);
+    }
+    if images.is_empty() {
+        return Err(Error::Usage(
+            "no images to sign: pass IMAGE arguments, BINAUTHZ_IMAGES, or --images-file".into(),
+        ));
+    }
+    Ok(sign::SignRequest {
+        images,
+        attestor: AttestorName::parse(&args.attestor, args.attestor_project.as_deref())?,
+        key_version: KeyVersionName::parse(&args.kms_key_version)?,
+        project: args
+            .project
+            .as_deref()
+            .map(names::parse_project)
+            .transpose()?,
+        dry_run: args.dry_run,
+    })
+}
+
+/// One image per line; blank lines and `#` comments skipped; `-` reads stdin.
+fn read_images_file(path: &std::path::Path) -> Result<Vec<ImageRef>> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|e| {
+        Error::Usage(format!(
+            "cannot read --images-file {} ({e})",
+            path.display()
+        ))
+    })?;
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(ImageRef::parse)
+        .collect()
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<()> {

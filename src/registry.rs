@@ -122,17 +122,21 @@ impl Registry {
     /// The Google token for Google registries and hosts marked as such; anonymous elsewhere, so
     /// the token never reaches Docker Hub, Nexus, Harbor or any other third party.
     fn auth_for(&self, registry: &str) -> RegistryAuth {
-        let Some(token) = &self.config.google_token else {
-            return RegistryAuth::Anonymous;
-        };
-        let listed = |hosts: &[String]| hosts.iter().any(|h| h.eq_ignore_ascii_case(registry));
-        let marked = listed(&self.config.google_hosts);
-        let plain_http = listed(&self.config.insecure);
-        if marked || (is_google_registry(registry) && !plain_http) {
-            RegistryAuth::Bearer(token.secret().to_string())
-        } else {
-            RegistryAuth::Anonymous
+        match &self.config.google_token {
+            Some(token) if self.config.takes_google_token(registry) => {
+                RegistryAuth::Bearer(token.secret().to_string())
+            }
+            _ => RegistryAuth::Anonymous,
         }
+    }
+}
+
+impl RegistryConfig {
+    /// True for registries that get the Google token: Google's own over HTTPS, and hosts marked
+    /// in [`RegistryConfig::google_hosts`].
+    pub fn takes_google_token(&self, registry: &str) -> bool {
+        let listed = |hosts: &[String]| hosts.iter().any(|h| h.eq_ignore_ascii_case(registry));
+        listed(&self.google_hosts) || (is_google_registry(registry) && !listed(&self.insecure))
     }
 }
 

@@ -36,7 +36,7 @@ impl Emulator {
         let dir = tempfile::tempdir().expect("temp dir");
         let seed_path = dir.path().join("seed.yaml");
         std::fs::write(&seed_path, seed).expect("write seed");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_binauthz-emulator"))
+        let mut child = Command::new(emulator_binary())
             .arg("--seed")
             .arg(&seed_path)
             .args(args)
@@ -146,6 +146,26 @@ impl Emulator {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// The emulator binary: cargo names it for the emulator's own tests; the root package's tests
+/// (which share this fixture) find it beside their own binary, built by `cargo test --workspace`.
+pub fn emulator_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_binauthz-emulator") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("binauthz-emulator");
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
 }
 
 impl Drop for Emulator {

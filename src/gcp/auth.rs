@@ -1,0 +1,136 @@
+//! Credentials: an explicit access token when the CI already minted one, else Application
+//! Default Credentials through `google-cloud-auth`. One object serves every Google call and the
+//! registry, so a token is minted once per run.
+
+use crate::error::{Error, Result};
+use crate::token::AccessToken;
+use google_cloud_auth::credentials::{
+    AccessTokenCredentials, AccessTokenCredentialsProvider, Builder, CacheableResource,
+    Credentials, CredentialsProvider, EntityTag,
+};
+use google_cloud_auth::errors::CredentialsError;
+use http::{Extensions, HeaderMap, HeaderValue};
+use std::path::Path;
+
+/// Where the token comes from, first match wins.
+pub struct AuthOptions<'a> {
+    /// `--access-token-file` / `CLOUDSDK_AUTH_ACCESS_TOKEN_FILE` (gcloud's variable).
+    pub access_token_file: Option<&'a Path>,
+    /// `GOOGLE_OAUTH_ACCESS_TOKEN`.
+    pub access_token: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    credentials: AccessTokenCredentials,
+}
+
+impl Auth {
+    pub fn new(options: AuthOptions) -> Result<Auth> {
+        if let Some(path) = options.access_token_file {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!(
+                "cannot read the access token file {} ({e}): check --access-token-file / CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
+                path.display()
+            )))?;
+            return Self::fixed(
+                text.trim(),
+                &format!("the access token file {}", path.display()),
+            );
+        }
+        if let Some(token) = options.access_token {
+            return Self::fixed(token.trim(), "GOOGLE_OAUTH_ACCESS_TOKEN");
+        }
+        let credentials = Builder::default()
+            .build_access_token_credentials()
+            .map_err(|e| Error::NoCredentials {
+                reason: e.to_string(),
+            })?;
+        Ok(Auth { credentials })
+    }
+
+    fn fixed(token: &str, source: &str) -> Result<Auth> {
+        if token.is_empty() {
+            return Err(Error::Usage(format!(
+                "{source} is empty: put an OAuth2 access token in it"
+            )));
+        }
+        let header = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::Usage(format!(
+                "{source} holds characters no HTTP header may carry"
+            ))
+        })?;
+        let provider = FixedToken {
+            token: AccessToken::new(token),
+            header,
+            tag: EntityTag::new(),
+        };
+        Ok(Auth {
+            credentials: AccessTokenCredentials::from(provider),
+        })
+    }
+
+    /// The credentials object the SDK clients share.
+    pub fn credentials(&self) -> Credentials {
+        Credentials::from(self.credentials.clone())
+    }
+
+    /// The access token itself, for registries that take the Google token (Artifact Registry).
+    pub async fn access_token(&self) -> Result<AccessToken> {
+        let token = self
+            .credentials
+            .access_token()
+            .await
+            .map_err(|e| Error::NoCredentials {
+                reason: e.to_string(),
+            })?;
+        Ok(AccessToken::new(token.token))
+    }
+}
+
+/// A token someone else minted; never refreshed (the CI step is shorter than its lifetime).
+struct FixedToken {
+    token: AccessToken,
+    header: HeaderValue,
+    tag: EntityTag,
+}
+
+impl std::fmt::Debug for FixedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixedToken")
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl CredentialsProvider for FixedToken {
+    async fn headers(
+        &self,
+        extensions: Extensions,
+    ) -> Result<CacheableResource<HeaderMap>, CredentialsError> {
+        if extensions.get::<EntityTag>() == Some(&self.tag) {
+            return Ok(CacheableResource::NotModified);
+        }
+        let mut headers = HeaderMap::new();
+        let mut value = self.header.clone();
+        value.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, value);
+        Ok(CacheableResource::New {
+            entity_tag: self.tag.clone(),
+            data: headers,
+        })
+    }
+
+    async fn universe_domain(&self) -> Option<String> {
+        Some("googleapis.com".to_string())
+    }
+}
+
+impl AccessTokenCredentialsProvider for FixedToken {
+    async fn access_token(
+        &self,
+    ) -> Result<google_cloud_auth::credentials::AccessToken, CredentialsError> {
+        Ok(google_cloud_auth::credentials::AccessToken {
+            token: self.token.secret().to_string(),
+        })
+    }
+}

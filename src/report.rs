@@ -1,0 +1,44 @@
+//! The outcome of a command, per image: what scripts read as JSON and people read as text.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// A new attestation was filed.
+    Created,
+    /// A valid attestation by this attestor already existed; nothing was written.
+    Existing,
+    /// `--dry-run`: nothing was signed or written; one would have been created.
+    WouldCreate,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The image as given.
+    pub image: String,
+    pub digest: String,
+    /// `REPO@DIGEST`: what was signed and what to deploy.
+    pub image_ref: String,
+    pub attestor: String,
+    pub note: String,
+    pub key_version: String,
+    /// The id the signature is filed under (the attestor's id for the key).
+    pub public_key_id: String,
+    /// The occurrence name; empty for a dry run that would create one.
+    pub attestation: String,
+    pub status: Status,
+    pub created: bool,
+}
+
+impl Outcome {
+    /// One readable line.
+    pub fn line(&self) -> String {
+        let what = match self.status {
+            Status::Created => format!("attested {}", self.attestation),
+            Status::Existing => format!("already attested {}", self.attestation),
+            Status::WouldCreate => "would attest (dry run)".to_string(),
+        };
+        format!("{}  {what} by {}", self.image_ref, self.attestor)
+    }
+}

@@ -1,0 +1,448 @@
+//! `sign` end to end: the emulator plays Google, Debian's docker-registry holds images pushed by
+//! skopeo, and gcloud, openssl and Binary Authorization's own check judge what we wrote.
+
+mod common;
+#[path = "../emulator/tests/common/mod.rs"]
+mod emulator;
+
+use common::{registry, Format, Layout};
+use emulator::{openssl_verifies, unb64, Emulator, TOKEN};
+use serde_json::{json, Value};
+use std::process::Command;
+
+const RING: &str = "projects/demo/locations/global/keyRings/ring/cryptoKeys";
+
+fn version(key: &str) -> String {
+    format!("{RING}/{key}/cryptoKeyVersions/1")
+}
+
+/// An emulator with a note, an attestor trusting key `ec`, a key `untrusted`, a symmetric key,
+/// and whatever `extra` seeds.
+fn google(extra: &str) -> Emulator {
+    Emulator::start(&format!(
+        "keys:\n  - name: {RING}/ec\n    algorithm: EC_SIGN_P256_SHA256\n  - name: {RING}/untrusted\n    algorithm: EC_SIGN_P256_SHA256\n  - name: {RING}/sym\nnotes:\n  - name: projects/demo/notes/n1\nattestors:\n  - name: projects/demo/attestors/a1\n    note: projects/demo/notes/n1\n    keyVersions: [{}]\n{extra}",
+        version("ec"),
+    ))
+}
+
+/// Pushes a fresh image (unique content) and returns `HOST/repo:tag`.
+fn push(repo: &str, format: Format) -> String {
+    let reg = registry();
+    let layout = match format {
+        Format::MultiArch => Layout::multi_arch(repo),
+        _ => Layout::image(repo),
+    };
+    reg.push(layout.path(), &format!("{repo}:v1"), format);
+    format!("{}/{repo}:v1", reg.host)
+}
+
+/// Runs binauthz-attest with the emulator as Google and the test token.
+fn attest(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
+    attest_env(emu, args, &[("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)])
+}
+
+fn attest_env(emu: &Emulator, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let home = emu.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_binauthz-attest"));
+    cmd.args(["--insecure-registry", &registry().host])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS", &emu.url)
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_BINARYAUTHORIZATION",
+            &emu.url,
+        )
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINERANALYSIS",
+            &emu.url,
+        )
+        // Application Default Credentials end at the metadata server: keep it on loopback.
+        .env("GCE_METADATA_HOST", emu.host());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sign_ok(emu: &Emulator, image: &str, key: &str, extra: &[&str]) -> Value {
+    let v = version(key);
+    let mut args = vec![
+        "sign",
+        image,
+        "--attestor=projects/demo/attestors/a1",
+        "--kms-key-version",
+        &v,
+    ];
+    args.extend(extra);
+    let (code, stdout, stderr) = attest(emu, &args);
+    assert_eq!(code, 0, "sign failed: {stderr}");
+    assert!(
+        !stderr.contains(TOKEN) && !stdout.contains(TOKEN),
+        "the token leaked"
+    );
+    let outcomes: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!(outcomes.as_array().map(Vec::len), Some(1), "{outcomes}");
+    outcomes[0].clone()
+}
+
+fn occurrences(emu: &Emulator, project: &str) -> Vec<Value> {
+    let listed = emu.ok(
+        "GET",
+        &format!("v1/projects/{project}/occurrences?pageSize=1000"),
+        None,
+    );
+    listed["occurrences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn registry_digest(image: &str) -> String {
+    let (repo, tag) = image.split_once('/').unwrap().1.rsplit_once(':').unwrap();
+    registry()
+        .head_manifest(repo, tag)
+        .1
+        .expect("Docker-Content-Digest")
+}
+
+#[test]
+fn sign_by_tag_files_an_attestation_that_gcloud_openssl_and_binauthz_accept() {
+    let emu = google("");
+    let image = push("sign/oci", Format::Oci);
+    let outcome = sign_ok(&emu, &image, "ec", &[]);
+    let digest = registry_digest(&image);
+    let image_ref = format!("{}/sign/oci@{digest}", registry().host);
+    assert_eq!(outcome["digest"], digest.as_str());
+    assert_eq!(outcome["image_ref"], image_ref.as_str());
+    assert_eq!(outcome["status"], "created");
+    assert_eq!(outcome["created"], true);
+    assert_eq!(outcome["note"], "projects/demo/notes/n1");
+    assert_eq!(
+        outcome["public_key_id"],
+        format!("//{}/v1/{}", emu.host(), version("ec"))
+    );
+
+    // gcloud finds it by the digest, as users look for it.
+    let listed = emu.gcloud_ok(&[
+        "container",
+        "binauthz",
+        "attestations",
+        "list",
+        "--attestor=a1",
+        "--attestor-project=demo",
+        &format!("--artifact-url={image_ref}"),
+        "--format=json",
+    ]);
+    let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["name"], outcome["attestation"]);
+    let attestation = &listed[0]["attestation"];
+
+    // The payload is gcloud's, byte for byte.
+    let payload = unb64(attestation["serializedPayload"].as_str().unwrap());
+    let gcloud_payload = emu.gcloud_ok(&[
+        "container",
+        "binauthz",
+        "create-signature-payload",
+        &format!("--artifact-url={image_ref}"),
+    ]);
+    assert_eq!(String::from_utf8(payload.clone()).unwrap(), gcloud_payload);
+
+    // openssl verifies the signature with the KMS public key.
+    let pem = emu.ok("GET", &format!("v1/{}/publicKey", version("ec")), None)["pem"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let signature = unb64(attestation["signatures"][0]["signature"].as_str().unwrap());
+    assert!(openssl_verifies(
+        emu.dir.path(),
+        "sha256",
+        &pem,
+        &payload,
+        &signature,
+        false
+    ));
+
+    // Binary Authorization's own check accepts it.
+    let verdict = emu.ok("POST", "v1/projects/demo/attestors/a1:validateAttestationOccurrence", Some(&json!({
+        "attestation": attestation, "occurrenceNote": "projects/demo/notes/n1", "occurrenceResourceUri": image_ref,
+    })));
+    assert_eq!(verdict["result"], "VERIFIED", "{verdict}");
+}
+
+#[test]
+fn the_critical_path_is_one_call_per_api_and_reruns_create_nothing() {
+    let emu = google("");
+    let image = push("sign/rerun", Format::Oci);
+    emu.ok("POST", "emulator/reset", None);
+    let first = sign_ok(&emu, &image, "ec", &[]);
+    let counters = emu.ok("GET", "emulator/counters", None)["routes"].clone();
+    let calls = |route: &str| counters[route]["calls"].as_u64().unwrap_or(0);
+    for route in [
+        "binauthz.attestors.get",
+        "kms.cryptoKeyVersions.getPublicKey",
+        "kms.cryptoKeyVersions.asymmetricSign",
+        "grafeas.notes.occurrences.list",
+        "grafeas.occurrences.create",
+    ] {
+        assert_eq!(calls(route), 1, "{route}: {counters}");
+    }
+    assert_eq!(
+        counters.as_object().unwrap().len(),
+        5,
+        "unexpected calls: {counters}"
+    );
+
+    let second = sign_ok(&emu, &image, "ec", &[]);
+    assert_eq!(second["status"], "existing");
+    assert_eq!(second["created"], false);
+    assert_eq!(second["attestation"], first["attestation"]);
+    assert_eq!(occurrences(&emu, "demo").len(), 1);
+}
+
+#[test]
+fn an_attestation_made_by_gcloud_counts_as_existing() {
+    let emu = google("");
+    let image = push("sign/by-gcloud", Format::DockerV2s2);
+    let image_ref = format!(
+        "{}/sign/by-gcloud@{}",
+        registry().host,
+        registry_digest(&image)
+    );
+    emu.gcloud_ok(&[
+        "beta",
+        "container",
+        "binauthz",
+        "attestations",
+        "sign-and-create",
+        &format!("--artifact-url={image_ref}"),
+        "--attestor=a1",
+        "--attestor-project=demo",
+        &format!("--keyversion={}", version("ec")),
+    ]);
+    let outcome = sign_ok(&emu, &image, "ec", &[]);
+    assert_eq!(outcome["status"], "existing", "{outcome}");
+    assert_eq!(occurrences(&emu, "demo").len(), 1);
+}
+
+#[test]
+fn docker_schema2_and_multi_arch_indexes_sign_the_registry_digest() {
+    let emu = google("");
+    for (repo, format) in [
+        ("sign/docker", Format::DockerV2s2),
+        ("sign/index", Format::MultiArch),
+    ] {
+        let image = push(repo, format);
+        let outcome = sign_ok(&emu, &image, "ec", &[]);
+        assert_eq!(
+            outcome["digest"],
+            registry_digest(&image).as_str(),
+            "{repo}"
+        );
+    }
+    assert_eq!(occurrences(&emu, "demo").len(), 2);
+}
+
+#[test]
+fn every_kms_algorithm_signs_attestations_binauthz_verifies() {
+    const ALGORITHMS: &[&str] = &[
+        "EC_SIGN_P256_SHA256",
+        "EC_SIGN_P384_SHA384",
+        "RSA_SIGN_PKCS1_2048_SHA256",
+        "RSA_SIGN_PKCS1_3072_SHA256",
+        "RSA_SIGN_PKCS1_4096_SHA256",
+        "RSA_SIGN_PKCS1_4096_SHA512",
+        "RSA_SIGN_PSS_2048_SHA256",
+        "RSA_SIGN_PSS_3072_SHA256",
+        "RSA_SIGN_PSS_4096_SHA256",
+        "RSA_SIGN_PSS_4096_SHA512",
+    ];
+    let keys: String = ALGORITHMS
+        .iter()
+        .map(|a| {
+            format!(
+                "  - name: {RING}/{}\n    algorithm: {a}\n",
+                a.to_lowercase()
+            )
+        })
+        .collect();
+    let trusted: Vec<String> = ALGORITHMS
+        .iter()
+        .map(|a| version(&a.to_lowercase()))
+        .collect();
+    let emu = Emulator::start(&format!(
+        "keys:\n{keys}notes:\n  - name: projects/demo/notes/n1\nattestors:\n  - name: projects/demo/attestors/a1\n    note: projects/demo/notes/n1\n    keyVersions: [{}]\n",
+        trusted.join(", ")
+    ));
+    let image = push("sign/algorithms", Format::Oci);
+    for alg in ALGORITHMS {
+        // One attestation per key: each run looks for an attestation by this attestor, so use
+        // a fresh digest per algorithm.
+        let image = if *alg == ALGORITHMS[0] {
+            image.clone()
+        } else {
+            push(
+                &format!("sign/alg-{}", alg.to_lowercase().replace('_', "-")),
+                Format::Oci,
+            )
+        };
+        let outcome = sign_ok(&emu, &image, &alg.to_lowercase(), &[]);
+        assert_eq!(outcome["status"], "created", "{alg}");
+        let occurrence = emu.ok(
+            "GET",
+            &format!("v1/{}", outcome["attestation"].as_str().unwrap()),
+            None,
+        );
+        let verdict = emu.ok("POST", "v1/projects/demo/attestors/a1:validateAttestationOccurrence", Some(&json!({
+            "attestation": occurrence["attestation"], "occurrenceNote": "projects/demo/notes/n1",
+            "occurrenceResourceUri": outcome["image_ref"],
+        })));
+        assert_eq!(verdict["result"], "VERIFIED", "{alg}: {verdict}");
+    }
+}
+
+#[test]
+fn attestor_key_and_occurrences_may_live_in_three_projects() {
+    let key = "projects/keys/locations/global/keyRings/ring/cryptoKeys/ec/cryptoKeyVersions/1";
+    let emu = Emulator::start(&format!(
+        "keys:\n  - name: projects/keys/locations/global/keyRings/ring/cryptoKeys/ec\n    algorithm: EC_SIGN_P256_SHA256\nnotes:\n  - name: projects/policy/notes/n1\nattestors:\n  - name: projects/policy/attestors/a1\n    note: projects/policy/notes/n1\n    keyVersions: [{key}]\n"
+    ));
+    let image = push("sign/cross", Format::Oci);
+    let args = [
+        "sign",
+        &image,
+        "--attestor=a1",
+        "--attestor-project=policy",
+        "--kms-key-version",
+        key,
+        "--project=builds",
+    ];
+    let (code, stdout, stderr) = attest(&emu, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let outcome: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        outcome[0]["attestation"]
+            .as_str()
+            .unwrap()
+            .starts_with("projects/builds/occurrences/"),
+        "{outcome}"
+    );
+    assert_eq!(occurrences(&emu, "builds").len(), 1);
+    assert!(
+        attest(&emu, &args).1.contains("\"existing\""),
+        "rerun across projects is idempotent"
+    );
+}
+
+#[test]
+fn dry_run_resolves_and_checks_but_signs_and_writes_nothing() {
+    let emu = google("");
+    let image = push("sign/dry", Format::Oci);
+    emu.ok("POST", "emulator/reset", None);
+    let outcome = sign_ok(&emu, &image, "ec", &["--dry-run"]);
+    assert_eq!(outcome["status"], "would-create");
+    let counters = emu.ok("GET", "emulator/counters", None)["routes"].clone();
+    assert!(
+        counters
+            .get("kms.cryptoKeyVersions.asymmetricSign")
+            .is_none(),
+        "{counters}"
+    );
+    assert!(
+        counters.get("grafeas.occurrences.create").is_none(),
+        "{counters}"
+    );
+}
+
+#[test]
+fn a_lost_create_answer_is_looked_up_before_retrying() {
+    let emu = google("");
+    let image = push("sign/lost", Format::Oci);
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "grafeas.occurrences.create", "drop": true, "times": 1})),
+    );
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "kms.cryptoKeyVersions.asymmetricSign", "status": 503, "times": 1})),
+    );
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "binauthz.attestors.get", "status": 429, "times": 1})),
+    );
+    let outcome = sign_ok(&emu, &image, "ec", &[]);
+    assert_eq!(outcome["status"], "created");
+    assert_eq!(occurrences(&emu, "demo").len(), 1);
+}
+
+/// Runs `sign` expecting failure; checks the exit code, that the message contains `says`, and
+/// that nothing was written.
+fn refused(emu: &Emulator, args: &[&str], env: &[(&str, &str)], code: i32, says: &str) {
+    let (got, stdout, stderr) = attest_env(emu, args, env);
+    assert_eq!(got, code, "exit code for {args:?}: {stderr}");
+    assert!(
+        stderr.contains(says),
+        "{args:?}: expected {says:?} in: {stderr}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!stderr.contains(TOKEN));
+    assert!(
+        occurrences(emu, "demo").is_empty(),
+        "something was written for {args:?}"
+    );
+}
+
+#[test]
+fn bad_inputs_get_their_named_error_and_exit_code_and_nothing_is_written() {
+    let emu =
+        google("deny:\n  - principal: user:intruder@example.com\n    resource: projects/demo\n");
+    emu.ok(
+        "POST",
+        "emulator/tokens",
+        Some(&json!({"token": "intruder-token", "principal": "user:intruder@example.com"})),
+    );
+    let image = push("sign/bad", Format::Oci);
+    let host = registry().host.clone();
+    let ec = version("ec");
+    let token = [("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)];
+    let sign = |image: &str, attestor: &str, key: &str| -> Vec<String> {
+        vec![
+            "sign".into(),
+            image.into(),
+            format!("--attestor={attestor}"),
+            format!("--kms-key-version={key}"),
+        ]
+    };
+    let a1 = "projects/demo/attestors/a1";
+    type Case<'a> = (Vec<String>, &'a [(&'a str, &'a str)], i32, &'a str);
+    let cases: Vec<Case> = vec![
+        (sign("Not A Reference", a1, &ec), &token, 2, "invalid image reference `Not A Reference`"),
+        (sign(&format!("{host}/sign/bad:missing"), a1, &ec), &token, 4, "was not found"),
+        (sign(&format!("{host}/sign/nothing-here:v1"), a1, &ec), &token, 4, "was not found"),
+        (sign(&image, "projects/demo/attestors/nobody", &ec), &token, 4, "attestor projects/demo/attestors/nobody was not found"),
+        (sign(&image, a1, &version("untrusted")), &token, 5, "gcloud container binauthz attestors public-keys add --attestor=a1 --attestor-project=demo --keyversion="),
+        (sign(&image, a1, &version("sym")), &token, 2, "cannot sign attestations"),
+        (sign(&image, a1, &version("gone")), &token, 4, "was not found"),
+        (sign(&image, "a1", &ec), &token, 2, "invalid attestor `a1`"),
+        (sign(&image, a1, "projects/demo/keys/k"), &token, 2, "invalid KMS key version"),
+        (sign(&image, a1, &ec), &[("GOOGLE_OAUTH_ACCESS_TOKEN", "intruder-token")], 3, "permission denied"),
+        (sign(&image, a1, &ec), &[("GOOGLE_OAUTH_ACCESS_TOKEN", "expired-token")], 3, "rejected the credentials"),
+        // No token, no key file, and a metadata server that does not answer.
+        (sign(&image, a1, &ec), &[("GCE_METADATA_HOST", "127.0.0.1:9")], 3, "no Google credentials"),
+    ];
+    for (args, env, code, says) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&emu, &args, env, code, says);
+    }
+}
