@@ -44,9 +44,11 @@ pub fn check(
                     "key {key_id} is not a PKIX key this tool can check"
                 )),
             },
-            None => reasons.push(format!(
-                "key id {key_id} is not one of {}'s key ids",
-                attestor.name
+            None => reasons.push(unknown_key_id(
+                attestor,
+                key_id,
+                &attestation.payload,
+                signature,
             )),
         }
     }
@@ -54,4 +56,22 @@ pub fn check(
         reasons.push("it has no signatures".into());
     }
     Err(reasons.join("; "))
+}
+
+/// Why a signature filed under an id the attestor does not know fails; when the signature is
+/// valid under one of the attestor's keys all the same (Tekton Chains' `gcpkms://` ids), say
+/// so, since re-filing it under the right id is the fix.
+fn unknown_key_id(attestor: &Attestor, key_id: &str, payload: &[u8], signature: &[u8]) -> String {
+    let verifying = attestor.keys.iter().find(|k| match (&k.pem, k.algorithm) {
+        (Some(pem), Some(alg)) => alg.verifies(pem, payload, signature),
+        _ => false,
+    });
+    match verifying {
+        Some(key) => format!(
+            "Binary Authorization will reject this: the signature is valid but filed under key id {key_id}, \
+             not the attestor's id {}",
+            key.id
+        ),
+        None => format!("key id {key_id} is not one of {}'s key ids", attestor.name),
+    }
 }

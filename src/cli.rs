@@ -51,6 +51,9 @@ pub struct Cli {
 pub enum Command {
     /// Sign images and file their Binary Authorization attestations (once: reruns find them).
     Sign(SignArgs),
+    /// List the attestor's attestations for each image's digest and say whether Binary
+    /// Authorization would accept them; exits 5 when an image has no valid one.
+    Verify(VerifyArgs),
     /// Print each image's manifest digest as REPOSITORY@sha256:..., one per line, in order.
     ///
     /// A tag is resolved with one manifest HEAD; a digest is checked to exist in the registry.
@@ -78,13 +81,8 @@ pub struct SignArgs {
     #[arg(long, value_name = "FILE", env = "BINAUTHZ_IMAGES_FILE")]
     pub images_file: Option<PathBuf>,
 
-    /// The attestor: projects/PROJECT/attestors/ATTESTOR, or ATTESTOR with --attestor-project.
-    #[arg(long, value_name = "ATTESTOR", env = "BINAUTHZ_ATTESTOR")]
-    pub attestor: String,
-
-    /// Project of the attestor when --attestor is a bare id.
-    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_ATTESTOR_PROJECT")]
-    pub attestor_project: Option<String>,
+    #[command(flatten)]
+    pub attestor: AttestorArgs,
 
     /// The KMS key version that signs:
     /// projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N.
@@ -99,6 +97,31 @@ pub struct SignArgs {
     /// nothing and write nothing.
     #[arg(long, env = "BINAUTHZ_DRY_RUN")]
     pub dry_run: bool,
+
+    /// Output format (default: json when stdout is not a terminal, else text).
+    #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
+    pub output: Option<Output>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestorArgs {
+    /// The attestor: projects/PROJECT/attestors/ATTESTOR, or ATTESTOR with --attestor-project.
+    #[arg(long, value_name = "ATTESTOR", env = "BINAUTHZ_ATTESTOR")]
+    pub attestor: String,
+
+    /// Project of the attestor when --attestor is a bare id.
+    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_ATTESTOR_PROJECT")]
+    pub attestor_project: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Images by tag or digest; checked at the digest their registry serves.
+    #[arg(value_name = "IMAGE", required = true, value_parser = parse_image)]
+    pub images: Vec<ImageRef>,
+
+    #[command(flatten)]
+    pub attestor: AttestorArgs,
 
     /// Output format (default: json when stdout is not a terminal, else text).
     #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]

@@ -112,6 +112,9 @@ pub enum Error {
     #[error("the signature KMS returned for {key} does not verify with the key's public key; nothing was written")]
     SignatureDoesNotVerify { key: String },
 
+    #[error("no valid attestation by {attestor} for {images}: Binary Authorization would block it; see the output for each attestation's reason")]
+    NotAttested { attestor: String, images: String },
+
     #[error("Google refused to {action}: {reason}")]
     Rejected { action: String, reason: String },
 
@@ -157,7 +160,8 @@ impl Error {
             Error::DigestMismatch { .. }
             | Error::KeyNotTrustedByAttestor { .. }
             | Error::AttestorKeyMismatch { .. }
-            | Error::SignatureDoesNotVerify { .. } => exit::DENIED,
+            | Error::SignatureDoesNotVerify { .. }
+            | Error::NotAttested { .. } => exit::DENIED,
             Error::Registry { .. } | Error::KmsIntegrity { .. } | Error::Google { .. } => {
                 exit::REMOTE
             }

@@ -14,12 +14,13 @@ pub mod report;
 pub mod sign;
 pub mod signing;
 pub mod token;
+pub mod verify;
 
 use std::io::{IsTerminal, Write};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use cli::{Cli, Command, Output, SignArgs};
+use cli::{AttestorArgs, Cli, Command, Output, SignArgs};
 use error::{Error, Result};
 use gcp::auth::{Auth, AuthOptions};
 use gcp::Endpoints;
@@ -66,19 +67,55 @@ pub async fn run(cli: Cli) -> Result<()> {
                 grafeas: gcp::grafeas::Grafeas::new(&auth, &endpoints).await?,
             };
             let outcomes = sign::sign(&services, &request).await?;
-            let json = match args.output {
-                Some(output) => output == Output::Json,
-                None => !std::io::stdout().is_terminal(),
-            };
-            let text = if json {
-                serde_json::to_string_pretty(&outcomes).map_err(|e| Error::Setup(e.to_string()))?
-                    + "\n"
+            print(args.output, &outcomes, |o| o.line() + "\n")
+        }
+        Command::Verify(args) => {
+            let attestor = attestor_name(&args.attestor)?;
+            let auth = auth(&cli)?;
+            let endpoints = Endpoints::from_env();
+            let registry = registry_with(&auth, registry_config, &args.images).await?;
+            let binauthz = gcp::binauthz::Binauthz::new(&auth, &endpoints).await?;
+            let grafeas = gcp::grafeas::Grafeas::new(&auth, &endpoints).await?;
+            let verdicts =
+                verify::verify(&registry, &binauthz, &grafeas, &args.images, &attestor).await?;
+            print(args.output, &verdicts, verify::Verdict::text)?;
+            let unattested: Vec<&str> = verdicts
+                .iter()
+                .filter(|v| !v.verified)
+                .map(|v| v.image_ref.as_str())
+                .collect();
+            if unattested.is_empty() {
+                Ok(())
             } else {
-                outcomes.iter().map(|o| o.line() + "\n").collect()
-            };
-            write_stdout(text.as_bytes())
+                Err(Error::NotAttested {
+                    attestor: attestor.to_string(),
+                    images: unattested.join(", "),
+                })
+            }
         }
     }
+}
+
+/// Writes results as JSON (the default when stdout is not a terminal) or as text.
+fn print<T: serde::Serialize>(
+    output: Option<Output>,
+    items: &[T],
+    text: impl Fn(&T) -> String,
+) -> Result<()> {
+    let json = match output {
+        Some(output) => output == Output::Json,
+        None => !std::io::stdout().is_terminal(),
+    };
+    let rendered = if json {
+        serde_json::to_string_pretty(items).map_err(|e| Error::Setup(e.to_string()))? + "\n"
+    } else {
+        items.iter().map(text).collect()
+    };
+    write_stdout(rendered.as_bytes())
+}
+
+fn attestor_name(args: &AttestorArgs) -> Result<AttestorName> {
+    AttestorName::parse(&args.attestor, args.attestor_project.as_deref())
 }
 
 fn auth(cli: &Cli) -> Result<Auth> {
@@ -129,7 +166,7 @@ fn sign_request(args: &SignArgs) -> Result<sign::SignRequest> {
     }
     Ok(sign::SignRequest {
         images,
-        attestor: AttestorName::parse(&args.attestor, args.attestor_project.as_deref())?,
+        attestor: attestor_name(&args.attestor)?,
         key_version: KeyVersionName::parse(&args.kms_key_version)?,
         project: args
             .project

@@ -446,3 +446,144 @@ fn bad_inputs_get_their_named_error_and_exit_code_and_nothing_is_written() {
         refused(&emu, &args, env, code, says);
     }
 }
+
+#[test]
+fn sign_against_the_emulated_artifact_registry_sends_the_google_token_in_one_head() {
+    let emu = google("images:\n  - repository: demo/apps/hello\n    tag: v1\n  - repository: demo/apps/flaky\n    tag: v1\n");
+    let host = emu.host();
+    let flags = [
+        "--insecure-registry",
+        host.as_str(),
+        "--google-registry",
+        host.as_str(),
+    ];
+    let registry_calls = || -> Vec<(String, u64, String)> {
+        let log = emu.ok("GET", "emulator/requests", None)["requests"]
+            .as_array()
+            .unwrap()
+            .clone();
+        log.iter()
+            .filter(|r| r["route"].as_str().unwrap().starts_with("registry."))
+            .map(|r| {
+                (
+                    r["route"].as_str().unwrap().to_string(),
+                    r["status"].as_u64().unwrap(),
+                    r["credential"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let call = |route: &str, status: u64| (route.to_string(), status, "google-token".to_string());
+
+    emu.ok("POST", "emulator/reset", None);
+    let outcome = sign_ok(&emu, &format!("{host}/demo/apps/hello:v1"), "ec", &flags);
+    assert_eq!(outcome["status"], "created");
+    // The digest costs one HEAD with the Google token: no /v2/ probe, no token exchange.
+    assert_eq!(registry_calls(), [call("registry.manifests.head", 200)]);
+    let head = ureq::head(&format!("{}v2/demo/apps/hello/manifests/v1", emu.url))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap();
+    assert_eq!(
+        outcome["digest"].as_str(),
+        head.header("docker-content-digest")
+    );
+
+    // A failing HEAD (503, after 50 ms) is absorbed: oci-client falls back to a GET of the
+    // manifest, whose bytes give the same digest.
+    emu.ok("POST", "emulator/faults", Some(&json!({"route": "registry.manifests.head", "status": 503, "times": 1, "latencyMs": 50})));
+    emu.ok("POST", "emulator/reset", None);
+    let outcome = sign_ok(&emu, &format!("{host}/demo/apps/flaky:v1"), "ec", &flags);
+    assert_eq!(outcome["status"], "created");
+    assert_eq!(
+        registry_calls(),
+        [
+            call("registry.manifests.head", 503),
+            call("registry.manifests.get", 200)
+        ]
+    );
+    let counters = emu.ok("GET", "emulator/counters", None);
+    assert_eq!(
+        counters["routes"]["registry.manifests.head"]["statuses"],
+        json!({"503": 1})
+    );
+}
+
+#[test]
+fn verify_accepts_what_sign_wrote_and_names_why_others_fail() {
+    let emu = google("images:\n  - repository: demo/apps/signed\n    tag: v1\n  - repository: demo/apps/unsigned\n    tag: v1\n  - repository: demo/apps/chains\n    tag: v1\n");
+    let host = emu.host();
+    let flags = [
+        "--insecure-registry",
+        host.as_str(),
+        "--google-registry",
+        host.as_str(),
+    ];
+    let signed = format!("{host}/demo/apps/signed:v1");
+    sign_ok(&emu, &signed, "ec", &flags);
+    let verify = |image: &str| {
+        let mut args = vec![
+            "verify",
+            image,
+            "--attestor=a1",
+            "--attestor-project=demo",
+            "--output=json",
+        ];
+        args.extend(flags);
+        attest(&emu, &args)
+    };
+    let (code, stdout, stderr) = verify(&signed);
+    assert_eq!(code, 0, "{stderr}");
+    let verdicts: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(verdicts[0]["verified"], true);
+    assert_eq!(verdicts[0]["attestations"][0]["valid"], true);
+
+    let (code, stdout, stderr) = verify(&format!("{host}/demo/apps/unsigned:v1"));
+    assert_eq!(code, 5, "{stderr}");
+    assert!(
+        stderr.contains("no valid attestation by projects/demo/attestors/a1"),
+        "{stderr}"
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()[0]["verified"],
+        false
+    );
+
+    // A valid signature filed under Tekton Chains' key id form, which admission never matches.
+    let chains = format!("{host}/demo/apps/chains:v1");
+    let digest = ureq::head(&format!("{}v2/demo/apps/chains/manifests/v1", emu.url))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap()
+        .header("docker-content-digest")
+        .unwrap()
+        .to_string();
+    let image_ref = format!("{host}/demo/apps/chains@{digest}");
+    let payload = emu.gcloud_ok(&[
+        "container",
+        "binauthz",
+        "create-signature-payload",
+        &format!("--artifact-url={image_ref}"),
+    ]);
+    let hash = {
+        use sha2::Digest;
+        sha2::Sha256::digest(payload.as_bytes()).to_vec()
+    };
+    let signed = emu.ok(
+        "POST",
+        &format!("v1/{}:asymmetricSign", version("ec")),
+        Some(&json!({"digest": {"sha256": emulator::b64(&hash)}})),
+    );
+    emu.ok("POST", "v1/projects/demo/occurrences", Some(&json!({
+        "kind": "ATTESTATION", "noteName": "projects/demo/notes/n1", "resourceUri": image_ref,
+        "attestation": {"serializedPayload": emulator::b64(payload.as_bytes()),
+                        "signatures": [{"publicKeyId": format!("gcpkms://{}", version("ec")), "signature": signed["signature"]}]},
+    })));
+    let (code, stdout, _) = verify(&chains);
+    assert_eq!(code, 5);
+    let reason = serde_json::from_str::<Value>(&stdout).unwrap()[0]["attestations"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(reason.contains("Binary Authorization will reject this: the signature is valid but filed under key id gcpkms://"), "{reason}");
+}

@@ -31,6 +31,20 @@ pub struct Seed {
     pub policies: BTreeMap<String, Value>,
     #[serde(default)]
     pub deny: Vec<DenySeed>,
+    /// Small images generated into the registry at start-up.
+    #[serde(default)]
+    pub images: Vec<ImageSeed>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImageSeed {
+    /// `PROJECT/REPO/IMAGE` under the emulator's host.
+    pub repository: String,
+    pub tag: String,
+    /// The text of the image's one file (default: "hello from <repository>").
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

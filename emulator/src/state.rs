@@ -138,6 +138,17 @@ impl State {
             crate::binauthz::insert_attestor(&mut state, &a.name, body, false)
                 .map_err(|e| e.message)?;
         }
+        for image in seed.images {
+            let content = image
+                .content
+                .unwrap_or_else(|| format!("hello from {}\n", image.repository));
+            crate::registry::seed_image::add(
+                &mut state.registry,
+                &image.repository,
+                &image.tag,
+                &content,
+            )?;
+        }
         for (project, mut policy) in seed.policies {
             crate::google::normalise_enums(&mut policy).map_err(|e| e.message)?;
             policy["name"] = json!(format!("projects/{project}/policy"));

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod seed_image;
 pub mod store;
 
 use crate::http::Reply;
