@@ -43,6 +43,26 @@ pub struct Cli {
     )]
     pub access_token_file: Option<PathBuf>,
 
+    /// The CI running the step (default: detected from its variables; unknown CIs are local).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "CI",
+        env = "BINAUTHZ_CI",
+        global = true
+    )]
+    pub ci: Option<crate::ci::CiName>,
+
+    /// Also write the outputs as JSON to this file (Jenkins and Cloud Build read it; GitLab:
+    /// the dotenv file, default binauthz-attest.env).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_OUTPUTS_FILE",
+        global = true
+    )]
+    pub outputs_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -95,12 +115,17 @@ pub struct SignArgs {
 
     /// Resolve digests, check the attestor and key, and look for existing attestations; sign
     /// nothing and write nothing.
-    #[arg(long, env = "BINAUTHZ_DRY_RUN")]
+    #[arg(long, env = "BINAUTHZ_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
 
     /// Output format (default: json when stdout is not a terminal, else text).
     #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
     pub output: Option<Output>,
+
+    /// Post a commit status naming the attestation on GITHUB_SHA of GITHUB_REPOSITORY, with
+    /// GITHUB_TOKEN (GITHUB_API_URL for GitHub Enterprise).
+    #[arg(long, env = "BINAUTHZ_GITHUB_STATUS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub github_status: bool,
 }
 
 #[derive(Debug, Args)]
@@ -191,6 +216,9 @@ mod tests {
             "BINAUTHZ_PROJECT",
             "BINAUTHZ_DRY_RUN",
             "BINAUTHZ_OUTPUT",
+            "BINAUTHZ_GITHUB_STATUS",
+            "BINAUTHZ_CI",
+            "BINAUTHZ_OUTPUTS_FILE",
         ] {
             assert!(sign.contains(var), "{var} missing from sign --help");
         }

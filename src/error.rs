@@ -118,6 +118,11 @@ pub enum Error {
     #[error("Google refused to {action}: {reason}")]
     Rejected { action: String, reason: String },
 
+    #[error(
+        "GitHub failed to {action}: {reason}; check GITHUB_TOKEN's permissions (statuses: write)"
+    )]
+    GitHub { action: String, reason: String },
+
     #[error("Google failed to {action} after retries: {reason}")]
     Google { action: String, reason: String },
 
@@ -162,9 +167,10 @@ impl Error {
             | Error::AttestorKeyMismatch { .. }
             | Error::SignatureDoesNotVerify { .. }
             | Error::NotAttested { .. } => exit::DENIED,
-            Error::Registry { .. } | Error::KmsIntegrity { .. } | Error::Google { .. } => {
-                exit::REMOTE
-            }
+            Error::Registry { .. }
+            | Error::KmsIntegrity { .. }
+            | Error::Google { .. }
+            | Error::GitHub { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
         }
     }

@@ -3,9 +3,11 @@
 //! lives here, one module per job.
 
 pub mod attestation;
+pub mod ci;
 pub mod cli;
 pub mod error;
 pub mod gcp;
+pub mod github_status;
 pub mod names;
 pub mod payload;
 pub mod reference;
@@ -32,8 +34,8 @@ use registry::{Registry, RegistryConfig};
 /// How many images are resolved at once: enough to hide latency, few enough to be polite.
 const CONCURRENCY: usize = 8;
 
-/// Runs one command, writing its result to stdout.
-pub async fn run(cli: Cli) -> Result<()> {
+/// Runs one command, writing its result to stdout; returns what `sign` did, for the CI layer.
+pub async fn run(cli: Cli) -> Result<Vec<report::Outcome>> {
     let registry_config = RegistryConfig {
         insecure: cli.insecure_registries.clone(),
         google_hosts: cli.google_registries.clone(),
@@ -53,9 +55,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .try_collect()
                 .await?;
             let lines: String = pinned.iter().map(|p| format!("{p}\n")).collect();
-            write_stdout(lines.as_bytes())
+            write_stdout(lines.as_bytes())?;
+            Ok(Vec::new())
         }
-        Command::Payload { image } => write_stdout(&Payload::for_pinned(image)?.to_bytes()),
+        Command::Payload { image } => {
+            write_stdout(&Payload::for_pinned(image)?.to_bytes())?;
+            Ok(Vec::new())
+        }
         Command::Sign(args) => {
             let request = sign_request(args)?;
             let auth = auth(&cli)?;
@@ -66,8 +72,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                 binauthz: gcp::binauthz::Binauthz::new(&auth, &endpoints).await?,
                 grafeas: gcp::grafeas::Grafeas::new(&auth, &endpoints).await?,
             };
+            // Checked before anything is signed, so a missing variable costs nothing.
+            let github = args
+                .github_status
+                .then(github_status::Target::from_env)
+                .transpose()?;
             let outcomes = sign::sign(&services, &request).await?;
-            print(args.output, &outcomes, |o| o.line() + "\n")
+            print(args.output, &outcomes, |o| o.line() + "\n")?;
+            if let Some(target) = github {
+                github_status::post(&target, &outcomes).await?;
+            }
+            Ok(outcomes)
         }
         Command::Verify(args) => {
             let attestor = attestor_name(&args.attestor)?;
@@ -85,7 +100,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .map(|v| v.image_ref.as_str())
                 .collect();
             if unattested.is_empty() {
-                Ok(())
+                Ok(Vec::new())
             } else {
                 Err(Error::NotAttested {
                     attestor: attestor.to_string(),

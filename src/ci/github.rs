@@ -1,0 +1,194 @@
+//! GitHub Actions: inputs as `INPUT_<NAME>` (hyphens kept), outputs appended to
+//! `$GITHUB_OUTPUT` in heredoc form, a table in `$GITHUB_STEP_SUMMARY`, workflow commands for
+//! masking, grouping and error annotations.
+
+use super::{Ci, CiName, Env, Outputs};
+use crate::error::Error;
+use crate::report::{Outcome, Status};
+use std::hash::{BuildHasher, Hasher};
+use std::io::{self, Write};
+
+pub struct GitHub;
+
+/// Action inputs and the variable each becomes; the names are `action.yml`'s.
+const INPUTS: &[(&str, &str)] = &[
+    ("images", "BINAUTHZ_IMAGES"),
+    ("images-file", "BINAUTHZ_IMAGES_FILE"),
+    ("attestor", "BINAUTHZ_ATTESTOR"),
+    ("attestor-project", "BINAUTHZ_ATTESTOR_PROJECT"),
+    ("kms-key-version", "BINAUTHZ_KMS_KEY_VERSION"),
+    ("project", "BINAUTHZ_PROJECT"),
+    ("dry-run", "BINAUTHZ_DRY_RUN"),
+    ("insecure-registry", "BINAUTHZ_INSECURE_REGISTRIES"),
+    ("google-registry", "BINAUTHZ_GOOGLE_REGISTRIES"),
+    ("access-token-file", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"),
+    ("github-status", "BINAUTHZ_GITHUB_STATUS"),
+    ("github-token", "GITHUB_TOKEN"),
+];
+
+/// Escapes text for a workflow command's message, so it cannot end the command or start another.
+fn escape(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A heredoc delimiter that does not occur in `value`, as the runner requires.
+fn delimiter(value: &str) -> String {
+    loop {
+        let random = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let candidate = format!("ghadelimiter_{random:016x}");
+        if !value.contains(&candidate) {
+            return candidate;
+        }
+    }
+}
+
+fn append(path: &str, text: &str) -> io::Result<()> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(text.as_bytes())
+}
+
+impl Ci for GitHub {
+    fn name(&self) -> CiName {
+        CiName::Github
+    }
+
+    fn inputs(&self, env: Env) -> Vec<(String, String)> {
+        INPUTS
+            .iter()
+            .filter_map(|(input, var)| {
+                let value = env(&format!("INPUT_{}", input.to_uppercase()))?;
+                // A multi-line input (one image per line) becomes the flag's comma list.
+                let value: Vec<&str> = value
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                (!value.is_empty()).then(|| (var.to_string(), value.join(",")))
+            })
+            .collect()
+    }
+
+    fn start(&self, env: Env, out: &mut dyn Write) -> io::Result<()> {
+        let file_token =
+            env("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE").and_then(|p| std::fs::read_to_string(p).ok());
+        let secrets = [
+            env("GOOGLE_OAUTH_ACCESS_TOKEN"),
+            env("GITHUB_TOKEN"),
+            env("INPUT_GITHUB-TOKEN"),
+            file_token,
+        ];
+        for secret in secrets
+            .iter()
+            .flatten()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            writeln!(out, "::add-mask::{}", escape(secret))?;
+        }
+        writeln!(out, "::group::binauthz-attest")
+    }
+
+    fn emit(&self, env: Env, outcomes: &[Outcome], out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "::endgroup::")?;
+        if outcomes.is_empty() {
+            return Ok(()); // not `sign`: nothing to hand on
+        }
+        let o = Outputs::of(outcomes);
+        let json = serde_json::to_string(outcomes).unwrap_or_default();
+        if let Some(path) = env("GITHUB_OUTPUT") {
+            let mut text = String::new();
+            for (name, value) in [
+                ("digest", o.digest.as_str()),
+                ("image-ref", &o.image_ref),
+                ("attestation", &o.attestation),
+                ("created", &o.created),
+                ("json", &json),
+            ] {
+                let end = delimiter(value);
+                text += &format!("{name}<<{end}\n{value}\n{end}\n");
+            }
+            append(&path, &text)?;
+        }
+        if let Some(path) = env("GITHUB_STEP_SUMMARY") {
+            let mut summary = String::from("### Binary Authorization attestations\n\n| Image | Digest | Attestation | Result |\n|---|---|---|---|\n");
+            for o in outcomes {
+                let result = match o.status {
+                    Status::Created => "created",
+                    Status::Existing => "already attested",
+                    Status::WouldCreate => "dry run",
+                };
+                let repository = o.image_ref.split('@').next().unwrap_or_default();
+                summary += &format!(
+                    "| `{repository}` | `{}` | `{}` | {result} |\n",
+                    o.digest, o.attestation
+                );
+            }
+            append(&path, &format!("{summary}\n"))?;
+        }
+        Ok(())
+    }
+
+    fn fail(&self, error: &Error, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "::endgroup::")?;
+        writeln!(
+            out,
+            "::error title=binauthz-attest (exit {})::{}",
+            error.exit_code(),
+            escape(&error.to_string())
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ci::tests::{env_of, outcome};
+
+    #[test]
+    fn inputs_follow_the_runners_naming_and_lists_become_comma_lists() {
+        let env = env_of(&[
+            (
+                "INPUT_KMS-KEY-VERSION",
+                "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1",
+            ),
+            ("INPUT_IMAGES", "a.io/x/y:1\n\n  a.io/x/z:2 \n"),
+            ("INPUT_PROJECT", ""),
+        ]);
+        let inputs = GitHub.inputs(&env);
+        assert!(inputs.contains(&("BINAUTHZ_IMAGES".into(), "a.io/x/y:1,a.io/x/z:2".into())));
+        assert!(inputs.iter().any(|(k, _)| k == "BINAUTHZ_KMS_KEY_VERSION"));
+        assert!(
+            !inputs.iter().any(|(k, _)| k == "BINAUTHZ_PROJECT"),
+            "empty inputs are unset"
+        );
+    }
+
+    #[test]
+    fn messages_cannot_inject_workflow_commands() {
+        assert_eq!(
+            escape("bad\n::add-mask::x 100%"),
+            "bad%0A::add-mask::x 100%25"
+        );
+        assert!(!delimiter("value").is_empty());
+    }
+
+    #[test]
+    fn outputs_use_heredocs_that_the_value_cannot_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("output");
+        let env = env_of(&[("GITHUB_OUTPUT", output.to_str().unwrap())]);
+        GitHub
+            .emit(&env, &[outcome("r.io/a/b", true)], &mut Vec::new())
+            .unwrap();
+        let text = std::fs::read_to_string(output).unwrap();
+        assert!(text.starts_with("digest<<ghadelimiter_"), "{text}");
+        assert!(text.contains("\ncreated<<"), "{text}");
+    }
+}

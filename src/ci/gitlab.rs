@@ -1,0 +1,27 @@
+//! GitLab CI: the job's variables are the inputs; outputs go to a dotenv file the job declares
+//! as `artifacts: reports: dotenv`, one `KEY=VALUE` per line (single-line values only).
+
+use super::{Ci, CiName, Env, Outputs};
+use crate::report::Outcome;
+use std::io::{self, Write};
+
+pub struct GitLab;
+
+impl Ci for GitLab {
+    fn name(&self) -> CiName {
+        CiName::Gitlab
+    }
+
+    fn emit(&self, env: Env, outcomes: &[Outcome], _out: &mut dyn Write) -> io::Result<()> {
+        if outcomes.is_empty() {
+            return Ok(()); // not `sign`: nothing to hand on
+        }
+        let o = Outputs::of(outcomes);
+        let path = env("BINAUTHZ_OUTPUTS_FILE").unwrap_or_else(|| "binauthz-attest.env".into());
+        let text = format!(
+            "BINAUTHZ_DIGEST={}\nBINAUTHZ_IMAGE_REF={}\nBINAUTHZ_ATTESTATION={}\nBINAUTHZ_CREATED={}\n",
+            o.digest, o.image_ref, o.attestation, o.created
+        );
+        std::fs::write(path, text)
+    }
+}

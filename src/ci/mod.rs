@@ -1,0 +1,322 @@
+//! The CI layer: which CI runs the step, how it hands the step its inputs, and how the step
+//! hands back outputs, masks secrets and reports errors. The core (`sign`, `gcp`, ...) never
+//! reads a CI variable; `main.rs` calls this module before and after the command.
+
+mod cloudbuild;
+mod github;
+mod gitlab;
+mod jenkins;
+mod local;
+mod tekton;
+
+use crate::error::Error;
+use crate::report::Outcome;
+use clap::ValueEnum;
+use serde_json::json;
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+
+/// The CIs we know, as `--ci` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CiName {
+    Github,
+    Tekton,
+    Jenkins,
+    Gitlab,
+    Cloudbuild,
+    Local,
+}
+
+/// Reads an environment variable; a function so tests can give a made-up environment.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// One CI's conventions. Every method has a do-nothing default: a CI implements what it has.
+pub trait Ci {
+    fn name(&self) -> CiName;
+
+    /// The step's inputs, given the CI's way, as `BINAUTHZ_*` variables. They fill in only what
+    /// neither a flag nor an explicit variable sets.
+    fn inputs(&self, _env: Env) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Before the command runs: hide secrets from the log, open a log group.
+    fn start(&self, _env: Env, _out: &mut dyn io::Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// After `sign` succeeded: outputs where later steps read them, a summary where the CI has one.
+    fn emit(&self, _env: Env, _outcomes: &[Outcome], _out: &mut dyn io::Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// When the command failed: an annotation where the CI has them.
+    fn fail(&self, _error: &Error, _out: &mut dyn io::Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The JSON outputs file when the CI reads one and none was named with `--outputs-file`.
+    fn default_outputs_file(&self, _env: Env) -> Option<PathBuf> {
+        None
+    }
+}
+
+/// Picks the CI: `--ci NAME` (or `BINAUTHZ_CI`), else each CI's own identifying variables.
+pub fn detect(args: &[OsString], env: Env) -> Box<dyn Ci> {
+    let named = flag_value(args, "--ci").or_else(|| env("BINAUTHZ_CI"));
+    let chosen = named
+        .and_then(|n| CiName::from_str(&n, true).ok())
+        .unwrap_or_else(|| {
+            let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+            if env("GITHUB_ACTIONS").as_deref() == Some("true") {
+                CiName::Github
+            } else if env("GITLAB_CI").as_deref() == Some("true") {
+                CiName::Gitlab
+            } else if set("JENKINS_URL") {
+                CiName::Jenkins
+            } else if set("BUILD_ID") && set("PROJECT_ID") {
+                CiName::Cloudbuild
+            } else if tekton::results_dir(env).is_dir() && !set("CI") {
+                CiName::Tekton
+            } else {
+                CiName::Local
+            }
+        });
+    match chosen {
+        CiName::Github => Box::new(github::GitHub),
+        CiName::Tekton => Box::new(tekton::Tekton),
+        CiName::Jenkins => Box::new(jenkins::Jenkins),
+        CiName::Gitlab => Box::new(gitlab::GitLab),
+        CiName::Cloudbuild => Box::new(cloudbuild::CloudBuild),
+        CiName::Local => Box::new(local::Local),
+    }
+}
+
+/// Variables a wrapper may set to an empty string for an input nobody gave (a Tekton step sets
+/// every `env` entry): an empty value means unset, not an empty image list or attestor.
+fn settable(name: &str) -> bool {
+    name.starts_with("BINAUTHZ_")
+        || [
+            "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
+            "GOOGLE_OAUTH_ACCESS_TOKEN",
+        ]
+        .contains(&name)
+}
+
+/// The environment clap will read, as changes to make: the CI's inputs where nothing else set
+/// the variable, empty variables removed, and newline-separated image lists as comma lists.
+/// Returns `(name, Some(value))` to set and `(name, None)` to remove.
+pub fn environment_changes(
+    ci: &dyn Ci,
+    env: Env,
+    vars: &[(String, String)],
+) -> Vec<(String, Option<String>)> {
+    let mut changes = Vec::new();
+    for (name, value) in vars.iter().filter(|(n, _)| settable(n)) {
+        if value.trim().is_empty() {
+            changes.push((name.clone(), None));
+        } else if name == "BINAUTHZ_IMAGES" && value.contains('\n') {
+            let list: Vec<&str> = value
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            changes.push((name.clone(), Some(list.join(","))));
+        }
+    }
+    let unset = |name: &str| env(name).is_none_or(|v| v.trim().is_empty());
+    for (name, value) in ci.inputs(env) {
+        if unset(&name) {
+            changes.push((name, Some(value)));
+        }
+    }
+    changes
+}
+
+/// The value of `--name VALUE` or `--name=VALUE` before clap parses the line (the CI must be
+/// known first, to supply the inputs clap reads).
+fn flag_value(args: &[OsString], name: &str) -> Option<String> {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    args.iter()
+        .enumerate()
+        .find_map(|(i, a)| match a.strip_prefix(name) {
+            Some("") => args.get(i + 1).cloned(),
+            Some(rest) => rest.strip_prefix('=').map(str::to_string),
+            None => None,
+        })
+}
+
+/// The scalar outputs every CI gets, from the first image (the `json` output holds all).
+pub struct Outputs {
+    pub digest: String,
+    pub image_ref: String,
+    pub repository: String,
+    pub attestation: String,
+    pub created: String,
+}
+
+impl Outputs {
+    pub fn of(outcomes: &[Outcome]) -> Outputs {
+        let first = outcomes.first();
+        let field = |f: fn(&Outcome) -> &str| first.map(f).unwrap_or_default().to_string();
+        Outputs {
+            digest: field(|o| &o.digest),
+            image_ref: field(|o| &o.image_ref),
+            repository: field(|o| o.image_ref.split('@').next().unwrap_or_default()),
+            attestation: field(|o| &o.attestation),
+            created: first.is_some_and(|o| o.created).to_string(),
+        }
+    }
+
+    /// The JSON outputs file Jenkins and Cloud Build steps read.
+    pub fn json_file(outcomes: &[Outcome]) -> String {
+        let o = Outputs::of(outcomes);
+        let value = json!({
+            "digest": o.digest, "image-ref": o.image_ref, "attestation": o.attestation,
+            "created": o.created == "true", "images": outcomes,
+        });
+        serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+    }
+}
+
+/// Writes the JSON outputs file (`--outputs-file`, or the CI's default).
+pub fn write_outputs_file(
+    ci: &dyn Ci,
+    named: Option<PathBuf>,
+    env: Env,
+    outcomes: &[Outcome],
+) -> io::Result<()> {
+    match named.or_else(|| ci.default_outputs_file(env)) {
+        Some(path) if ci.name() != CiName::Gitlab && !outcomes.is_empty() => {
+            std::fs::write(path, Outputs::json_file(outcomes))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::report::Status;
+    use std::collections::HashMap;
+
+    pub fn outcome(image: &str, created: bool) -> Outcome {
+        Outcome {
+            image: format!("{image}:v1"),
+            digest: "sha256:ab".into(),
+            image_ref: format!("{image}@sha256:ab"),
+            attestor: "projects/p/attestors/a".into(),
+            note: "projects/p/notes/n".into(),
+            key_version: "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1".into(),
+            public_key_id: "//cloudkms.googleapis.com/v1/projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1".into(),
+            attestation: "projects/p/occurrences/o1".into(),
+            status: if created { Status::Created } else { Status::Existing },
+            created,
+        }
+    }
+
+    pub fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn detected(args: &[&str], env: &[(&str, &str)]) -> CiName {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        detect(&args, &env_of(env)).name()
+    }
+
+    #[test]
+    fn each_ci_is_detected_by_its_own_variables_and_the_flag_wins() {
+        assert_eq!(
+            detected(&[], &[("GITHUB_ACTIONS", "true"), ("CI", "true")]),
+            CiName::Github
+        );
+        assert_eq!(
+            detected(&[], &[("GITLAB_CI", "true"), ("CI", "true")]),
+            CiName::Gitlab
+        );
+        assert_eq!(
+            detected(&[], &[("JENKINS_URL", "https://ci/"), ("BUILD_ID", "7")]),
+            CiName::Jenkins
+        );
+        assert_eq!(
+            detected(&[], &[("BUILD_ID", "b"), ("PROJECT_ID", "p")]),
+            CiName::Cloudbuild
+        );
+        assert_eq!(detected(&[], &[("CIRCLECI", "true")]), CiName::Local);
+        assert_eq!(
+            detected(
+                &["x", "--ci", "tekton", "sign"],
+                &[("GITHUB_ACTIONS", "true")]
+            ),
+            CiName::Tekton
+        );
+        assert_eq!(detected(&["x", "--ci=jenkins"], &[]), CiName::Jenkins);
+        assert_eq!(detected(&[], &[("BINAUTHZ_CI", "gitlab")]), CiName::Gitlab);
+    }
+
+    #[test]
+    fn empty_variables_are_unset_and_image_lines_become_a_list() {
+        let vars: Vec<(String, String)> = [
+            ("BINAUTHZ_IMAGES", "a.io/x/y:1\n a.io/x/z:2\n"),
+            ("BINAUTHZ_PROJECT", ""),
+            ("HOME", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let changes = environment_changes(&local::Local, &env_of(&[]), &vars);
+        assert_eq!(
+            changes,
+            [
+                (
+                    "BINAUTHZ_IMAGES".to_string(),
+                    Some("a.io/x/y:1,a.io/x/z:2".to_string())
+                ),
+                ("BINAUTHZ_PROJECT".to_string(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn ci_inputs_never_override_what_is_set() {
+        let env = env_of(&[
+            ("INPUT_ATTESTOR", "from-input"),
+            ("BINAUTHZ_ATTESTOR", "explicit"),
+            ("INPUT_PROJECT", "p"),
+        ]);
+        let changes = environment_changes(&github::GitHub, &env, &[]);
+        assert_eq!(
+            changes,
+            [("BINAUTHZ_PROJECT".to_string(), Some("p".to_string()))]
+        );
+    }
+
+    #[test]
+    fn scalar_outputs_describe_the_first_image() {
+        let o = Outputs::of(&[outcome("r.io/a/b", true), outcome("r.io/a/c", false)]);
+        assert_eq!(
+            (
+                o.digest.as_str(),
+                o.image_ref.as_str(),
+                o.repository.as_str()
+            ),
+            ("sha256:ab", "r.io/a/b@sha256:ab", "r.io/a/b")
+        );
+        assert_eq!(o.created, "true");
+        let file: serde_json::Value =
+            serde_json::from_str(&Outputs::json_file(&[outcome("r.io/a/b", false)])).unwrap();
+        assert_eq!(file["created"], false);
+        assert_eq!(
+            file["images"][0]["attestation"],
+            "projects/p/occurrences/o1"
+        );
+    }
+}

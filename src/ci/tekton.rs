@@ -1,0 +1,37 @@
+//! Tekton: the Task passes params as `BINAUTHZ_*` variables; results are files in
+//! `/tekton/results`, small (they travel in the termination message), with the `IMAGE_URL` /
+//! `IMAGE_DIGEST` names Tekton Chains reads.
+
+use super::{Ci, CiName, Env, Outputs};
+use crate::report::Outcome;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+pub struct Tekton;
+
+pub fn results_dir(env: Env) -> PathBuf {
+    PathBuf::from(env("BINAUTHZ_TEKTON_RESULTS_DIR").unwrap_or_else(|| "/tekton/results".into()))
+}
+
+impl Ci for Tekton {
+    fn name(&self) -> CiName {
+        CiName::Tekton
+    }
+
+    fn emit(&self, env: Env, outcomes: &[Outcome], _out: &mut dyn Write) -> io::Result<()> {
+        if outcomes.is_empty() {
+            return Ok(()); // not `sign`: nothing to hand on
+        }
+        let o = Outputs::of(outcomes);
+        let dir = results_dir(env);
+        for (name, value) in [
+            ("IMAGE_URL", &o.repository),
+            ("IMAGE_DIGEST", &o.digest),
+            ("ATTESTATION", &o.attestation),
+            ("CREATED", &o.created),
+        ] {
+            std::fs::write(dir.join(name), value)?;
+        }
+        Ok(())
+    }
+}
