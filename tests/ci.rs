@@ -2,16 +2,15 @@
 //! emulator as Google and its registry as Artifact Registry; outputs are read the way each CI's
 //! own parser reads them.
 
-#[path = "../emulator/tests/common/mod.rs"]
-mod emulator;
+mod common;
 
-use emulator::{Emulator, TOKEN};
+use common::attest_command;
+use common::emulator::{Emulator, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 
 const KEY: &str = "projects/demo/locations/global/keyRings/ring/cryptoKeys/ec/cryptoKeyVersions/1";
 
@@ -29,22 +28,8 @@ struct Run {
 
 /// The binary with only `env` (plus PATH and HOME), in `dir`, with Google on the emulator.
 fn run(emu: &Emulator, dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_binauthz-attest"));
-    cmd.args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS", &emu.url)
-        .env(
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_BINARYAUTHORIZATION",
-            &emu.url,
-        )
-        .env(
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINERANALYSIS",
-            &emu.url,
-        )
-        .env("GCE_METADATA_HOST", emu.host());
+    let mut cmd = attest_command(emu, dir);
+    cmd.args(args).current_dir(dir);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -2,13 +2,10 @@
 //! skopeo, and gcloud, openssl and Binary Authorization's own check judge what we wrote.
 
 mod common;
-#[path = "../emulator/tests/common/mod.rs"]
-mod emulator;
 
-use common::{registry, Format, Layout};
-use emulator::{openssl_verifies, unb64, Emulator, TOKEN};
+use common::emulator::{self, openssl_verifies, unb64, Emulator, TOKEN};
+use common::{attest_command, registry, Format, Layout};
 use serde_json::{json, Value};
-use std::process::Command;
 
 const RING: &str = "projects/demo/locations/global/keyRings/ring/cryptoKeys";
 
@@ -44,23 +41,9 @@ fn attest(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
 fn attest_env(emu: &Emulator, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let home = emu.dir.path().join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_binauthz-attest"));
+    let mut cmd = attest_command(emu, &home);
     cmd.args(["--insecure-registry", &registry().host])
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS", &emu.url)
-        .env(
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_BINARYAUTHORIZATION",
-            &emu.url,
-        )
-        .env(
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINERANALYSIS",
-            &emu.url,
-        )
-        // Application Default Credentials end at the metadata server: keep it on loopback.
-        .env("GCE_METADATA_HOST", emu.host());
+        .args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -253,18 +236,7 @@ fn docker_schema2_and_multi_arch_indexes_sign_the_registry_digest() {
 
 #[test]
 fn every_kms_algorithm_signs_attestations_binauthz_verifies() {
-    const ALGORITHMS: &[&str] = &[
-        "EC_SIGN_P256_SHA256",
-        "EC_SIGN_P384_SHA384",
-        "RSA_SIGN_PKCS1_2048_SHA256",
-        "RSA_SIGN_PKCS1_3072_SHA256",
-        "RSA_SIGN_PKCS1_4096_SHA256",
-        "RSA_SIGN_PKCS1_4096_SHA512",
-        "RSA_SIGN_PSS_2048_SHA256",
-        "RSA_SIGN_PSS_3072_SHA256",
-        "RSA_SIGN_PSS_4096_SHA256",
-        "RSA_SIGN_PSS_4096_SHA512",
-    ];
+    use emulator::KMS_ALGORITHMS as ALGORITHMS;
     let keys: String = ALGORITHMS
         .iter()
         .map(|a| {

@@ -3,23 +3,10 @@
 
 mod common;
 
-use common::{b64, openssl_verifies, unb64, Emulator, TOKEN};
+use common::{b64, openssl_verifies, unb64, Emulator, KMS_ALGORITHMS as ALGORITHMS, TOKEN};
 use serde_json::{json, Value};
 use sha2::Digest;
 use std::time::{Duration, Instant};
-
-const ALGORITHMS: &[&str] = &[
-    "EC_SIGN_P256_SHA256",
-    "EC_SIGN_P384_SHA384",
-    "RSA_SIGN_PKCS1_2048_SHA256",
-    "RSA_SIGN_PKCS1_3072_SHA256",
-    "RSA_SIGN_PKCS1_4096_SHA256",
-    "RSA_SIGN_PKCS1_4096_SHA512",
-    "RSA_SIGN_PSS_2048_SHA256",
-    "RSA_SIGN_PSS_3072_SHA256",
-    "RSA_SIGN_PSS_4096_SHA256",
-    "RSA_SIGN_PSS_4096_SHA512",
-];
 
 fn key_seed(names_and_algorithms: &[(&str, &str)]) -> String {
     let mut seed = String::from("keys:\n");

@@ -13,13 +13,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
-
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The emulator's fixture (the emulator as Google and Artifact Registry, gcloud, openssl) and
+/// its OCI layout builder, shared with the emulator's own tests.
+#[path = "../../emulator/tests/common/mod.rs"]
+pub mod emulator;
+#[allow(unused_imports)] // each test binary uses a different part
+pub use emulator::oci::{Layout, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
 pub struct TestRegistry {
     /// `127.0.0.1:PORT`, as written in image references.
@@ -222,102 +221,6 @@ pub enum Format {
     MultiArch,
 }
 
-/// A throwaway OCI image layout directory.
-pub struct Layout {
-    pub dir: tempfile::TempDir,
-}
-
-impl Layout {
-    fn new() -> Layout {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("blobs/sha256")).unwrap();
-        std::fs::write(
-            dir.path().join("oci-layout"),
-            r#"{"imageLayoutVersion":"1.0.0"}"#,
-        )
-        .unwrap();
-        Layout { dir }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Stores `bytes` as a blob and returns its descriptor.
-    fn blob(&self, media_type: &str, bytes: &[u8]) -> Value {
-        let hex = hex(&Sha256::digest(bytes));
-        std::fs::write(self.path().join("blobs/sha256").join(&hex), bytes).unwrap();
-        json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": bytes.len()})
-    }
-
-    /// A one-layer image whose single file holds `content`, so each test gets its own digest.
-    fn image_manifest(&self, content: &str, arch: &str) -> Value {
-        let (tar, gz) = layer(content);
-        let config = json!({
-            "architecture": arch,
-            "os": "linux",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{}", hex(&Sha256::digest(&tar)))]},
-        });
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": self.blob("application/vnd.oci.image.config.v1+json", config.to_string().as_bytes()),
-            "layers": [self.blob("application/vnd.oci.image.layer.v1.tar+gzip", &gz)],
-        });
-        let mut descriptor = self.blob(OCI_MANIFEST, manifest.to_string().as_bytes());
-        descriptor["platform"] = json!({"architecture": arch, "os": "linux"});
-        descriptor
-    }
-
-    fn write_index(&self, descriptor: Value) {
-        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [descriptor]});
-        std::fs::write(self.path().join("index.json"), index.to_string()).unwrap();
-    }
-
-    /// A single-platform image.
-    pub fn image(content: &str) -> Layout {
-        let layout = Layout::new();
-        let mut manifest = layout.image_manifest(content, "amd64");
-        manifest.as_object_mut().unwrap().remove("platform");
-        layout.write_index(manifest);
-        layout
-    }
-
-    /// An image index of two platform images (amd64, arm64).
-    pub fn multi_arch(content: &str) -> Layout {
-        let layout = Layout::new();
-        let manifests: Vec<Value> = ["amd64", "arm64"]
-            .iter()
-            .map(|arch| layout.image_manifest(&format!("{content} {arch}"), arch))
-            .collect();
-        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
-        let descriptor = layout.blob(OCI_INDEX, index.to_string().as_bytes());
-        layout.write_index(descriptor);
-        layout
-    }
-}
-
-/// A layer holding one file: `(tar, tar.gz)`.
-fn layer(content: &str) -> (Vec<u8>, Vec<u8>) {
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, "hello.txt", content.as_bytes())
-        .unwrap();
-    let tar = builder.into_inner().unwrap();
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&tar).unwrap();
-    (tar, gz.finish().unwrap())
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Runs the binary with `args`; returns `(exit code, stdout, stderr)`.
 pub fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_binauthz-attest"))
@@ -330,4 +233,25 @@ pub fn run(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The binary with nothing of this machine's environment but PATH and `home`, and Google at
+/// the emulator: each test runs as a fresh CI step would, and talks to loopback only (the
+/// metadata server Application Default Credentials fall back to is the emulator too).
+pub fn attest_command(emu: &emulator::Emulator, home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_binauthz-attest"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS", &emu.url)
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_BINARYAUTHORIZATION",
+            &emu.url,
+        )
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINERANALYSIS",
+            &emu.url,
+        )
+        .env("GCE_METADATA_HOST", emu.host());
+    cmd
 }

@@ -11,6 +11,20 @@ use std::process::{Child, Command, Output, Stdio};
 
 pub const TOKEN: &str = "test-token";
 
+/// Every KMS algorithm Binary Authorization accepts, all of which the emulator serves.
+pub const KMS_ALGORITHMS: &[&str] = &[
+    "EC_SIGN_P256_SHA256",
+    "EC_SIGN_P384_SHA384",
+    "RSA_SIGN_PKCS1_2048_SHA256",
+    "RSA_SIGN_PKCS1_3072_SHA256",
+    "RSA_SIGN_PKCS1_4096_SHA256",
+    "RSA_SIGN_PKCS1_4096_SHA512",
+    "RSA_SIGN_PSS_2048_SHA256",
+    "RSA_SIGN_PSS_3072_SHA256",
+    "RSA_SIGN_PSS_4096_SHA256",
+    "RSA_SIGN_PSS_4096_SHA512",
+];
+
 pub struct Emulator {
     child: Child,
     /// `http://127.0.0.1:PORT/`
