@@ -559,3 +559,118 @@ fn verify_accepts_what_sign_wrote_and_names_why_others_fail() {
         .to_string();
     assert!(reason.contains("Binary Authorization will reject this: the signature is valid but filed under key id gcpkms://"), "{reason}");
 }
+
+/// Every source of Application Default Credentials, each minted by the emulator as Google
+/// would: a service-account key (self-signed JWT), gcloud's authorized_user file, a Workload
+/// Identity Federation config (STS exchange, then impersonation), and the metadata server.
+#[test]
+fn application_default_credentials_from_every_source_sign() {
+    let emu = google(
+        "serviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\nauthorizedUsers:\n  - clientId: cid\n    clientSecret: csecret\n    refreshToken: rtoken\n    principal: user:dev@example.com\nmetadata:\n  serviceAccount: signer@demo.iam.gserviceaccount.com\n  projectId: demo\nimages:\n  - repository: demo/apps/sa-key\n    tag: v1\n  - repository: demo/apps/user\n    tag: v1\n  - repository: demo/apps/wif\n    tag: v1\n  - repository: demo/apps/metadata\n    tag: v1\n",
+    );
+    let host = emu.host();
+    let dir = emu.dir.path();
+    let key = emu.ok(
+        "GET",
+        "emulator/service-accounts/signer@demo.iam.gserviceaccount.com/key",
+        None,
+    );
+    std::fs::write(dir.join("sa.json"), key.to_string()).unwrap();
+    let user = json!({"type": "authorized_user", "client_id": "cid", "client_secret": "csecret", "refresh_token": "rtoken",
+                      "token_uri": format!("{}token", emu.url)});
+    std::fs::write(dir.join("user.json"), user.to_string()).unwrap();
+    std::fs::write(
+        dir.join("oidc-token"),
+        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm9jdG8vYXBwIn0.c2ln",
+    )
+    .unwrap();
+    let wif = json!({
+        "type": "external_account",
+        "audience": "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github",
+        "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+        "token_url": format!("{}v1/token", emu.url),
+        "service_account_impersonation_url": format!("{}v1/projects/-/serviceAccounts/signer@demo.iam.gserviceaccount.com:generateAccessToken", emu.url),
+        "credential_source": {"file": dir.join("oidc-token"), "format": {"type": "text"}},
+    });
+    std::fs::write(dir.join("wif.json"), wif.to_string()).unwrap();
+
+    let cases: [(&str, Vec<(&str, String)>); 4] = [
+        (
+            "sa-key",
+            vec![(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                dir.join("sa.json").display().to_string(),
+            )],
+        ),
+        (
+            "user",
+            vec![(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                dir.join("user.json").display().to_string(),
+            )],
+        ),
+        (
+            "wif",
+            vec![(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                dir.join("wif.json").display().to_string(),
+            )],
+        ),
+        // Nothing configured: ADC asks the metadata server, here the emulator's.
+        ("metadata", vec![]),
+    ];
+    for (repo, env) in cases {
+        emu.ok("POST", "emulator/reset", None);
+        let image = format!("{host}/demo/apps/{repo}:v1");
+        let v = version("ec");
+        let args = [
+            "sign",
+            &image,
+            "--attestor=projects/demo/attestors/a1",
+            "--kms-key-version",
+            &v,
+            "--insecure-registry",
+            &host,
+            "--google-registry",
+            &host,
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (code, stdout, stderr) = attest_env(&emu, &args, &env);
+        assert_eq!(code, 0, "{repo}: {stderr}");
+        assert!(stdout.contains("\"created\""), "{repo}: {stdout}");
+        let routes: Vec<String> = emu.ok("GET", "emulator/requests", None)["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["route"].as_str().unwrap().to_string())
+            .collect();
+        let minted_by = match repo {
+            "sa-key" => None, // a self-signed JWT: no token endpoint at all
+            "user" => Some("oauth2.token"),
+            "wif" => Some("iamcredentials.generateAccessToken"),
+            _ => Some("metadata"),
+        };
+        if let Some(route) = minted_by {
+            assert!(
+                routes.iter().any(|r| r == route),
+                "{repo}: no {route} call in {routes:?}"
+            );
+        }
+        let token_calls = routes
+            .iter()
+            .filter(|r| {
+                [
+                    "oauth2.token",
+                    "sts.token",
+                    "iamcredentials.generateAccessToken",
+                    "metadata",
+                ]
+                .contains(&r.as_str())
+            })
+            .count();
+        assert!(
+            token_calls <= 2,
+            "{repo}: one token serves every call, got {token_calls} token calls: {routes:?}"
+        );
+    }
+}
