@@ -423,12 +423,8 @@ fn bad_inputs_get_their_named_error_and_exit_code_and_nothing_is_written() {
 fn sign_against_the_emulated_artifact_registry_sends_the_google_token_in_one_head() {
     let emu = google("images:\n  - repository: demo/apps/hello\n    tag: v1\n  - repository: demo/apps/flaky\n    tag: v1\n");
     let host = emu.host();
-    let flags = [
-        "--insecure-registry",
-        host.as_str(),
-        "--google-registry",
-        host.as_str(),
-    ];
+    let flags = emu.registry_flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let registry_calls = || -> Vec<(String, u64, String)> {
         let log = emu.ok("GET", "emulator/requests", None)["requests"]
             .as_array()
@@ -452,13 +448,9 @@ fn sign_against_the_emulated_artifact_registry_sends_the_google_token_in_one_hea
     assert_eq!(outcome["status"], "created");
     // The digest costs one HEAD with the Google token: no /v2/ probe, no token exchange.
     assert_eq!(registry_calls(), [call("registry.manifests.head", 200)]);
-    let head = ureq::head(&format!("{}v2/demo/apps/hello/manifests/v1", emu.url))
-        .set("Authorization", &format!("Bearer {TOKEN}"))
-        .call()
-        .unwrap();
     assert_eq!(
-        outcome["digest"].as_str(),
-        head.header("docker-content-digest")
+        outcome["digest"],
+        emu.registry_digest("demo/apps/hello", "v1")
     );
 
     // A failing HEAD (503, after 50 ms) is absorbed: oci-client falls back to a GET of the
@@ -485,12 +477,8 @@ fn sign_against_the_emulated_artifact_registry_sends_the_google_token_in_one_hea
 fn verify_accepts_what_sign_wrote_and_names_why_others_fail() {
     let emu = google("images:\n  - repository: demo/apps/signed\n    tag: v1\n  - repository: demo/apps/unsigned\n    tag: v1\n  - repository: demo/apps/chains\n    tag: v1\n");
     let host = emu.host();
-    let flags = [
-        "--insecure-registry",
-        host.as_str(),
-        "--google-registry",
-        host.as_str(),
-    ];
+    let flags = emu.registry_flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let signed = format!("{host}/demo/apps/signed:v1");
     sign_ok(&emu, &signed, "ec", &flags);
     let verify = |image: &str| {
@@ -501,7 +489,7 @@ fn verify_accepts_what_sign_wrote_and_names_why_others_fail() {
             "--attestor-project=demo",
             "--output=json",
         ];
-        args.extend(flags);
+        args.extend(&flags);
         attest(&emu, &args)
     };
     let (code, stdout, stderr) = verify(&signed);
@@ -523,13 +511,7 @@ fn verify_accepts_what_sign_wrote_and_names_why_others_fail() {
 
     // A valid signature filed under Tekton Chains' key id form, which admission never matches.
     let chains = format!("{host}/demo/apps/chains:v1");
-    let digest = ureq::head(&format!("{}v2/demo/apps/chains/manifests/v1", emu.url))
-        .set("Authorization", &format!("Bearer {TOKEN}"))
-        .call()
-        .unwrap()
-        .header("docker-content-digest")
-        .unwrap()
-        .to_string();
+    let digest = emu.registry_digest("demo/apps/chains", "v1");
     let image_ref = format!("{host}/demo/apps/chains@{digest}");
     let payload = emu.gcloud_ok(&[
         "container",

@@ -89,17 +89,11 @@ fn token_answer(token: String) -> Reply {
 /// `POST /token`: the JWT-bearer grant for service-account keys (an access token, or an ID
 /// token when the assertion asks for `target_audience`) and the refresh-token grant.
 pub fn oauth_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
-    let form = call.req.form();
-    let get = |k: &str| {
-        form.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
-    match get("grant_type") {
+    let get = |k: &str| call.req.form_value(k);
+    match get("grant_type").as_str() {
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
             let assertion = get("assertion");
-            let claims = verified_sa_jwt(&emu.state(), assertion);
+            let claims = verified_sa_jwt(&emu.state(), &assertion);
             let Some(claims) = claims else {
                 return Ok(oauth_error("invalid_grant", "Invalid JWT Signature."));
             };
@@ -156,13 +150,7 @@ fn id_token(emu: &Emulator, email: &str, audience: &str) -> String {
 /// `POST /v1/token` (STS): exchanges an external subject token (GitHub or GitLab OIDC) for a
 /// federated access token, as Workload Identity Federation does.
 pub fn sts_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
-    let form = call.req.form();
-    let get = |k: &str| {
-        form.iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| call.req.form_value(k);
     if get("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange" {
         return Ok(oauth_error(
             "invalid_request",
@@ -176,7 +164,7 @@ pub fn sts_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
             "subject_token and subject_token_type are required.",
         ));
     }
-    let sub = jwt_claims(subject)
+    let sub = jwt_claims(&subject)
         .and_then(|c| c["sub"].as_str().map(String::from))
         .unwrap_or_else(|| "unknown".into());
     let pool = get("audience")

@@ -65,6 +65,15 @@ impl Request {
             .filter(|t| !t.is_empty())
     }
 
+    /// One field of [`Request::form`], empty when absent.
+    pub fn form_value(&self, name: &str) -> String {
+        self.form()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+            .unwrap_or_default()
+    }
+
     /// Form fields of an `application/x-www-form-urlencoded` body, or the string fields of a
     /// JSON one (token endpoints take both).
     pub fn form(&self) -> Vec<(String, String)> {

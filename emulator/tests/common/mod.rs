@@ -119,6 +119,29 @@ impl Emulator {
         value
     }
 
+    /// The `Docker-Content-Digest` the emulator's registry serves for `repository:tag`.
+    pub fn registry_digest(&self, repository: &str, tag: &str) -> String {
+        let url = format!("{}v2/{repository}/manifests/{tag}", self.url);
+        let head = ureq::head(&url)
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .expect("manifest HEAD");
+        head.header("docker-content-digest")
+            .expect("Docker-Content-Digest")
+            .to_string()
+    }
+
+    /// The flags that let the binary use the emulator's registry: plain HTTP, Google token.
+    pub fn registry_flags(&self) -> Vec<String> {
+        let host = self.host();
+        vec![
+            "--insecure-registry".into(),
+            host.clone(),
+            "--google-registry".into(),
+            host,
+        ]
+    }
+
     /// gcloud with this emulator as every endpoint, a throwaway config and the test token.
     pub fn gcloud(&self, args: &[&str]) -> Output {
         let config = self.dir.path().join("gcloud-config");
