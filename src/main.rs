@@ -24,9 +24,11 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(&args);
     let outputs_file = cli.outputs_file.clone();
-    let mut stdout = std::io::stdout();
+    // The CI's log commands go to stderr (GitHub reads workflow commands there too), so stdout
+    // stays the command's output alone, e.g. JSON for `jq`.
+    let mut log = std::io::stderr();
     let result = ci
-        .start(&env, &mut stdout)
+        .start(&env, &mut log)
         .map_err(binauthz_attest::error::Error::Output)
         .and_then(|()| {
             let runtime = tokio::runtime::Runtime::new()
@@ -34,14 +36,14 @@ fn main() -> ExitCode {
             runtime.block_on(binauthz_attest::run(cli))
         });
     let emitted = result.and_then(|outcomes| {
-        ci.emit(&env, &outcomes, &mut stdout)
+        ci.emit(&env, &outcomes, &mut log)
             .and_then(|()| ci::write_outputs_file(ci.as_ref(), outputs_file, &env, &outcomes))
             .map_err(binauthz_attest::error::Error::Output)
     });
     match emitted {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = ci.fail(&e, &mut stdout).and_then(|()| stdout.flush());
+            let _ = ci.fail(&e, &mut log).and_then(|()| log.flush());
             eprintln!("error: {e}");
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }

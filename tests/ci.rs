@@ -39,9 +39,14 @@ fn run(emu: &Emulator, dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
+    let log: String = run
+        .stderr
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect();
     assert!(
-        !run.stderr.contains(TOKEN),
-        "the token reached stderr: {}",
+        !log.contains(TOKEN),
+        "the token reached the log: {}",
         run.stderr
     );
     run
@@ -159,21 +164,25 @@ fn github_actions_inputs_outputs_summary_masking_and_commit_status() {
     assert_eq!(result.code, 0, "{}", result.stderr);
     let (request_line, status) = github.join().unwrap();
 
-    // Secrets: announced as masks, and nowhere else.
+    // Secrets: announced as masks in the log (stderr), nowhere else; stdout is the JSON alone.
     assert!(
-        result.stdout.contains(&format!("::add-mask::{TOKEN}\n")),
+        result.stderr.contains(&format!("::add-mask::{TOKEN}\n")),
         "{}",
-        result.stdout
+        result.stderr
     );
     assert!(result
-        .stdout
+        .stderr
         .contains("::add-mask::ghs_secret-github-token\n"));
     let without_masks: String = result
-        .stdout
+        .stderr
         .lines()
         .filter(|l| !l.starts_with("::add-mask::"))
         .collect();
     assert!(!without_masks.contains(TOKEN) && !without_masks.contains("ghs_secret"));
+    assert!(!result.stdout.contains(TOKEN) && !result.stdout.contains("ghs_secret"));
+    let printed: Vec<Value> =
+        serde_json::from_str(&result.stdout).expect("stdout is the JSON alone");
+    assert_eq!(printed.len(), 2);
     for file in [&output, &summary] {
         let text = std::fs::read_to_string(file).unwrap();
         assert!(
@@ -230,9 +239,9 @@ fn github_actions_errors_become_annotations() {
     let result = run(&emu, dir.path(), &["sign"], &env);
     assert_eq!(result.code, 4);
     assert!(
-        result.stdout.contains("::error title=binauthz-attest (exit 4)::attestor projects/demo/attestors/missing was not found"),
+        result.stderr.contains("::error title=binauthz-attest (exit 4)::attestor projects/demo/attestors/missing was not found"),
         "{}",
-        result.stdout
+        result.stderr
     );
 }
 

@@ -41,18 +41,19 @@ pub trait Ci {
         Vec::new()
     }
 
-    /// Before the command runs: hide secrets from the log, open a log group.
-    fn start(&self, _env: Env, _out: &mut dyn io::Write) -> io::Result<()> {
+    /// Before the command runs: hide secrets from the log, open a log group. `log` is the
+    /// CI's log (stderr), never the command's output.
+    fn start(&self, _env: Env, _log: &mut dyn io::Write) -> io::Result<()> {
         Ok(())
     }
 
     /// After `sign` succeeded: outputs where later steps read them, a summary where the CI has one.
-    fn emit(&self, _env: Env, _outcomes: &[Outcome], _out: &mut dyn io::Write) -> io::Result<()> {
+    fn emit(&self, _env: Env, _outcomes: &[Outcome], _log: &mut dyn io::Write) -> io::Result<()> {
         Ok(())
     }
 
     /// When the command failed: an annotation where the CI has them.
-    fn fail(&self, _error: &Error, _out: &mut dyn io::Write) -> io::Result<()> {
+    fn fail(&self, _error: &Error, _log: &mut dyn io::Write) -> io::Result<()> {
         Ok(())
     }
 
