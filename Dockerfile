@@ -43,8 +43,10 @@ COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY binauthz-attest /binauthz-attest
 
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
-# Numeric, so Kubernetes' runAsNonRoot can verify it without an /etc/passwd lookup.
-USER 65532:65532
+# No USER: GitHub's Docker actions and Cloud Build steps run as the image's default user and
+# must write runner-owned files ($GITHUB_OUTPUT, /workspace), which only root can. Where a
+# cluster can choose (Tekton, Kubernetes), run as the `nonroot` user 65532 named in /etc/passwd;
+# the Tekton Task does.
 ENTRYPOINT ["/binauthz-attest"]
 CMD ["--help"]
 
