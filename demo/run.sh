@@ -2,12 +2,12 @@
 # The offline demo: the emulator plays Google (KMS, Binary Authorization, Container Analysis and
 # Artifact Registry, seeded from emulator/example-seed.yaml with a small image), and
 # binauthz-attest signs that image by tag, reruns without duplicating, and verifies it.
-# Needs only the binaries `cargo build --release` makes; uses gcloud too when it is installed.
+# Needs only the binaries `cargo build` makes; uses gcloud too when it is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release
+bin=target/debug
 for b in binauthz-attest binauthz-emulator; do
-  [ -x "$bin/$b" ] || { echo "error: $bin/$b is missing: run cargo build --release first" >&2; exit 1; }
+  [ -x "$bin/$b" ] || { echo "error: $bin/$b is missing: run cargo build first" >&2; exit 1; }
 done
 
 work=$(mktemp -d)
