@@ -494,3 +494,15 @@ fn the_readme_example_seed_starts_and_holds_what_it_says() {
         "ATTESTATION"
     );
 }
+
+#[test]
+fn sigterm_and_sigint_stop_the_emulator_cleanly() {
+    for signal in ["TERM", "INT"] {
+        let mut emu = Emulator::start("");
+        assert_eq!(emu.call("GET", "v1/projects/demo/attestors", None).0, 200);
+        assert!(
+            emu.stop_with(signal),
+            "SIG{signal} did not end the emulator with exit 0"
+        );
+    }
+}

@@ -205,6 +205,18 @@ pub fn emulator_binary() -> PathBuf {
     path
 }
 
+impl Emulator {
+    /// Sends `signal` (TERM, INT) and waits for the process; returns whether it exited 0.
+    pub fn stop_with(&mut self, signal: &str) -> bool {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} failed");
+        self.child.wait().expect("wait for the emulator").success()
+    }
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
