@@ -66,12 +66,7 @@ pub async fn run(cli: Cli) -> Result<Vec<report::Outcome>> {
             let request = sign_request(args)?;
             let auth = auth(&cli)?;
             let endpoints = Endpoints::from_env();
-            let services = sign::Services {
-                registry: registry_with(&auth, registry_config, &request.images).await?,
-                kms: gcp::kms::Kms::new(&auth, &endpoints).await?,
-                binauthz: gcp::binauthz::Binauthz::new(&auth, &endpoints).await?,
-                grafeas: gcp::grafeas::Grafeas::new(&auth, &endpoints).await?,
-            };
+            let services = services(&auth, &endpoints, registry_config, &request.images).await?;
             // Checked before anything is signed, so a missing variable costs nothing.
             let github = args
                 .github_status
@@ -131,6 +126,41 @@ fn print<T: serde::Serialize>(
 
 fn attestor_name(args: &AttestorArgs) -> Result<AttestorName> {
     AttestorName::parse(&args.attestor, args.attestor_project.as_deref())
+}
+
+/// The four clients `sign` uses, set up on both cores at once: each loads the system's trust
+/// roots, which is most of a run's local cost.
+async fn services(
+    auth: &Auth,
+    endpoints: &Endpoints,
+    mut config: RegistryConfig,
+    images: &[ImageRef],
+) -> Result<sign::Services> {
+    // Every Google call needs the token: fetch it once, before anything runs concurrently.
+    let token = auth.warm().await?;
+    if images
+        .iter()
+        .any(|i| config.takes_google_token(i.registry()))
+    {
+        config.google_token = Some(token);
+    }
+    let (kms, binauthz, grafeas) = {
+        let (a, e) = (auth.clone(), endpoints.clone());
+        let kms = tokio::spawn(async move { gcp::kms::Kms::new(&a, &e).await });
+        let (a, e) = (auth.clone(), endpoints.clone());
+        let binauthz = tokio::spawn(async move { gcp::binauthz::Binauthz::new(&a, &e).await });
+        let (a, e) = (auth.clone(), endpoints.clone());
+        let grafeas = tokio::spawn(async move { gcp::grafeas::Grafeas::new(&a, &e).await });
+        (kms, binauthz, grafeas)
+    };
+    let registry = Registry::new(config)?;
+    let joined = |e: tokio::task::JoinError| Error::Setup(format!("client set-up failed: {e}"));
+    Ok(sign::Services {
+        registry,
+        kms: kms.await.map_err(joined)??,
+        binauthz: binauthz.await.map_err(joined)??,
+        grafeas: grafeas.await.map_err(joined)??,
+    })
 }
 
 fn auth(cli: &Cli) -> Result<Auth> {

@@ -74,6 +74,14 @@ impl Auth {
         Credentials::from(self.credentials.clone())
     }
 
+    /// Fetches the token and the universe domain once, so clients set up concurrently find
+    /// them cached instead of each asking the token source (the metadata server, say) again.
+    pub async fn warm(&self) -> Result<AccessToken> {
+        let token = self.access_token().await?;
+        let _ = CredentialsProvider::universe_domain(&self.credentials).await;
+        Ok(token)
+    }
+
     /// The access token itself, for registries that take the Google token (Artifact Registry).
     pub async fn access_token(&self) -> Result<AccessToken> {
         let token = self
