@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 const ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
 
 struct Response {
+    /// `METHOD path`, for failure messages.
+    request: String,
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -33,6 +35,17 @@ impl Response {
             .as_str()
             .unwrap_or_default()
             .to_string()
+    }
+    /// Asserts the status and the first registry error code together.
+    #[track_caller]
+    fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status, self.code().as_str()),
+            (status, code),
+            "{}: {}",
+            self.request,
+            String::from_utf8_lossy(&self.body)
+        );
     }
 }
 
@@ -72,10 +85,16 @@ fn send(
     let mut body = Vec::new();
     std::io::Read::read_to_end(&mut response.into_reader(), &mut body).expect("body");
     Response {
+        request: format!("{method} {path}"),
         status,
         headers,
         body,
     }
+}
+
+/// A request with only this `Authorization` value and no body.
+fn authed(emu: &Emulator, method: &str, path: &str, authorization: &str) -> Response {
+    send(emu, method, path, &[("Authorization", authorization)], None)
 }
 
 fn bearer(token: &str) -> String {
@@ -165,6 +184,16 @@ fn skopeo_ok(args: &[&str]) -> String {
 fn skopeo_copies_oci_docker_and_multi_arch_images_with_a_google_token_and_reads_them_back() {
     let emu = Emulator::start("");
     let creds = format!("oauth2accesstoken:{TOKEN}");
+    let inspect_raw = |reference: &str| {
+        skopeo_ok(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &creds,
+            reference,
+        ])
+    };
     let cases = [
         ("oci", Layout::image("oci image"), &[][..], OCI_MANIFEST),
         (
@@ -223,14 +252,7 @@ fn skopeo_copies_oci_docker_and_multi_arch_images_with_a_google_token_and_reads_
         assert_eq!(head.header("content-type"), Some(*media_type));
         let digest = head.header("docker-content-digest").unwrap().to_string();
 
-        let raw = skopeo_ok(&[
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            &creds,
-            &reference,
-        ]);
+        let raw = inspect_raw(&reference);
         assert_eq!(sha256(raw.as_bytes()), digest, "stored bytes changed");
         assert_eq!(
             head.header("content-length"),
@@ -252,26 +274,17 @@ fn skopeo_copies_oci_docker_and_multi_arch_images_with_a_google_token_and_reads_
             assert_eq!(children.len(), 2);
             for child in children {
                 let child = child["digest"].as_str().unwrap();
-                let r = send(
-                    &emu,
-                    "HEAD",
-                    &format!("v2/demo/containers/app/manifests/{child}"),
-                    &[("Authorization", &bearer(TOKEN))],
-                    None,
-                );
+                let path = format!("v2/demo/containers/app/manifests/{child}");
+                let r = authed(&emu, "HEAD", &path, &bearer(TOKEN));
                 assert_eq!(r.header("docker-content-digest"), Some(child));
             }
         }
     }
     // The Docker copy is really schema 2: its raw manifest says so.
-    let raw = skopeo_ok(&[
-        "inspect",
-        "--raw",
-        "--tls-verify=false",
-        "--creds",
-        &creds,
-        &format!("docker://{}/demo/containers/app:docker", emu.host()),
-    ]);
+    let raw = inspect_raw(&format!(
+        "docker://{}/demo/containers/app:docker",
+        emu.host()
+    ));
     assert!(raw.contains(DOCKER_MANIFEST));
     // And the multi-arch image copies back out whole, blobs and all, under the same digest.
     let back = tempfile::tempdir().unwrap();
@@ -290,23 +303,21 @@ fn skopeo_copies_oci_docker_and_multi_arch_images_with_a_google_token_and_reads_
     ]);
     let index: Value =
         serde_json::from_slice(&std::fs::read(back.path().join("index.json")).unwrap()).unwrap();
-    let head = send(
+    let head = authed(
         &emu,
         "HEAD",
         "v2/demo/containers/app/manifests/multi",
-        &[("Authorization", &bearer(TOKEN))],
-        None,
+        &bearer(TOKEN),
     );
     assert_eq!(
         index["manifests"][0]["digest"].as_str(),
         head.header("docker-content-digest")
     );
-    let tags = send(
+    let tags = authed(
         &emu,
         "GET",
         "v2/demo/containers/app/tags/list",
-        &[("Authorization", &bearer(TOKEN))],
-        None,
+        &bearer(TOKEN),
     );
     assert_eq!(tags.json()["tags"], json!(["docker", "multi", "oci"]));
 }
@@ -341,24 +352,20 @@ fn skopeo_without_credentials_or_with_a_wrong_token_is_refused() {
         .map(|e| e["status"].as_u64().unwrap())
         .collect();
     assert!(!statuses.is_empty() && statuses.iter().all(|s| *s == 401));
-    let tags = send(
+    let tags = authed(
         &emu,
         "GET",
         "v2/demo/containers/app/tags/list",
-        &[("Authorization", &bearer(TOKEN))],
-        None,
+        &bearer(TOKEN),
     );
-    assert_eq!((tags.status, tags.code().as_str()), (404, "NAME_UNKNOWN"));
+    tags.assert_error(404, "NAME_UNKNOWN");
 }
 
 #[test]
 fn the_base_challenges_like_gar_and_the_token_endpoint_takes_only_basic_google_tokens() {
     let emu = Emulator::start("");
     let anonymous = send(&emu, "GET", "v2/", &[], None);
-    assert_eq!(
-        (anonymous.status, anonymous.code().as_str()),
-        (401, "UNAUTHORIZED")
-    );
+    anonymous.assert_error(401, "UNAUTHORIZED");
     assert_eq!(
         anonymous.header("www-authenticate").unwrap(),
         format!(
@@ -366,21 +373,9 @@ fn the_base_challenges_like_gar_and_the_token_endpoint_takes_only_basic_google_t
             emu.host()
         )
     );
-    let google = send(
-        &emu,
-        "GET",
-        "v2/",
-        &[("Authorization", &bearer(TOKEN))],
-        None,
-    );
+    let google = authed(&emu, "GET", "v2/", &bearer(TOKEN));
     assert_eq!((google.status, google.json()), (200, json!({})));
-    let basic_direct = send(
-        &emu,
-        "GET",
-        "v2/",
-        &[("Authorization", &basic("oauth2accesstoken", TOKEN))],
-        None,
-    );
+    let basic_direct = authed(&emu, "GET", "v2/", &basic("oauth2accesstoken", TOKEN));
     assert_eq!(basic_direct.status, 200);
 
     let token_path = format!(
@@ -405,25 +400,12 @@ fn the_base_challenges_like_gar_and_the_token_endpoint_takes_only_basic_google_t
         );
         assert!(r.header("www-authenticate").is_some());
     }
-    let granted = send(
-        &emu,
-        "GET",
-        &token_path,
-        &[("Authorization", &basic("oauth2accesstoken", TOKEN))],
-        None,
-    )
-    .json();
+    let granted = authed(&emu, "GET", &token_path, &basic("oauth2accesstoken", TOKEN)).json();
     let registry_token = granted["token"].as_str().unwrap().to_string();
     assert_eq!(granted["access_token"], registry_token.as_str());
     assert_eq!(granted["expires_in"], 3600);
     emu.ok("POST", "emulator/reset", None);
-    let r = send(
-        &emu,
-        "GET",
-        "v2/",
-        &[("Authorization", &bearer(&registry_token))],
-        None,
-    );
+    let r = authed(&emu, "GET", "v2/", &bearer(&registry_token));
     assert_eq!(r.status, 200);
     // A registry token is not a Google token: the Google APIs refuse it.
     assert_eq!(
@@ -468,13 +450,8 @@ fn a_google_token_as_the_bearer_resolves_a_digest_in_one_head() {
     assert_eq!(log[0]["credential"], "google-token");
     assert_eq!(log[0]["auth"], "bearer");
     // GET by digest answers the same bytes.
-    let get = send(
-        &emu,
-        "GET",
-        &format!("v2/demo/containers/app/manifests/{digest}"),
-        &[("Authorization", &bearer(TOKEN))],
-        None,
-    );
+    let path = format!("v2/demo/containers/app/manifests/{digest}");
+    let get = authed(&emu, "GET", &path, &bearer(TOKEN));
     assert_eq!(get.body, bytes);
 }
 
@@ -483,67 +460,40 @@ fn uploads_check_digests_in_chunks_monolithic_and_mounted() {
     let emu = Emulator::start("");
     let auth = bearer(TOKEN);
     let repo = "v2/demo/containers/app";
-    let start = send(
-        &emu,
-        "POST",
-        &format!("{repo}/blobs/uploads/"),
-        &[("Authorization", &auth)],
-        None,
-    );
+    let uploads = format!("{repo}/blobs/uploads/");
+    let hello_world = sha256(b"hello world");
+    let start = authed(&emu, "POST", &uploads, &auth);
     assert_eq!(start.status, 202);
     assert_eq!(start.header("range"), Some("0-0"));
     let uuid = start.header("docker-upload-uuid").unwrap().to_string();
     let location = start.header("location").unwrap().to_string();
     assert_eq!(location, format!("{}{repo}/blobs/uploads/{uuid}", emu.url));
     let path = location.trim_start_matches(&emu.url).to_string();
-    let patched = send(
-        &emu,
-        "PATCH",
-        &path,
-        &[("Authorization", &auth), ("Content-Range", "0-4")],
-        Some(b"hello"),
-    );
+    let chunk = [("Authorization", auth.as_str()), ("Content-Range", "0-4")];
+    let patched = send(&emu, "PATCH", &path, &chunk, Some(b"hello"));
     assert_eq!(
         (patched.status, patched.header("range")),
         (202, Some("0-4"))
     );
-    let out_of_order = send(
-        &emu,
-        "PATCH",
-        &path,
-        &[("Authorization", &auth), ("Content-Range", "0-4")],
-        Some(b"again"),
-    );
+    let out_of_order = send(&emu, "PATCH", &path, &chunk, Some(b"again"));
     assert_eq!(out_of_order.status, 416);
     let done = send(
         &emu,
         "PUT",
-        &format!("{path}?digest={}", sha256(b"hello world")),
+        &format!("{path}?digest={hello_world}"),
         &[("Authorization", &auth)],
         Some(b" world"),
     );
     assert_eq!(done.status, 201, "{}", String::from_utf8_lossy(&done.body));
     assert_eq!(
         done.header("docker-content-digest"),
-        Some(sha256(b"hello world").as_str())
+        Some(hello_world.as_str())
     );
-    let blob = send(
-        &emu,
-        "GET",
-        &format!("{repo}/blobs/{}", sha256(b"hello world")),
-        &[("Authorization", &auth)],
-        None,
-    );
+    let blob = authed(&emu, "GET", &format!("{repo}/blobs/{hello_world}"), &auth);
     assert_eq!(blob.body, b"hello world");
 
     // A digest that is not the content's.
-    let start = send(
-        &emu,
-        "POST",
-        &format!("{repo}/blobs/uploads/"),
-        &[("Authorization", &auth)],
-        None,
-    );
+    let start = authed(&emu, "POST", &uploads, &auth);
     let path = start
         .header("location")
         .unwrap()
@@ -556,47 +506,25 @@ fn uploads_check_digests_in_chunks_monolithic_and_mounted() {
         &[("Authorization", &auth)],
         Some(b"content"),
     );
-    assert_eq!(
-        (wrong.status, wrong.code().as_str()),
-        (400, "DIGEST_INVALID")
-    );
+    wrong.assert_error(400, "DIGEST_INVALID");
     let monolithic_wrong = send(
         &emu,
         "POST",
-        &format!("{repo}/blobs/uploads/?digest={}", sha256(b"x")),
+        &format!("{uploads}?digest={}", sha256(b"x")),
         &[("Authorization", &auth)],
         Some(b"y"),
     );
     assert_eq!(monolithic_wrong.code(), "DIGEST_INVALID");
-    let missing = send(
-        &emu,
-        "HEAD",
-        &format!("{repo}/blobs/{}", sha256(b"content")),
-        &[("Authorization", &auth)],
-        None,
-    );
-    assert_eq!(missing.status, 404);
+    let missing = format!("{repo}/blobs/{}", sha256(b"content"));
+    assert_eq!(authed(&emu, "HEAD", &missing, &auth).status, 404);
 
     // Mounting from a repository that holds the blob links it; otherwise a plain upload starts.
-    let digest = sha256(b"hello world");
-    let mounted = send(
-        &emu,
-        "POST",
-        &format!("v2/demo/containers/other/blobs/uploads/?mount={digest}&from=demo/containers/app"),
-        &[("Authorization", &auth)],
-        None,
-    );
-    assert_eq!(mounted.status, 201);
-    let fallback = send(
-        &emu,
-        "POST",
-        &format!(
-            "v2/demo/containers/third/blobs/uploads/?mount={digest}&from=demo/containers/nothing"
-        ),
-        &[("Authorization", &auth)],
-        None,
-    );
-    assert_eq!(fallback.status, 202);
+    for (to, from, status) in [("other", "app", 201), ("third", "nothing", 202)] {
+        let path = format!(
+            "v2/demo/containers/{to}/blobs/uploads/?mount={hello_world}&from=demo/containers/{from}"
+        );
+        assert_eq!(authed(&emu, "POST", &path, &auth).status, status, "{path}");
+    }
 }
 
 #[test]
@@ -611,88 +539,39 @@ fn manifests_are_checked_tags_page_and_referrers_list_by_subject() {
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(b"absent"), "size": 6},
         "layers": []});
     let absent = serde_json::to_vec(&absent).unwrap();
-    let r = send(
-        &emu,
-        "PUT",
-        "v2/demo/containers/app/manifests/bad",
-        &[("Authorization", &auth), ("Content-Type", OCI_MANIFEST)],
-        Some(&absent),
-    );
-    assert_eq!(
-        (r.status, r.code().as_str()),
-        (400, "MANIFEST_BLOB_UNKNOWN")
-    );
-    let r = send(
-        &emu,
-        "PUT",
-        &format!("v2/demo/containers/app/manifests/{}", sha256(b"other")),
-        &[("Authorization", &auth), ("Content-Type", OCI_MANIFEST)],
-        Some(&absent),
-    );
+    let put = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", OCI_MANIFEST),
+    ];
+    let bad = "v2/demo/containers/app/manifests/bad";
+    send(&emu, "PUT", bad, &put, Some(&absent)).assert_error(400, "MANIFEST_BLOB_UNKNOWN");
+    let misdigested = format!("v2/demo/containers/app/manifests/{}", sha256(b"other"));
+    let r = send(&emu, "PUT", &misdigested, &put, Some(&absent));
     assert_eq!(r.code(), "DIGEST_INVALID");
-    let r = send(
-        &emu,
-        "GET",
-        "v2/demo/containers/app/manifests/nope",
-        &[("Authorization", &auth)],
-        None,
-    );
-    assert_eq!((r.status, r.code().as_str()), (404, "MANIFEST_UNKNOWN"));
-    let r = send(
-        &emu,
-        "GET",
-        "v2/demo/containers/nope/manifests/v1",
-        &[("Authorization", &auth)],
-        None,
-    );
-    assert_eq!((r.status, r.code().as_str()), (404, "NAME_UNKNOWN"));
-    let r = send(
-        &emu,
-        "GET",
-        "v2/demo/app/manifests/v1",
-        &[("Authorization", &auth)],
-        None,
-    );
-    assert_eq!((r.status, r.code().as_str()), (400, "NAME_INVALID"));
+    for (path, status, code) in [
+        ("containers/app/manifests/nope", 404, "MANIFEST_UNKNOWN"),
+        ("containers/nope/manifests/v1", 404, "NAME_UNKNOWN"),
+        ("app/manifests/v1", 400, "NAME_INVALID"),
+    ] {
+        authed(&emu, "GET", &format!("v2/demo/{path}"), &auth).assert_error(status, code);
+    }
 
-    let page = send(
-        &emu,
-        "GET",
-        "v2/demo/containers/app/tags/list?n=2",
-        &[("Authorization", &auth)],
-        None,
-    );
+    let page = authed(&emu, "GET", "v2/demo/containers/app/tags/list?n=2", &auth);
     assert_eq!(page.json()["tags"], json!(["v1", "v2"]));
     assert_eq!(
         page.header("link"),
         Some("</v2/demo/containers/app/tags/list?n=2&last=v2>; rel=\"next\"")
     );
-    let next = send(
-        &emu,
-        "GET",
-        "v2/demo/containers/app/tags/list?n=2&last=v2",
-        &[("Authorization", &auth)],
-        None,
-    );
+    let next = "v2/demo/containers/app/tags/list?n=2&last=v2";
+    let next = authed(&emu, "GET", next, &auth);
     assert_eq!(next.json()["tags"], json!(["v3", "v4"]));
     assert_eq!(next.header("link"), None);
 
-    let r = send(
-        &emu,
-        "DELETE",
-        "v2/demo/containers/app/manifests/v4",
-        &[("Authorization", &auth)],
-        None,
-    );
-    assert_eq!(r.status, 202);
-    let r = send(
-        &emu,
-        "HEAD",
-        "v2/demo/containers/app/manifests/v4",
-        &[("Authorization", &auth)],
-        None,
-    );
-    assert_eq!(r.status, 404);
+    // A deleted tag is gone.
+    for (method, status) in [("DELETE", 202), ("HEAD", 404)] {
+        let r = authed(&emu, method, "v2/demo/containers/app/manifests/v4", &auth);
+        assert_eq!(r.status, status, "{method}");
+    }
 
     let (_, referrer) = push_image(
         &emu,
@@ -701,13 +580,8 @@ fn manifests_are_checked_tags_page_and_referrers_list_by_subject() {
         json!({"artifactType": "application/vnd.dev.cosign.artifact.sig.v1+json",
                "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": 1}}),
     );
-    let index = send(
-        &emu,
-        "GET",
-        &format!("v2/demo/containers/app/referrers/{subject}"),
-        &[("Authorization", &auth)],
-        None,
-    );
+    let referrers = format!("v2/demo/containers/app/referrers/{subject}");
+    let index = authed(&emu, "GET", &referrers, &auth);
     assert_eq!(index.header("content-type"), Some(OCI_INDEX));
     let manifests = &index.json()["manifests"];
     assert_eq!(manifests.as_array().unwrap().len(), 1, "{manifests}");
@@ -724,33 +598,23 @@ fn a_denied_project_answers_403_denied() {
         "  - token: intruder-token\n    principal: user:intruder@example.com\ndeny:\n  - principal: user:intruder@example.com\n    resource: projects/locked\n",
     );
     push_image(&emu, "locked/containers/app", "v1", json!({}));
-    for (method, path) in [
-        ("HEAD", "v2/locked/containers/app/manifests/v1"),
-        ("GET", "v2/locked/containers/app/manifests/v1"),
-        ("GET", "v2/locked/containers/app/tags/list"),
-        ("POST", "v2/locked/containers/app/blobs/uploads/"),
+    let intruder = bearer("intruder-token");
+    // A HEAD answers no body, so only its status is checked.
+    for (method, project, rest, status, code) in [
+        ("HEAD", "locked", "manifests/v1", 403, None),
+        ("GET", "locked", "manifests/v1", 403, Some("DENIED")),
+        ("GET", "locked", "tags/list", 403, Some("DENIED")),
+        ("POST", "locked", "blobs/uploads/", 403, Some("DENIED")),
+        // Other projects stay open to the same principal.
+        ("GET", "open", "tags/list", 404, Some("NAME_UNKNOWN")),
     ] {
-        let r = send(
-            &emu,
-            method,
-            path,
-            &[("Authorization", &bearer("intruder-token"))],
-            None,
-        );
-        assert_eq!(r.status, 403, "{method} {path}");
-        if method != "HEAD" {
-            assert_eq!(r.code(), "DENIED");
+        let path = format!("v2/{project}/containers/app/{rest}");
+        let r = authed(&emu, method, &path, &intruder);
+        match code {
+            Some(code) => r.assert_error(status, code),
+            None => assert_eq!(r.status, status, "{method} {path}"),
         }
     }
-    // Other projects stay open to the same principal.
-    let r = send(
-        &emu,
-        "GET",
-        "v2/open/containers/app/tags/list",
-        &[("Authorization", &bearer("intruder-token"))],
-        None,
-    );
-    assert_eq!((r.status, r.code().as_str()), (404, "NAME_UNKNOWN"));
 }
 
 #[test]
@@ -770,13 +634,11 @@ fn latency_and_a_503_on_the_manifest_head_show_in_the_counters() {
     let auth = bearer(TOKEN);
     let path = "v2/demo/containers/app/manifests/v1";
     let started = Instant::now();
-    let first = send(&emu, "HEAD", path, &[("Authorization", &auth)], None);
-    assert_eq!(first.status, 503);
-    let second = send(&emu, "HEAD", path, &[("Authorization", &auth)], None);
-    assert_eq!(second.status, 200);
+    assert_eq!(authed(&emu, "HEAD", path, &auth).status, 503);
+    assert_eq!(authed(&emu, "HEAD", path, &auth).status, 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
-    let get = send(&emu, "GET", path, &[("Authorization", &auth)], None);
-    assert_eq!((get.status, get.code().as_str()), (503, "UNAVAILABLE"));
+    let get = authed(&emu, "GET", path, &auth);
+    get.assert_error(503, "UNAVAILABLE");
     assert!(
         get.json().get("error").is_none(),
         "Google's shape on a registry route"
