@@ -358,6 +358,37 @@ fn a_lost_create_answer_is_looked_up_before_retrying() {
     assert_eq!(occurrences(&emu, "demo").len(), 1);
 }
 
+#[test]
+fn a_create_whose_answer_is_lost_after_it_happened_is_found_not_repeated() {
+    let emu = google("");
+    let image = push("sign/lost-after", Format::Oci);
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "grafeas.occurrences.create", "dropAfter": true, "times": 1})),
+    );
+    emu.ok("POST", "emulator/reset", None);
+    let outcome = sign_ok(&emu, &image, "ec", &[]);
+    assert_eq!(outcome["status"], "created");
+    let filed = occurrences(&emu, "demo");
+    assert_eq!(
+        filed.len(),
+        1,
+        "the retry duplicated the attestation: {filed:?}"
+    );
+    assert_eq!(outcome["attestation"], filed[0]["name"]);
+    let counters = emu.ok("GET", "emulator/counters", None)["routes"].clone();
+    assert_eq!(
+        counters["grafeas.occurrences.create"]["statuses"],
+        json!({"0": 1}),
+        "{counters}"
+    );
+    assert_eq!(
+        counters["grafeas.notes.occurrences.list"]["calls"], 2,
+        "looked before retrying: {counters}"
+    );
+}
+
 /// Runs `sign` expecting failure; checks the exit code, that the message contains `says`, and
 /// that nothing was written.
 fn refused(emu: &Emulator, args: &[&str], env: &[(&str, &str)], code: i32, says: &str) {

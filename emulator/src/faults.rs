@@ -20,6 +20,10 @@ pub struct Rule {
     /// Close the connection without answering.
     #[serde(default)]
     pub drop: bool,
+    /// Serve the call, then close the connection without answering: the change happened but its
+    /// answer is lost, the case a client must look up before it retries a create.
+    #[serde(default)]
+    pub drop_after: bool,
     /// Fire only for the next N matching calls, then the rule retires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<u32>,
@@ -32,8 +36,8 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// Parses the `--fault` flag: `ROUTE=STATUS|drop[xN][@RATE]`, e.g. `kms.*=503x2`,
-    /// `grafeas.occurrences.create=drop`, `*=429@0.1`.
+    /// Parses the `--fault` flag: `ROUTE=STATUS|drop|lost[xN][@RATE]`, e.g. `kms.*=503x2`,
+    /// `grafeas.occurrences.create=drop`, `grafeas.occurrences.create=lostx1`, `*=429@0.1`.
     pub fn parse_fault(text: &str) -> Result<Rule, String> {
         let (route, spec) = text
             .split_once('=')
@@ -66,10 +70,12 @@ impl Rule {
         };
         if what == "drop" {
             rule.drop = true;
+        } else if what == "lost" {
+            rule.drop_after = true;
         } else {
             rule.status = Some(
                 what.parse()
-                    .map_err(|_| format!("{text:?}: {what:?} is neither a status nor drop"))?,
+                    .map_err(|_| format!("{text:?}: {what:?} is not a status, drop or lost"))?,
             );
         }
         Ok(rule)
@@ -100,6 +106,8 @@ pub enum Action {
         retry_after: Option<u64>,
     },
     Drop,
+    /// Serve, then drop the connection: the answer is lost.
+    Lose,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -164,6 +172,8 @@ impl Faults {
             if action == Action::Serve {
                 if rule.drop {
                     action = Action::Drop;
+                } else if rule.drop_after {
+                    action = Action::Lose;
                 } else if let Some(status) = rule.status {
                     action = Action::Answer {
                         status,
@@ -237,6 +247,8 @@ mod tests {
     fn fault_flags_parse() {
         let r = Rule::parse_fault("grafeas.occurrences.create=dropx1").unwrap();
         assert!(r.drop && r.times == Some(1));
+        let r = Rule::parse_fault("grafeas.occurrences.create=lost").unwrap();
+        assert!(r.drop_after && !r.drop);
         let r = Rule::parse_fault("*=429@0.5").unwrap();
         assert_eq!((r.status, r.rate), (Some(429), Some(0.5)));
         assert!(Rule::parse_fault("kms").is_err());

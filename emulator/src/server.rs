@@ -89,6 +89,7 @@ async fn handle(
     if counted && (registry || route.is_some_and(|r| r.api)) {
         entry.credential = Some(identify(&emu.state(), &request, registry).0.as_str());
     }
+    let lose_answer = action == Action::Lose;
     let reply = match (action, route) {
         (Action::Drop, _) => None,
         (
@@ -108,7 +109,7 @@ async fn handle(
                 None => reply,
             })
         }
-        (Action::Serve, Some(route)) => {
+        (Action::Serve | Action::Lose, Some(route)) => {
             let emu = emu.clone();
             let ran =
                 tokio::task::spawn_blocking(move || router::dispatch(&emu, &request, route)).await;
@@ -120,11 +121,13 @@ async fn handle(
                 ))
             }))
         }
-        (Action::Serve, None) => Some(Reply::error(&ApiError::not_found(format!(
+        (Action::Serve | Action::Lose, None) => Some(Reply::error(&ApiError::not_found(format!(
             "The emulator serves no {} {}.",
             entry.method, entry.path
         )))),
     };
+    // Status 0 in the log: no answer reached the client (dropped before or after serving).
+    let reply = reply.filter(|_| !lose_answer);
     entry.status = reply.as_ref().map_or(0, |r| r.status);
     entry.millis = started.elapsed().as_millis() as u64;
     if counted {
