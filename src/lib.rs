@@ -30,6 +30,7 @@ use names::{AttestorName, KeyVersionName};
 use payload::Payload;
 use reference::ImageRef;
 use registry::{Registry, RegistryConfig};
+use token::AccessToken;
 
 /// How many images are resolved at once: enough to hide latency, few enough to be polite.
 const CONCURRENCY: usize = 8;
@@ -43,7 +44,13 @@ pub async fn run(cli: Cli) -> Result<Vec<report::Outcome>> {
     };
     match &cli.command {
         Command::Digest { images } => {
-            let registry = registry(&cli, registry_config, images).await?;
+            // Credentials only when an image needs them: `digest` on a public registry needs none.
+            let token = if registry_config.needs_google_token(images) {
+                Some(auth(&cli)?.access_token().await?)
+            } else {
+                None
+            };
+            let registry = registry_client(registry_config, token, images)?;
             let registry = &registry;
             // `buffered` keeps input order, so line N of the output is image N.
             let pinned: Vec<_> = stream::iter(images)
@@ -83,7 +90,8 @@ pub async fn run(cli: Cli) -> Result<Vec<report::Outcome>> {
             let attestor = attestor_name(&args.attestor)?;
             let auth = auth(&cli)?;
             let endpoints = Endpoints::from_env();
-            let registry = registry_with(&auth, registry_config, &args.images).await?;
+            let token = auth.warm().await?;
+            let registry = registry_client(registry_config, Some(token), &args.images)?;
             let binauthz = gcp::binauthz::Binauthz::new(&auth, &endpoints).await?;
             let grafeas = gcp::grafeas::Grafeas::new(&auth, &endpoints).await?;
             let verdicts =
@@ -133,17 +141,11 @@ fn attestor_name(args: &AttestorArgs) -> Result<AttestorName> {
 async fn services(
     auth: &Auth,
     endpoints: &Endpoints,
-    mut config: RegistryConfig,
+    config: RegistryConfig,
     images: &[ImageRef],
 ) -> Result<sign::Services> {
     // Every Google call needs the token: fetch it once, before anything runs concurrently.
     let token = auth.warm().await?;
-    if images
-        .iter()
-        .any(|i| config.takes_google_token(i.registry()))
-    {
-        config.google_token = Some(token);
-    }
     let (kms, binauthz, grafeas) = {
         let (a, e) = (auth.clone(), endpoints.clone());
         let kms = tokio::spawn(async move { gcp::kms::Kms::new(&a, &e).await });
@@ -153,7 +155,7 @@ async fn services(
         let grafeas = tokio::spawn(async move { gcp::grafeas::Grafeas::new(&a, &e).await });
         (kms, binauthz, grafeas)
     };
-    let registry = Registry::new(config)?;
+    let registry = registry_client(config, Some(token), images)?;
     let joined = |e: tokio::task::JoinError| Error::Setup(format!("client set-up failed: {e}"));
     Ok(sign::Services {
         registry,
@@ -172,29 +174,14 @@ fn auth(cli: &Cli) -> Result<Auth> {
     })
 }
 
-/// A registry client; credentials are looked up only when an image's registry takes the
-/// Google token, so `digest` on a public registry needs none.
-async fn registry(cli: &Cli, config: RegistryConfig, images: &[ImageRef]) -> Result<Registry> {
-    if images
-        .iter()
-        .any(|i| config.takes_google_token(i.registry()))
-    {
-        registry_with(&auth(cli)?, config, images).await
-    } else {
-        Registry::new(config)
-    }
-}
-
-async fn registry_with(
-    auth: &Auth,
+/// A registry client holding the Google token when an image's registry takes it.
+fn registry_client(
     mut config: RegistryConfig,
+    token: Option<AccessToken>,
     images: &[ImageRef],
 ) -> Result<Registry> {
-    if images
-        .iter()
-        .any(|i| config.takes_google_token(i.registry()))
-    {
-        config.google_token = Some(auth.access_token().await?);
+    if config.needs_google_token(images) {
+        config.google_token = token;
     }
     Registry::new(config)
 }

@@ -138,6 +138,11 @@ impl RegistryConfig {
         let listed = |hosts: &[String]| hosts.iter().any(|h| h.eq_ignore_ascii_case(registry));
         listed(&self.google_hosts) || (is_google_registry(registry) && !listed(&self.insecure))
     }
+
+    /// True when any of `images` lives in a registry that takes the Google token.
+    pub fn needs_google_token(&self, images: &[ImageRef]) -> bool {
+        images.iter().any(|i| self.takes_google_token(i.registry()))
+    }
 }
 
 /// Google's own registries: Artifact Registry (`*.pkg.dev`) and Container Registry (`gcr.io`,
