@@ -1,10 +1,9 @@
 //! Whether a filed attestation is one Binary Authorization admission would accept for an image:
 //! it is filed for exactly this `REPO@DIGEST`, its payload names the same, and one of its
 //! signatures verifies under the attestor key whose id it carries. `sign` relies on it to stay
-//! idempotent; `verify` will report the reasons.
+//! idempotent; `verify` reports the reasons. Pure: it knows the model, never the network.
 
-use crate::gcp::binauthz::Attestor;
-use crate::gcp::grafeas::Attestation;
+use crate::model::{Attestation, Attestor};
 use crate::payload::{Payload, PAYLOAD_TYPE};
 
 /// `Ok(key id)` when the attestation holds; `Err(reason)` otherwise.
@@ -33,14 +32,12 @@ pub fn check(
     let mut reasons = Vec::new();
     for (key_id, signature) in &attestation.signatures {
         match attestor.key(key_id) {
-            Some(key) => match (&key.pem, key.algorithm) {
-                (Some(pem), Some(alg)) if alg.verifies(pem, &attestation.payload, signature) => {
+            Some(key) => match key.public_key() {
+                Some(public) if public.verifies(&attestation.payload, signature) => {
                     return Ok(key_id.clone())
                 }
-                (Some(_), Some(_)) => {
-                    reasons.push(format!("the signature by {key_id} does not verify"))
-                }
-                _ => reasons.push(format!(
+                Some(_) => reasons.push(format!("the signature by {key_id} does not verify")),
+                None => reasons.push(format!(
                     "key {key_id} is not a PKIX key this tool can check"
                 )),
             },
@@ -62,9 +59,9 @@ pub fn check(
 /// valid under one of the attestor's keys all the same (Tekton Chains' `gcpkms://` ids), say
 /// so, since re-filing it under the right id is the fix.
 fn unknown_key_id(attestor: &Attestor, key_id: &str, payload: &[u8], signature: &[u8]) -> String {
-    let verifying = attestor.keys.iter().find(|k| match (&k.pem, k.algorithm) {
-        (Some(pem), Some(alg)) => alg.verifies(pem, payload, signature),
-        _ => false,
+    let verifying = attestor.keys.iter().find(|k| {
+        k.public_key()
+            .is_some_and(|key| key.verifies(payload, signature))
     });
     match verifying {
         Some(key) => format!(
@@ -73,5 +70,150 @@ fn unknown_key_id(attestor: &Attestor, key_id: &str, payload: &[u8], signature: 
             key.id
         ),
         None => format!("key id {key_id} is not one of {}'s key ids", attestor.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::algorithm::SigningAlgorithm;
+    use crate::model::TrustedKey;
+    use crate::names::{AttestorName, NoteName};
+    use crate::reference::ImageRef;
+    use base64::Engine;
+
+    // A P-256 key and its signature over the payload of IMAGE, made with openssl:
+    //   binauthz-attest payload IMAGE > p.json   (byte for byte gcloud's, see tests/payload.rs)
+    //   openssl ecparam -name prime256v1 -genkey -noout -out k.pem; openssl ec -in k.pem -pubout
+    //   openssl dgst -sha256 -sign k.pem p.json | base64 -w0
+    const IMAGE: &str = "us-docker.pkg.dev/p/r/app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEXk2pwIOoK55wFChpb1COU6uD9vX\nAPkO4cCn/MiyXHt1o15xRH2xrO5wK7xcN3axN/zOLUoenOJEZv51OlEECQ==\n-----END PUBLIC KEY-----\n";
+    const SIGNATURE: &str = "MEQCIBYeDHY1QCWmuR+Mfm/R+PlnkH7pI3EM07BfyOto79fYAiBvoDEqdA47r7mCcIgmgYwh7N8AY5RNtxFoUBBO0bOzlA==";
+    // Another P-256 key (openssl, as above), which did not sign.
+    const OTHER_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE8qjRMCWSItS3/uO7XT+MrBJJ3F1i\n9xFm2u/QPbhCOaJpwhYmJ66WO+/VIHxbpooVldNAMugjuSBtKWgsDvd/UQ==\n-----END PUBLIC KEY-----\n";
+    const KEY_ID: &str = "//cloudkms.googleapis.com/v1/projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1";
+
+    fn payload(image: &str) -> Vec<u8> {
+        Payload::for_pinned(&ImageRef::parse(image).unwrap())
+            .unwrap()
+            .to_bytes()
+    }
+
+    fn signature() -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(SIGNATURE)
+            .unwrap()
+    }
+
+    fn attestor(keys: &[(&str, &str)]) -> Attestor {
+        Attestor {
+            name: AttestorName::parse("projects/p/attestors/a", None).unwrap(),
+            note: NoteName::parse("projects/p/notes/n").unwrap(),
+            keys: keys
+                .iter()
+                .map(|(id, pem)| TrustedKey {
+                    id: id.to_string(),
+                    pem: Some(pem.to_string()),
+                    algorithm: SigningAlgorithm::from_binauthz("ECDSA_P256_SHA256"),
+                })
+                .collect(),
+        }
+    }
+
+    fn filed(resource: &str, payload: Vec<u8>, signatures: &[(&str, Vec<u8>)]) -> Attestation {
+        Attestation {
+            name: "projects/p/occurrences/o".into(),
+            resource_uri: resource.into(),
+            payload,
+            signatures: signatures
+                .iter()
+                .map(|(id, s)| (id.to_string(), s.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_signature_under_the_attestors_id_holds_with_or_without_https() {
+        let a = attestor(&[(KEY_ID, PEM)]);
+        for resource in [IMAGE.to_string(), format!("https://{IMAGE}")] {
+            let att = filed(&resource, payload(IMAGE), &[(KEY_ID, signature())]);
+            assert_eq!(check(&att, &a, IMAGE), Ok(KEY_ID.to_string()));
+        }
+    }
+
+    #[test]
+    fn filed_for_another_image_is_refused() {
+        let other = IMAGE.replace("/app@", "/web@");
+        let att = filed(&other, payload(IMAGE), &[(KEY_ID, signature())]);
+        let reason = check(&att, &attestor(&[(KEY_ID, PEM)]), IMAGE).unwrap_err();
+        assert!(
+            reason.starts_with("it is filed for us-docker.pkg.dev/p/r/web@"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_payload_naming_another_image_or_no_payload_is_refused() {
+        let other = IMAGE.replace("/app@", "/web@");
+        let a = attestor(&[(KEY_ID, PEM)]);
+        let att = filed(IMAGE, payload(&other), &[(KEY_ID, signature())]);
+        let reason = check(&att, &a, IMAGE).unwrap_err();
+        assert!(
+            reason.starts_with("its payload signs us-docker.pkg.dev/p/r/web@"),
+            "{reason}"
+        );
+        let att = filed(IMAGE, b"not json".to_vec(), &[(KEY_ID, signature())]);
+        let reason = check(&att, &a, IMAGE).unwrap_err();
+        assert!(
+            reason.starts_with("its payload is not a signature payload"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_signature_that_does_not_verify_is_refused() {
+        let mut forged = signature();
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        let att = filed(IMAGE, payload(IMAGE), &[(KEY_ID, forged)]);
+        let reason = check(&att, &attestor(&[(KEY_ID, PEM)]), IMAGE).unwrap_err();
+        assert_eq!(reason, format!("the signature by {KEY_ID} does not verify"));
+        let att = filed(IMAGE, payload(IMAGE), &[(KEY_ID, signature())]);
+        let reason = check(&att, &attestor(&[(KEY_ID, OTHER_PEM)]), IMAGE).unwrap_err();
+        assert_eq!(reason, format!("the signature by {KEY_ID} does not verify"));
+    }
+
+    #[test]
+    fn a_valid_signature_under_an_id_the_attestor_lacks_is_named_as_misfiled() {
+        let chains_id = KEY_ID.replace("//cloudkms.googleapis.com/v1/", "gcpkms://");
+        let att = filed(IMAGE, payload(IMAGE), &[(&chains_id, signature())]);
+        let reason = check(&att, &attestor(&[(KEY_ID, PEM)]), IMAGE).unwrap_err();
+        assert!(
+            reason.contains("the signature is valid but filed under key id gcpkms://")
+                && reason.contains(&format!("not the attestor's id {KEY_ID}")),
+            "{reason}"
+        );
+        let reason = check(&att, &attestor(&[(KEY_ID, OTHER_PEM)]), IMAGE).unwrap_err();
+        assert!(
+            reason.contains("is not one of projects/p/attestors/a's key ids"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_pgp_entry_or_no_signature_is_refused_with_its_reason() {
+        let mut a = attestor(&[(KEY_ID, PEM)]);
+        a.keys[0].pem = None;
+        let att = filed(IMAGE, payload(IMAGE), &[(KEY_ID, signature())]);
+        let reason = check(&att, &a, IMAGE).unwrap_err();
+        assert_eq!(
+            reason,
+            format!("key {KEY_ID} is not a PKIX key this tool can check")
+        );
+        let att = filed(IMAGE, payload(IMAGE), &[]);
+        assert_eq!(
+            check(&att, &attestor(&[(KEY_ID, PEM)]), IMAGE),
+            Err("it has no signatures".to_string())
+        );
     }
 }

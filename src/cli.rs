@@ -2,7 +2,9 @@
 //! wrappers can pass settings through the environment.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::reference::ImageRef;
@@ -63,10 +65,36 @@ pub struct Cli {
     )]
     pub outputs_file: Option<PathBuf>,
 
+    /// Images worked on at once, in every command: enough to hide latency, few enough to stay
+    /// under API quotas.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BINAUTHZ_CONCURRENCY",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from),
+        global = true
+    )]
+    pub concurrency: usize,
+
+    /// The whole command's time budget, e.g. 90s, 5m, 1h30m. Past it the command stops with
+    /// exit code 6, naming the call it was waiting for, after reporting what it finished.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "BINAUTHZ_TIMEOUT",
+        default_value = "10m",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub timeout: Duration,
+
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Sign images and file their Binary Authorization attestations (once: reruns find them).
@@ -85,11 +113,13 @@ pub enum Command {
     /// Write the Binary Authorization signature payload for IMAGE@sha256:... to stdout, byte for
     /// byte what `gcloud container binauthz create-signature-payload` prints.
     Payload {
+        /// The image, pinned by digest.
         #[arg(value_name = "IMAGE@DIGEST", value_parser = parse_image)]
         image: ImageRef,
     },
 }
 
+/// `sign`'s options.
 #[derive(Debug, Args)]
 pub struct SignArgs {
     /// Images by tag or digest, e.g. us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG. The digest signed
@@ -101,6 +131,7 @@ pub struct SignArgs {
     #[arg(long, value_name = "FILE", env = "BINAUTHZ_IMAGES_FILE")]
     pub images_file: Option<PathBuf>,
 
+    /// The attestor the attestations are for.
     #[command(flatten)]
     pub attestor: AttestorArgs,
 
@@ -128,6 +159,7 @@ pub struct SignArgs {
     pub github_status: bool,
 }
 
+/// `--attestor` and `--attestor-project`, shared by the commands that take an attestor.
 #[derive(Debug, Args)]
 pub struct AttestorArgs {
     /// The attestor: projects/PROJECT/attestors/ATTESTOR, or ATTESTOR with --attestor-project.
@@ -139,12 +171,21 @@ pub struct AttestorArgs {
     pub attestor_project: Option<String>,
 }
 
+impl AttestorArgs {
+    /// The attestor's full name.
+    pub fn name(&self) -> crate::error::Result<crate::names::AttestorName> {
+        crate::names::AttestorName::parse(&self.attestor, self.attestor_project.as_deref())
+    }
+}
+
+/// `verify`'s options.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Images by tag or digest; checked at the digest their registry serves.
     #[arg(value_name = "IMAGE", required = true, value_parser = parse_image)]
     pub images: Vec<ImageRef>,
 
+    /// The attestor to judge by.
     #[command(flatten)]
     pub attestor: AttestorArgs,
 
@@ -153,10 +194,45 @@ pub struct VerifyArgs {
     pub output: Option<Output>,
 }
 
+/// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
+    /// Pretty-printed JSON, for scripts.
     Json,
+    /// Lines for people.
     Text,
+}
+
+/// A duration as people write it: `90s`, `5m`, `2h`, `1m30s` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let invalid = || format!("`{s}` is not a duration: write e.g. 90s, 5m or 1h30m");
+    let text = s.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(seconds));
+    }
+    let (mut total, mut number) = (0u64, String::new());
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return Err(invalid()),
+        };
+        let n: u64 = number.parse().map_err(|_| invalid())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(invalid)?;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(invalid());
+    }
+    Ok(Duration::from_secs(total))
 }
 
 /// Lets clap report a bad reference with our message (which names the input and the fix).
@@ -172,6 +248,18 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        let secs = |s| parse_duration(s).map(|d| d.as_secs());
+        assert_eq!(secs("90s"), Ok(90));
+        assert_eq!(secs("5m"), Ok(300));
+        assert_eq!(secs("1h30m"), Ok(5400));
+        assert_eq!(secs("45"), Ok(45));
+        for bad in ["", "0s", "5x", "m", "1.5m", "10m3"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -219,6 +307,8 @@ mod tests {
             "BINAUTHZ_GITHUB_STATUS",
             "BINAUTHZ_CI",
             "BINAUTHZ_OUTPUTS_FILE",
+            "BINAUTHZ_TIMEOUT",
+            "BINAUTHZ_CONCURRENCY",
         ] {
             assert!(sign.contains(var), "{var} missing from sign --help");
         }

@@ -1,5 +1,7 @@
 //! The one error type of the binary: each variant names what went wrong and at what, reads as a
-//! sentence the user can act on, and maps to the exit code documented in DESIGN §6.
+//! sentence the user can act on, and maps to the exit code documented in ARCHITECTURE.md ("Exit codes").
+
+#![allow(missing_docs)] // the variants' fields are the words of their messages
 
 /// Everything that can stop a command. Add variants here (one per thing that goes wrong), and
 /// give each its exit code in [`Error::exit_code`]: the compiler then points at every `match`.
@@ -126,6 +128,19 @@ pub enum Error {
     #[error("Google failed to {action} after retries: {reason}")]
     Google { action: String, reason: String },
 
+    #[error(
+        "the command did not finish within --timeout {limit} (BINAUTHZ_TIMEOUT): it was waiting \
+         for {waiting_for}. What finished is reported; raise --timeout or rerun the step, which \
+         will not duplicate what was done"
+    )]
+    Timeout { limit: String, waiting_for: String },
+
+    #[error(
+        "{call}: the server asked to retry after {seconds} s, longer than this tool waits \
+         (30 s); rerun the step later"
+    )]
+    RetryAfterTooLong { call: String, seconds: u64 },
+
     /// Local set-up that failed before any remote call (HTTP client, runtime).
     #[error("{0}")]
     Setup(String),
@@ -134,7 +149,7 @@ pub enum Error {
     Output(#[source] std::io::Error),
 }
 
-/// Exit codes are part of the interface (DESIGN §6); keep them stable.
+/// Exit codes are part of the interface (ARCHITECTURE.md, "Exit codes"); keep them stable.
 pub mod exit {
     pub const OK: i32 = 0;
     pub const OTHER: i32 = 1;
@@ -146,7 +161,7 @@ pub mod exit {
 }
 
 impl Error {
-    /// The process exit code for this error (DESIGN §6).
+    /// The process exit code for this error (ARCHITECTURE.md, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_)
@@ -170,7 +185,9 @@ impl Error {
             Error::Registry { .. }
             | Error::KmsIntegrity { .. }
             | Error::Google { .. }
-            | Error::GitHub { .. } => exit::REMOTE,
+            | Error::GitHub { .. }
+            | Error::Timeout { .. }
+            | Error::RetryAfterTooLong { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
         }
     }

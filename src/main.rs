@@ -1,5 +1,5 @@
 //! Thin entry point: detect the CI, take its inputs, parse, run, hand outputs back the CI's way,
-//! map the error to its exit code (DESIGN §6).
+//! map the error to its exit code (ARCHITECTURE.md, "Exit codes").
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use binauthz_attest::ci;
-use binauthz_attest::cli::Cli;
+use binauthz_attest::cli::{Cli, Command};
+use binauthz_attest::error::Error;
 
 fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();
@@ -27,20 +28,33 @@ fn main() -> ExitCode {
     // The CI's log commands go to stderr (GitHub reads workflow commands there too), so stdout
     // stays the command's output alone, e.g. JSON for `jq`.
     let mut log = std::io::stderr();
-    let result = ci
+    let report = ci
         .start(&env, &mut log)
-        .map_err(binauthz_attest::error::Error::Output)
+        .map_err(Error::Output)
         .and_then(|()| {
-            let runtime = tokio::runtime::Runtime::new()
-                .map_err(|e| binauthz_attest::error::Error::Setup(e.to_string()))?;
-            runtime.block_on(binauthz_attest::run(cli))
+            // Checked before anything is signed, so a missing variable costs nothing.
+            let github_status = matches!(&cli.command, Command::Sign(a) if a.github_status);
+            let target = github_status
+                .then(|| ci::commit_status_target(&env))
+                .transpose()?;
+            let runtime =
+                tokio::runtime::Runtime::new().map_err(|e| Error::Setup(e.to_string()))?;
+            Ok(runtime.block_on(binauthz_attest::run(cli, target)))
         });
-    let emitted = result.and_then(|outcomes| {
-        ci.emit(&env, &outcomes, &mut log)
-            .and_then(|()| ci::write_outputs_file(ci.as_ref(), outputs_file, &env, &outcomes))
-            .map_err(binauthz_attest::error::Error::Output)
+    // What finished is handed to the CI even when the command then failed.
+    let result = report.and_then(|report| {
+        let emitted = match report.outcomes.is_empty() && report.result.is_err() {
+            true => Ok(()),
+            false => ci
+                .emit(&env, &report.outcomes, &mut log)
+                .and_then(|()| {
+                    ci::write_outputs_file(ci.as_ref(), outputs_file, &env, &report.outcomes)
+                })
+                .map_err(Error::Output),
+        };
+        report.result.and(emitted)
     });
-    match emitted {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = ci.fail(&e, &mut log).and_then(|()| log.flush());

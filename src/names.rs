@@ -23,6 +23,16 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// The version name inside a KMS key id: gcloud's `//<KMS host>/v1/<name>` or cosign's and
+/// Tekton Chains' `gcpkms://<name>`.
+fn version_in_key_id(key_id: &str) -> Option<&str> {
+    key_id.strip_prefix("gcpkms://").or_else(|| {
+        key_id
+            .strip_prefix("//")
+            .and_then(|rest| rest.split_once("/v1/").map(|(_, n)| n))
+    })
+}
+
 /// `projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyVersionName(String);
@@ -31,14 +41,7 @@ impl KeyVersionName {
     /// Also accepts the forms other tools print: gcloud's key id
     /// (`//cloudkms.googleapis.com/v1/...`) and cosign's `gcpkms://...`.
     pub fn parse(input: &str) -> Result<KeyVersionName> {
-        let name = input
-            .strip_prefix("gcpkms://")
-            .or_else(|| {
-                input
-                    .strip_prefix("//")
-                    .and_then(|rest| rest.split_once("/v1/").map(|(_, n)| n))
-            })
-            .unwrap_or(input);
+        let name = version_in_key_id(input).unwrap_or(input);
         let collections = [
             "projects",
             "locations",
@@ -56,6 +59,7 @@ impl KeyVersionName {
         }
     }
 
+    /// The full name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -70,12 +74,7 @@ impl KeyVersionName {
     /// True when an attestor key id names this version. Attestors file KMS keys under
     /// `//<KMS host>/v1/<version>` (gcloud) and sometimes `gcpkms://<version>` (Tekton Chains).
     pub fn is_named_by(&self, key_id: &str) -> bool {
-        let named = key_id.strip_prefix("gcpkms://").or_else(|| {
-            key_id
-                .strip_prefix("//")
-                .and_then(|rest| rest.split_once("/v1/").map(|(_, n)| n))
-        });
-        named == Some(self.0.as_str())
+        version_in_key_id(key_id) == Some(self.0.as_str())
     }
 }
 
@@ -88,7 +87,9 @@ impl fmt::Display for KeyVersionName {
 /// `projects/P/attestors/A`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestorName {
+    /// The attestor's project.
     pub project: String,
+    /// The attestor's id.
     pub id: String,
 }
 
@@ -123,11 +124,14 @@ impl fmt::Display for AttestorName {
 /// `projects/P/notes/N`: the Container Analysis note an attestor's attestations hang from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoteName {
+    /// The note's project.
     pub project: String,
+    /// The note's id.
     pub id: String,
 }
 
 impl NoteName {
+    /// Parses `projects/P/notes/N`, as attestors hold it.
     pub fn parse(input: &str) -> Result<NoteName> {
         match ids(input, &["projects", "notes"]).as_deref() {
             Some([project, id]) => Ok(NoteName {

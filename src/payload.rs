@@ -14,17 +14,23 @@ pub const PAYLOAD_TYPE: &str = "Google cloud binauthz container signature";
 /// and gcloud sorts keys.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
+    /// Everything the signature binds.
     pub critical: Critical,
 }
 
+/// The `critical` object of the simple-signing format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Critical {
+    /// Which repository.
     pub identity: Identity,
+    /// Which manifest.
     pub image: Image,
+    /// Always [`PAYLOAD_TYPE`].
     #[serde(rename = "type")]
     pub kind: String,
 }
 
+/// The repository the payload names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// `registry/repository`, no tag or digest, as the user wrote it.
@@ -32,8 +38,10 @@ pub struct Identity {
     pub docker_reference: String,
 }
 
+/// The manifest the payload names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
+    /// `sha256:...`.
     #[serde(rename = "docker-manifest-digest")]
     pub docker_manifest_digest: String,
 }

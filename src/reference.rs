@@ -17,11 +17,14 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 /// A hash algorithm a manifest digest may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Algorithm {
+    /// `sha256:` with 64 hex digits.
     Sha256,
+    /// `sha512:` with 128 hex digits.
     Sha512,
 }
 
 impl Algorithm {
+    /// The name as written before the colon.
     pub fn name(self) -> &'static str {
         match self {
             Algorithm::Sha256 => "sha256",
@@ -76,6 +79,7 @@ impl Digest {
         }
     }
 
+    /// The digest's hash algorithm.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
@@ -162,10 +166,12 @@ impl ImageRef {
         &self.repository
     }
 
+    /// The tag, when one was written.
     pub fn tag(&self) -> Option<&str> {
         self.tag.as_deref()
     }
 
+    /// The digest, when one was written.
     pub fn digest(&self) -> Option<&Digest> {
         self.digest.as_ref()
     }

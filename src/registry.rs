@@ -45,6 +45,8 @@ const ATTEMPTS: u32 = 3;
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 impl Registry {
+    /// One client for the run (connections and registry tokens reused), with connect and read
+    /// timeouts.
     pub fn new(config: RegistryConfig) -> Result<Registry> {
         let client_config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(config.insecure.clone()),

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+/// What happened to one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
@@ -13,21 +14,28 @@ pub enum Status {
     WouldCreate,
 }
 
+/// One image's result of `sign`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     /// The image as given.
     pub image: String,
+    /// The manifest digest the registry serves.
     pub digest: String,
     /// `REPO@DIGEST`: what was signed and what to deploy.
     pub image_ref: String,
+    /// The attestor the attestation is for.
     pub attestor: String,
+    /// The note it is filed under.
     pub note: String,
+    /// The key that signed (a KMS key version name).
     pub key_version: String,
     /// The id the signature is filed under (the attestor's id for the key).
     pub public_key_id: String,
     /// The occurrence name; empty for a dry run that would create one.
     pub attestation: String,
+    /// What happened.
     pub status: Status,
+    /// True when this run filed the attestation.
     pub created: bool,
 }
 

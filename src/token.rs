@@ -8,6 +8,7 @@ use std::fmt;
 pub struct AccessToken(String);
 
 impl AccessToken {
+    /// Wraps a token.
     pub fn new(token: impl Into<String>) -> Self {
         AccessToken(token.into())
     }

@@ -2,10 +2,8 @@
 //! emulator as Google and its registry as Artifact Registry; outputs are read the way each CI's
 //! own parser reads them.
 
-mod common;
-
-use common::attest_command;
-use common::emulator::{Emulator, TOKEN};
+use crate::common::attest_command;
+use crate::common::emulator::{Emulator, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,8 +1,6 @@
 //! `digest` against a real registry (Debian's docker-registry) holding images pushed by skopeo.
 
-mod common;
-
-use common::{registry, run, Format, Layout, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
+use crate::common::{registry, run, Format, Layout, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
 /// Pushes a fresh image to `repo:tag` and returns what the registry says its digest is.
 fn pushed(repo: &str, tag: &str, format: Format, media_type: &str) -> String {

@@ -1,21 +1,19 @@
 //! `sign` end to end: the emulator plays Google, Debian's docker-registry holds images pushed by
 //! skopeo, and gcloud, openssl and Binary Authorization's own check judge what we wrote.
 
-mod common;
-
-use common::emulator::{self, openssl_verifies, unb64, Emulator, TOKEN};
-use common::{attest_command, registry, Format, Layout};
+use crate::common::emulator::{self, openssl_verifies, unb64, Emulator, TOKEN};
+use crate::common::{attest_command, registry, Format, Layout};
 use serde_json::{json, Value};
 
 const RING: &str = "projects/demo/locations/global/keyRings/ring/cryptoKeys";
 
-fn version(key: &str) -> String {
+pub(crate) fn version(key: &str) -> String {
     format!("{RING}/{key}/cryptoKeyVersions/1")
 }
 
 /// An emulator with a note, an attestor trusting key `ec`, a key `untrusted`, a symmetric key,
 /// and whatever `extra` seeds.
-fn google(extra: &str) -> Emulator {
+pub(crate) fn google(extra: &str) -> Emulator {
     Emulator::start(&format!(
         "keys:\n  - name: {RING}/ec\n    algorithm: EC_SIGN_P256_SHA256\n  - name: {RING}/untrusted\n    algorithm: EC_SIGN_P256_SHA256\n  - name: {RING}/sym\nnotes:\n  - name: projects/demo/notes/n1\nattestors:\n  - name: projects/demo/attestors/a1\n    note: projects/demo/notes/n1\n    keyVersions: [{}]\n{extra}",
         version("ec"),
@@ -23,7 +21,7 @@ fn google(extra: &str) -> Emulator {
 }
 
 /// Pushes a fresh image (unique content) and returns `HOST/repo:tag`.
-fn push(repo: &str, format: Format) -> String {
+pub(crate) fn push(repo: &str, format: Format) -> String {
     let reg = registry();
     let layout = match format {
         Format::MultiArch => Layout::multi_arch(repo),
@@ -34,7 +32,7 @@ fn push(repo: &str, format: Format) -> String {
 }
 
 /// Runs binauthz-attest with the emulator as Google and the test token.
-fn attest(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn attest(emu: &Emulator, args: &[&str]) -> (i32, String, String) {
     attest_env(emu, args, &[("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)])
 }
 
@@ -55,7 +53,7 @@ fn attest_env(emu: &Emulator, args: &[&str], env: &[(&str, &str)]) -> (i32, Stri
     )
 }
 
-fn sign_ok(emu: &Emulator, image: &str, key: &str, extra: &[&str]) -> Value {
+pub(crate) fn sign_ok(emu: &Emulator, image: &str, key: &str, extra: &[&str]) -> Value {
     let v = version(key);
     let mut args = vec![
         "sign",
@@ -76,7 +74,7 @@ fn sign_ok(emu: &Emulator, image: &str, key: &str, extra: &[&str]) -> Value {
     outcomes[0].clone()
 }
 
-fn occurrences(emu: &Emulator, project: &str) -> Vec<Value> {
+pub(crate) fn occurrences(emu: &Emulator, project: &str) -> Vec<Value> {
     let listed = emu.ok(
         "GET",
         &format!("v1/projects/{project}/occurrences?pageSize=1000"),

@@ -1,6 +1,6 @@
 //! The CI wrappers (GitHub Action, Tekton Task, Jenkins step, GitLab component, Cloud Build
 //! example) checked by validators nobody here wrote, run with stand-ins for their CI, and kept in
-//! sync with the binary's `sign --help` (DESIGN §8: wrappers are thin and a test keeps them so).
+//! sync with the binary's `sign --help` (ARCHITECTURE.md, "Packaging": wrappers are thin and a test keeps them so).
 //! A missing validator fails the test with the command that installs it; nothing is skipped.
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -121,6 +121,9 @@ pub struct LogEntry {
     /// 0 when the connection was dropped.
     pub status: u16,
     pub millis: u64,
+    /// When the request arrived, in milliseconds since the Unix epoch: tests measure the gap a
+    /// client left between two calls (a `Retry-After` honoured) from it.
+    pub received_ms: u64,
     /// How the caller authenticated (`bearer`, `basic`, `none`), never the credential.
     pub auth: String,
     /// On routes that need one, which credential it was: `google-token`, `registry-token`

@@ -50,6 +50,9 @@ async fn handle(
     req: hyper::Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let started = Instant::now();
+    let received_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -82,6 +85,7 @@ async fn handle(
         route: name.to_string(),
         status: 0,
         millis: 0,
+        received_ms,
         auth: auth_kind(&request),
         credential: None,
     };

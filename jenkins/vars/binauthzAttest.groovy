@@ -13,6 +13,8 @@ static final Map<String, String> ARG_ENV = [
     kmsKeyVersion   : 'BINAUTHZ_KMS_KEY_VERSION',
     project         : 'BINAUTHZ_PROJECT',
     dryRun          : 'BINAUTHZ_DRY_RUN',
+    timeout         : 'BINAUTHZ_TIMEOUT',
+    concurrency     : 'BINAUTHZ_CONCURRENCY',
     insecureRegistry: 'BINAUTHZ_INSECURE_REGISTRIES',
     googleRegistry  : 'BINAUTHZ_GOOGLE_REGISTRIES',
     accessTokenFile : 'CLOUDSDK_AUTH_ACCESS_TOKEN_FILE',
@@ -23,7 +25,7 @@ static final Map<String, String> ARG_ENV = [
 @groovy.transform.Field
 static final List<String> STEP_ARGS = ['credentialsId']
 
-// DESIGN §6: the exit codes are part of the binary's interface.
+// ARCHITECTURE.md, "Exit codes": the exit codes are part of the binary's interface.
 @groovy.transform.Field
 static final Map<Integer, String> EXIT_MEANING = [
     1: 'unexpected error',

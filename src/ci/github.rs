@@ -3,11 +3,14 @@
 //! masking, grouping and error annotations.
 
 use super::{Ci, CiName, Env, Outputs};
+use crate::commit_status;
 use crate::error::Error;
 use crate::report::{Outcome, Status};
+use crate::token::AccessToken;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 
+/// GitHub Actions.
 pub struct GitHub;
 
 /// Action inputs and the variable each becomes; the names are `action.yml`'s.
@@ -24,7 +27,37 @@ const INPUTS: &[(&str, &str)] = &[
     ("access-token-file", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"),
     ("github-status", "BINAUTHZ_GITHUB_STATUS"),
     ("github-token", "GITHUB_TOKEN"),
+    ("timeout", "BINAUTHZ_TIMEOUT"),
+    ("concurrency", "BINAUTHZ_CONCURRENCY"),
 ];
+
+/// `--github-status`'s target from GitHub's own variables, as Actions sets them for every job
+/// (any other CI building a GitHub repository can set them too); `GITHUB_API_URL` lets GitHub
+/// Enterprise and tests point elsewhere. Read here so the core reads no CI variable.
+pub fn commit_status_target(env: Env) -> Result<commit_status::Target, Error> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    let missing = |name: &str| {
+        Error::Usage(format!(
+            "--github-status needs {name}: set it (GitHub Actions sets it for every job)"
+        ))
+    };
+    let repository = var("GITHUB_REPOSITORY").ok_or_else(|| missing("GITHUB_REPOSITORY"))?;
+    let (owner, repo) = repository
+        .split_once('/')
+        .filter(|(owner, repo)| !owner.is_empty() && !repo.is_empty() && !repo.contains('/'))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "GITHUB_REPOSITORY `{repository}` is not OWNER/REPO: set it to the repository the commit belongs to"
+            ))
+        })?;
+    Ok(commit_status::Target {
+        api_url: var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".into()),
+        owner: owner.to_string(),
+        repo: repo.to_string(),
+        sha: var("GITHUB_SHA").ok_or_else(|| missing("GITHUB_SHA"))?,
+        token: AccessToken::new(var("GITHUB_TOKEN").ok_or_else(|| missing("GITHUB_TOKEN"))?),
+    })
+}
 
 /// Escapes text for a workflow command's message, so it cannot end the command or start another.
 fn escape(text: &str) -> String {
@@ -150,6 +183,35 @@ impl Ci for GitHub {
 mod tests {
     use super::*;
     use crate::ci::tests::{env_of, outcome};
+
+    #[test]
+    fn the_commit_status_target_comes_from_githubs_variables() {
+        let vars = [
+            ("GITHUB_REPOSITORY", "octo/app"),
+            ("GITHUB_SHA", "abc"),
+            ("GITHUB_TOKEN", "ghs_x"),
+        ];
+        let target = commit_status_target(&env_of(&vars)).unwrap();
+        assert_eq!(
+            (
+                target.owner.as_str(),
+                target.repo.as_str(),
+                target.sha.as_str()
+            ),
+            ("octo", "app", "abc")
+        );
+        assert_eq!(target.api_url, "https://api.github.com");
+        let missing = commit_status_target(&env_of(&vars[..2])).unwrap_err();
+        assert!(
+            missing.to_string().contains("needs GITHUB_TOKEN"),
+            "{missing}"
+        );
+        for bad in ["octo", "octo/", "/app", "octo/app/x"] {
+            let vars = [("GITHUB_REPOSITORY", bad), vars[1], vars[2]];
+            let e = commit_status_target(&env_of(&vars)).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn inputs_follow_the_runners_naming_and_lists_become_comma_lists() {

@@ -9,6 +9,8 @@ mod jenkins;
 mod local;
 mod tekton;
 
+pub use github::commit_status_target;
+
 use crate::error::Error;
 use crate::report::Outcome;
 use clap::ValueEnum;
@@ -20,11 +22,17 @@ use std::path::PathBuf;
 /// The CIs we know, as `--ci` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum CiName {
+    /// GitHub Actions.
     Github,
+    /// Tekton Pipelines.
     Tekton,
+    /// Jenkins.
     Jenkins,
+    /// GitLab CI.
     Gitlab,
+    /// Google Cloud Build.
     Cloudbuild,
+    /// A terminal, or a CI we do not know: JSON on stdout.
     Local,
 }
 
@@ -33,6 +41,7 @@ pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// One CI's conventions. Every method has a do-nothing default: a CI implements what it has.
 pub trait Ci {
+    /// Which CI this is.
     fn name(&self) -> CiName;
 
     /// The step's inputs, given the CI's way, as `BINAUTHZ_*` variables. They fill in only what
@@ -153,14 +162,20 @@ fn flag_value(args: &[OsString], name: &str) -> Option<String> {
 
 /// The scalar outputs every CI gets, from the first image (the `json` output holds all).
 pub struct Outputs {
+    /// `sha256:...` the registry serves.
     pub digest: String,
+    /// `REPO@DIGEST`.
     pub image_ref: String,
+    /// `REPO` alone.
     pub repository: String,
+    /// The occurrence name.
     pub attestation: String,
+    /// `true` when this run filed the attestation.
     pub created: String,
 }
 
 impl Outputs {
+    /// The outputs of a run: the first image's.
     pub fn of(outcomes: &[Outcome]) -> Outputs {
         let first = outcomes.first();
         let field = |f: fn(&Outcome) -> &str| first.map(f).unwrap_or_default().to_string();

@@ -3,6 +3,7 @@
 //! registry, so a token is minted once per run.
 
 use crate::error::{Error, Result};
+use crate::retry::{self, Failure, Stopped};
 use crate::token::AccessToken;
 use google_cloud_auth::credentials::{
     AccessTokenCredentials, AccessTokenCredentialsProvider, Builder, CacheableResource,
@@ -12,6 +13,9 @@ use google_cloud_auth::errors::CredentialsError;
 use http::{Extensions, HeaderMap, HeaderValue};
 use std::path::Path;
 
+/// How a token fetch is named in errors and in the `--timeout` report.
+const TOKEN_CALL: &str = "Google credentials: mint an access token";
+
 /// Where the token comes from, first match wins.
 pub struct AuthOptions<'a> {
     /// `--access-token-file` / `CLOUDSDK_AUTH_ACCESS_TOKEN_FILE` (gcloud's variable).
@@ -20,12 +24,14 @@ pub struct AuthOptions<'a> {
     pub access_token: Option<String>,
 }
 
+/// The run's Google credentials, shared by every client.
 #[derive(Clone)]
 pub struct Auth {
     credentials: AccessTokenCredentials,
 }
 
 impl Auth {
+    /// Credentials from the first source `options` names, else Application Default Credentials.
     pub fn new(options: AuthOptions) -> Result<Auth> {
         if let Some(path) = options.access_token_file {
             let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!(
@@ -84,13 +90,25 @@ impl Auth {
 
     /// The access token itself, for registries that take the Google token (Artifact Registry).
     pub async fn access_token(&self) -> Result<AccessToken> {
-        let token = self
-            .credentials
-            .access_token()
-            .await
-            .map_err(|e| Error::NoCredentials {
-                reason: e.to_string(),
-            })?;
+        // The token source (a token endpoint, STS, the metadata server) is a remote call like
+        // any other: bounded in time and retried under the one policy.
+        let classify = |e: &CredentialsError| match e.is_transient() {
+            true => Failure::Transient { retry_after: None },
+            false => Failure::Permanent,
+        };
+        let token = retry::run(TOKEN_CALL, true, classify, || {
+            self.credentials.access_token()
+        })
+        .await
+        .map_err(|stopped| Error::NoCredentials {
+            reason: match stopped {
+                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => e.to_string(),
+                Stopped::TimedOut(limit) => format!(
+                    "the token source gave no answer within {} s",
+                    limit.as_secs()
+                ),
+            },
+        })?;
         Ok(AccessToken::new(token.token))
     }
 }

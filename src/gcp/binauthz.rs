@@ -1,51 +1,27 @@
 //! Binary Authorization: the attestor, which names the note attestations hang from and the
-//! public keys (with the exact ids) that admission accepts.
+//! public keys (with the exact ids) that admission accepts, read into the model's `Attestor`.
 
 use super::auth::Auth;
-use super::{configure, Endpoints};
+use super::{call, configure, Endpoints};
+use crate::algorithm::SigningAlgorithm;
 use crate::error::{Error, Result};
-use crate::names::{AttestorName, KeyVersionName, NoteName};
-use crate::signing::SigningAlgorithm;
+use crate::model::{Attestor, TrustedKey};
+use crate::names::{AttestorName, NoteName};
 use google_cloud_binaryauthorization_v1::client::BinauthzManagementServiceV1;
 
-/// An attestor key: the id signatures must carry, and the PKIX key when it is one we can check.
-#[derive(Debug, Clone)]
-pub struct TrustedKey {
-    pub id: String,
-    pub pem: Option<String>,
-    pub algorithm: Option<SigningAlgorithm>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Attestor {
-    pub name: AttestorName,
-    pub note: NoteName,
-    pub keys: Vec<TrustedKey>,
-}
-
-impl Attestor {
-    /// The key the attestor files for this KMS key version, matched by version name because
-    /// the id's host part depends on the KMS endpoint gcloud used when adding it.
-    pub fn key_for_version(&self, version: &KeyVersionName) -> Option<&TrustedKey> {
-        self.keys.iter().find(|k| version.is_named_by(&k.id))
-    }
-
-    pub fn key(&self, id: &str) -> Option<&TrustedKey> {
-        self.keys.iter().find(|k| k.id == id)
-    }
-}
-
+/// The Binary Authorization client of a run.
 #[derive(Clone)]
 pub struct Binauthz {
     client: BinauthzManagementServiceV1,
 }
 
 impl Binauthz {
+    /// A client for `endpoints.binauthz` (Google's by default) with the run's credentials.
     pub async fn new(auth: &Auth, endpoints: &Endpoints) -> Result<Binauthz> {
-        let builder = configure!(
+        let builder = configure(
             BinauthzManagementServiceV1::builder(),
             endpoints.binauthz.as_ref(),
-            auth.credentials()
+            auth.credentials(),
         );
         let client = builder.build().await.map_err(|e| {
             Error::Setup(format!(
@@ -55,14 +31,14 @@ impl Binauthz {
         Ok(Binauthz { client })
     }
 
+    /// The attestor (`attestors.get`): its note and the keys it trusts.
     pub async fn attestor(&self, name: &AttestorName) -> Result<Attestor> {
-        let answer = self
-            .client
-            .get_attestor()
-            .set_name(name.to_string())
-            .send()
-            .await
-            .map_err(|e| match e.http_status_code() {
+        let what = format!("Binary Authorization attestors.get {name}");
+        let send = || self.client.get_attestor().set_name(name.to_string()).send();
+        let answer = call(
+            &what,
+            true,
+            |e| match e.http_status_code() {
                 Some(404) => Error::AttestorNotFound {
                     attestor: name.to_string(),
                 },
@@ -71,7 +47,10 @@ impl Binauthz {
                     format!("read attestor {name}"),
                     "grant the caller roles/binaryauthorization.attestorsViewer on the attestor",
                 ),
-            })?;
+            },
+            send,
+        )
+        .await?;
         let note = answer
             .user_owned_grafeas_note()
             .ok_or_else(|| Error::Rejected {

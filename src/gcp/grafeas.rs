@@ -2,11 +2,11 @@
 //! image, and creating a new one.
 
 use super::auth::Auth;
-use super::{configure, Endpoints};
+use super::{call, configure, Endpoints};
 use crate::error::{Error, Result};
+use crate::model::Attestation;
 use crate::names::NoteName;
 use crate::reference::Digest;
-use google_cloud_gax::paginator::ItemPaginator;
 use google_cloud_grafeas_v1::client::Grafeas as GrafeasClient;
 use google_cloud_grafeas_v1::model::{AttestationOccurrence, NoteKind, Occurrence, Signature};
 
@@ -14,26 +14,19 @@ const NOTE_HINT: &str =
     "grant the caller roles/containeranalysis.notes.attacher on the attestor's note and \
      roles/containeranalysis.occurrences.editor on the project that stores attestations";
 
-/// An attestation as filed: the signed payload and its signatures (key id, bytes).
-#[derive(Debug, Clone)]
-pub struct Attestation {
-    pub name: String,
-    pub resource_uri: String,
-    pub payload: Vec<u8>,
-    pub signatures: Vec<(String, Vec<u8>)>,
-}
-
+/// The Container Analysis client of a run.
 #[derive(Clone)]
 pub struct Grafeas {
     client: GrafeasClient,
 }
 
 impl Grafeas {
+    /// A client for `endpoints.grafeas` (Google's by default) with the run's credentials.
     pub async fn new(auth: &Auth, endpoints: &Endpoints) -> Result<Grafeas> {
-        let builder = configure!(
+        let builder = configure(
             GrafeasClient::builder(),
             endpoints.grafeas.as_ref(),
-            auth.credentials()
+            auth.credentials(),
         );
         let client = builder.build().await.map_err(|e| {
             Error::Setup(format!("cannot create the Container Analysis client: {e}"))
@@ -44,34 +37,39 @@ impl Grafeas {
     /// Every attestation under `note` whose resource ends with `digest`: the filter gcloud's
     /// `attestations list` sends. Callers check the exact resource and the signatures.
     pub async fn attestations(&self, note: &NoteName, digest: &Digest) -> Result<Vec<Attestation>> {
-        let mut pages = self
-            .client
-            .list_note_occurrences()
-            .set_name(note.to_string())
-            .set_filter(format!("has_suffix(resourceUrl, \"{digest}\")"))
-            .set_page_size(100)
-            .by_item();
+        let what = format!("Container Analysis notes.occurrences.list {note}");
         let mut found = Vec::new();
-        while let Some(item) = pages.next().await {
-            let occurrence = item.map_err(|e| {
-                super::error(
-                    e,
-                    format!("list the attestations under note {note}"),
-                    NOTE_HINT,
-                )
-            })?;
-            if let Some(att) = occurrence.attestation() {
-                found.push(Attestation {
-                    name: occurrence.name.clone(),
-                    resource_uri: occurrence.resource_uri.clone(),
-                    payload: att.serialized_payload.to_vec(),
-                    signatures: att
-                        .signatures
-                        .iter()
-                        .map(|s| (s.public_key_id.clone(), s.signature.to_vec()))
-                        .collect(),
-                });
+        let mut page_token = String::new();
+        // One page at a time, each under the retry policy (the SDK's paginator would retry
+        // nothing once its retries are off).
+        loop {
+            let send = || {
+                self.client
+                    .list_note_occurrences()
+                    .set_name(note.to_string())
+                    .set_filter(format!("has_suffix(resourceUrl, \"{digest}\")"))
+                    .set_page_size(100)
+                    .set_page_token(page_token.clone())
+                    .send()
+            };
+            let page = call(
+                &what,
+                true,
+                |e| {
+                    super::error(
+                        e,
+                        format!("list the attestations under note {note}"),
+                        NOTE_HINT,
+                    )
+                },
+                send,
+            )
+            .await?;
+            found.extend(page.occurrences.iter().filter_map(attestation));
+            if page.next_page_token.is_empty() {
+                break;
             }
+            page_token = page.next_page_token;
         }
         Ok(found)
     }
@@ -97,20 +95,43 @@ impl Grafeas {
             .set_note_name(note.to_string())
             .set_kind(NoteKind::Attestation)
             .set_attestation(attestation);
-        let created = self
-            .client
-            .create_occurrence()
-            .set_parent(format!("projects/{project}"))
-            .set_occurrence(occurrence)
-            .send()
-            .await
-            .map_err(|e| {
+        let what = format!("Container Analysis occurrences.create in projects/{project}");
+        let send = || {
+            self.client
+                .create_occurrence()
+                .set_parent(format!("projects/{project}"))
+                .set_occurrence(occurrence.clone())
+                .send()
+        };
+        // Not idempotent: never repeated here (see above).
+        let created = call(
+            &what,
+            false,
+            |e| {
                 super::error(
                     e,
                     format!("create the attestation for {resource_uri} in project {project}"),
                     NOTE_HINT,
                 )
-            })?;
+            },
+            send,
+        )
+        .await?;
         Ok(created.name)
     }
+}
+
+/// The model's form of an ATTESTATION occurrence; None for occurrences of other kinds.
+fn attestation(occurrence: &Occurrence) -> Option<Attestation> {
+    let att = occurrence.attestation()?;
+    Some(Attestation {
+        name: occurrence.name.clone(),
+        resource_uri: occurrence.resource_uri.clone(),
+        payload: att.serialized_payload.to_vec(),
+        signatures: att
+            .signatures
+            .iter()
+            .map(|s| (s.public_key_id.clone(), s.signature.to_vec()))
+            .collect(),
+    })
 }

@@ -2,35 +2,30 @@
 //! data-integrity checks (CRC32C of the digest sent, of the signature received).
 
 use super::auth::Auth;
-use super::{configure, Endpoints};
+use super::{call, configure, Endpoints};
+use crate::algorithm::{Hash, SigningAlgorithm};
 use crate::error::{Error, Result};
+use crate::model::PublicKey;
 use crate::names::KeyVersionName;
-use crate::signing::{Hash, SigningAlgorithm};
-use google_cloud_gax::options::RequestOptionsBuilder;
 use google_cloud_kms_v1::client::KeyManagementService;
 use google_cloud_kms_v1::model::Digest;
 
 const SIGNER_HINT: &str =
     "grant the caller roles/cloudkms.signerVerifier (or roles/cloudkms.publicKeyViewer to read the key) on the key";
 
-/// A key version's public half, as KMS serves it.
-#[derive(Debug, Clone)]
-pub struct PublicKey {
-    pub pem: String,
-    pub algorithm: SigningAlgorithm,
-}
-
+/// The Cloud KMS client of a run.
 #[derive(Clone)]
 pub struct Kms {
     client: KeyManagementService,
 }
 
 impl Kms {
+    /// A client for `endpoints.kms` (Google's by default) with the run's credentials.
     pub async fn new(auth: &Auth, endpoints: &Endpoints) -> Result<Kms> {
-        let builder = configure!(
+        let builder = configure(
             KeyManagementService::builder(),
             endpoints.kms.as_ref(),
-            auth.credentials()
+            auth.credentials(),
         );
         let client = builder
             .build()
@@ -39,14 +34,20 @@ impl Kms {
         Ok(Kms { client })
     }
 
+    /// The version's public key and algorithm (`cryptoKeyVersions.getPublicKey`), its PEM
+    /// checked against the CRC32C KMS sends.
     pub async fn public_key(&self, version: &KeyVersionName) -> Result<PublicKey> {
-        let answer = self
-            .client
-            .get_public_key()
-            .set_name(version.as_str())
-            .send()
-            .await
-            .map_err(|e| {
+        let what = format!("KMS getPublicKey {version}");
+        let send = || {
+            self.client
+                .get_public_key()
+                .set_name(version.as_str())
+                .send()
+        };
+        let answer = call(
+            &what,
+            true,
+            |e| {
                 if e.http_status_code() == Some(404) {
                     return Error::KeyVersionNotFound {
                         key: version.to_string(),
@@ -59,7 +60,10 @@ impl Kms {
                     },
                     other => other,
                 }
-            })?;
+            },
+            send,
+        )
+        .await?;
         let integrity = |reason: &str| Error::KmsIntegrity {
             key: version.to_string(),
             reason: reason.to_string(),
@@ -82,8 +86,8 @@ impl Kms {
         })
     }
 
-    /// Signs `message` with the hash the key's algorithm names. KMS changes nothing when it
-    /// signs, so a lost answer is retried like a read.
+    /// Signs `message` with the hash the key's algorithm names (`asymmetricSign`, CRC32C both
+    /// ways). KMS changes nothing when it signs, so a lost answer is retried like a read.
     pub async fn sign(
         &self,
         version: &KeyVersionName,
@@ -97,16 +101,19 @@ impl Kms {
             Hash::Sha384 => Digest::new().set_sha384(hashed),
             Hash::Sha512 => Digest::new().set_sha512(hashed),
         };
-        let answer = self
-            .client
-            .asymmetric_sign()
-            .set_name(version.as_str())
-            .set_digest(digest)
-            .set_digest_crc32c(crc)
-            .with_idempotency(true)
-            .send()
-            .await
-            .map_err(|e| match e.http_status_code() {
+        let what = format!("KMS asymmetricSign {version}");
+        let send = || {
+            self.client
+                .asymmetric_sign()
+                .set_name(version.as_str())
+                .set_digest(digest.clone())
+                .set_digest_crc32c(crc)
+                .send()
+        };
+        let answer = call(
+            &what,
+            true,
+            |e| match e.http_status_code() {
                 Some(404) => Error::KeyVersionNotFound {
                     key: version.to_string(),
                 },
@@ -115,7 +122,10 @@ impl Kms {
                     format!("sign with KMS key version {version}"),
                     SIGNER_HINT,
                 ),
-            })?;
+            },
+            send,
+        )
+        .await?;
         let integrity = |reason: &str| Error::KmsIntegrity {
             key: version.to_string(),
             reason: reason.to_string(),

@@ -1,6 +1,7 @@
 //! Google's APIs, one module each (KMS, Binary Authorization, Container Analysis), built on the
-//! official Rust SDK. This file holds what they share: endpoints, retries, and turning Google's
-//! errors into ours.
+//! official Rust SDK. Each converts the SDK's types into the model (`model.rs`) and back. This
+//! file holds what they share: endpoints, client set-up, retries, and turning Google's errors
+//! into ours.
 
 pub mod auth;
 pub mod binauthz;
@@ -8,23 +9,27 @@ pub mod grafeas;
 pub mod kms;
 
 use crate::error::Error;
+use crate::retry::{self, Failure, Stopped};
+use google_cloud_auth::credentials::Credentials;
+use google_cloud_gax::client_builder::ClientBuilder;
 use google_cloud_gax::error::Error as GaxError;
-use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
-use google_cloud_gax::retry_policy::{RetryPolicy, RetryPolicyExt};
-use google_cloud_gax::retry_result::RetryResult;
-use google_cloud_gax::retry_state::RetryState;
-use std::time::Duration;
+use google_cloud_gax::retry_policy::NeverRetry;
+use std::time::SystemTime;
 
 /// API base URLs; overridden by the same variables gcloud reads, so one environment (an
 /// emulator, a private endpoint) drives both tools.
 #[derive(Debug, Clone, Default)]
 pub struct Endpoints {
+    /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDKMS`.
     pub kms: Option<String>,
+    /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_BINARYAUTHORIZATION`.
     pub binauthz: Option<String>,
+    /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINERANALYSIS`.
     pub grafeas: Option<String>,
 }
 
 impl Endpoints {
+    /// Reads gcloud's endpoint overrides; unset means Google's public endpoints.
     pub fn from_env() -> Endpoints {
         let read = |api: &str| {
             std::env::var(format!("CLOUDSDK_API_ENDPOINT_OVERRIDES_{api}"))
@@ -40,56 +45,70 @@ impl Endpoints {
     }
 }
 
-/// Retries what is safe to retry: connection failures, 429 and 5xx, for calls that are
-/// idempotent (reads, and KMS signing, which changes nothing). The SDK's default retries 503
-/// only, and not 429.
-#[derive(Debug)]
-struct Transient;
-
-impl RetryPolicy for Transient {
-    fn on_error(&self, state: &RetryState, error: GaxError) -> RetryResult {
-        if error.is_transient_and_before_rpc() {
-            return RetryResult::Continue(error);
-        }
-        if !state.idempotent {
-            return RetryResult::Permanent(error);
-        }
-        let retryable_status =
-            matches!(error.http_status_code(), Some(429 | 500 | 502 | 503 | 504));
-        if error.is_io() || error.is_connect() || error.is_timeout() || retryable_status {
-            RetryResult::Continue(error)
-        } else {
-            RetryResult::Permanent(error)
-        }
+/// Points a client builder of any of the SDK's services at its endpoint and our credentials,
+/// with the SDK's own retries off: [`call`] retries under the one policy of `retry.rs`, which
+/// honours `Retry-After` (the SDK's backoff cannot see it).
+pub(crate) fn configure<F, Cr>(
+    builder: ClientBuilder<F, Cr>,
+    endpoint: Option<&String>,
+    credentials: Credentials,
+) -> ClientBuilder<F, Cr>
+where
+    Credentials: Into<Cr>,
+{
+    let builder = builder
+        .with_credentials(credentials)
+        .with_retry_policy(NeverRetry);
+    match endpoint {
+        Some(endpoint) => builder.with_endpoint(endpoint.clone()),
+        None => builder,
     }
 }
 
-/// Applies our retry and backoff policy to a client builder of any of the SDK's services.
-macro_rules! configure {
-    ($builder:expr, $endpoint:expr, $credentials:expr) => {{
-        let mut builder = $builder
-            .with_credentials($credentials.clone())
-            .with_retry_policy($crate::gcp::retry_policy())
-            .with_backoff_policy($crate::gcp::backoff_policy());
-        if let Some(endpoint) = $endpoint {
-            builder = builder.with_endpoint(endpoint.clone());
-        }
-        builder
-    }};
+/// Sends one Google call under the retry policy. `what` names the call for errors and for the
+/// `--timeout` report; `on_error` maps the last error to ours (callers know what a 404 means).
+pub(crate) async fn call<T, Fut>(
+    what: &str,
+    idempotent: bool,
+    on_error: impl FnOnce(GaxError) -> Error,
+    send: impl FnMut() -> Fut,
+) -> Result<T, Error>
+where
+    Fut: std::future::Future<Output = Result<T, GaxError>>,
+{
+    retry::run(what, idempotent, classify, send)
+        .await
+        .map_err(|stopped| match stopped {
+            Stopped::Failed(e) => on_error(e),
+            Stopped::RetryAfterTooLong { after, .. } => Error::RetryAfterTooLong {
+                call: what.to_string(),
+                seconds: after.as_secs(),
+            },
+            Stopped::TimedOut(limit) => Error::Google {
+                action: what.to_string(),
+                reason: format!("no answer within {} s", limit.as_secs()),
+            },
+        })
 }
-pub(crate) use configure;
 
-pub(crate) fn retry_policy() -> impl RetryPolicy {
-    Transient
-        .with_attempt_limit(4)
-        .with_time_limit(Duration::from_secs(30))
-}
-
-pub(crate) fn backoff_policy() -> google_cloud_gax::exponential_backoff::ExponentialBackoff {
-    ExponentialBackoffBuilder::new()
-        .with_initial_delay(Duration::from_millis(200))
-        .with_maximum_delay(Duration::from_secs(5))
-        .clamp()
+/// Connection failures, 429 and 5xx may pass; the rest will not.
+fn classify(error: &GaxError) -> Failure {
+    let retryable_status = matches!(error.http_status_code(), Some(429 | 500 | 502 | 503 | 504));
+    if error.is_transient_and_before_rpc()
+        || error.is_io()
+        || error.is_connect()
+        || error.is_timeout()
+        || retryable_status
+    {
+        let retry_after = error
+            .http_headers()
+            .and_then(|h| h.get(http::header::RETRY_AFTER))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        Failure::Transient { retry_after }
+    } else {
+        Failure::Permanent
+    }
 }
 
 /// Turns an SDK error into ours. `action` reads after "to" ("sign with KMS key version X");

@@ -4,8 +4,6 @@
 //! The registry runs under a tiny shell that holds our stdin: when the test binary exits, the pipe
 //! closes, and the shell stops the registry and removes its storage. No process outlives the tests.
 
-#![allow(dead_code)] // each test binary uses a different part of the fixture
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,7 +15,7 @@ use std::time::{Duration, Instant};
 /// its OCI layout builder, shared with the emulator's own tests.
 #[path = "../../emulator/tests/common/mod.rs"]
 pub mod emulator;
-#[allow(unused_imports)] // each test binary uses a different part
+
 pub use emulator::oci::{Layout, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST};
 
 pub struct TestRegistry {

@@ -7,12 +7,16 @@ use sha2::{Digest as _, Sha256, Sha384, Sha512};
 /// The digest KMS expects for a key (`digest.sha256` etc.).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hash {
+    /// SHA-256 (EC P-256 and most RSA keys).
     Sha256,
+    /// SHA-384 (EC P-384).
     Sha384,
+    /// SHA-512 (the `_SHA512` RSA keys).
     Sha512,
 }
 
 impl Hash {
+    /// The hash of `data`.
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
             Hash::Sha256 => Sha256::digest(data).to_vec(),
@@ -29,6 +33,7 @@ pub struct SigningAlgorithm {
     pub kms_name: &'static str,
     /// Binary Authorization's legacy name, which gcloud writes on attestors.
     pub binauthz_name: &'static str,
+    /// The hash signed: what KMS is sent.
     pub hash: Hash,
     verifier: &'static dyn VerificationAlgorithm,
 }

@@ -1,0 +1,24 @@
+//! The integration tests: one binary, one module per area (as ripgrep's `tests/tests.rs`), so
+//! the registry fixture starts once and every helper in `common` is used by some module.
+//!
+//! Each area needs real components, installed by `.ci/run`: Debian's `docker-registry` and
+//! `skopeo`, `gcloud`, `openssl`, the wrapper validators. A missing one fails its tests loudly.
+//! `cargo test --lib` runs the unit tests, which need none of them.
+
+/// Fixture: the registry, the emulator, OCI layouts, the binary's clean environment.
+mod common;
+
+/// Layering rules: only the CI layer reads CI variables; the judgement knows no network.
+mod architecture;
+/// Every CI simulated around the real binary: inputs, outputs, masking, annotations.
+mod ci;
+/// `digest` against Debian's docker-registry holding skopeo-pushed images.
+mod digest;
+/// `payload` byte for byte against gcloud's.
+mod payload;
+/// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
+mod retries;
+/// `sign` and `verify` end to end against the emulator, judged by gcloud and openssl.
+mod sign;
+/// The CI wrappers under their validators and stand-ins, in sync with `sign --help`.
+mod wrappers;
