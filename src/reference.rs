@@ -57,28 +57,6 @@ impl Digest {
         })
     }
 
-    /// The SHA-256 digest of `bytes`, e.g. a manifest as served.
-    pub fn sha256_of(bytes: &[u8]) -> Digest {
-        use sha2::Digest as _;
-        Digest {
-            algorithm: Algorithm::Sha256,
-            hex: to_hex(&sha2::Sha256::digest(bytes)),
-        }
-    }
-
-    /// The digest of `bytes` under this digest's own algorithm, to check served content.
-    pub fn of_same_algorithm(&self, bytes: &[u8]) -> Digest {
-        use sha2::Digest as _;
-        let hex = match self.algorithm {
-            Algorithm::Sha256 => to_hex(&sha2::Sha256::digest(bytes)),
-            Algorithm::Sha512 => to_hex(&sha2::Sha512::digest(bytes)),
-        };
-        Digest {
-            algorithm: self.algorithm,
-            hex,
-        }
-    }
-
     /// The digest's hash algorithm.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
@@ -101,10 +79,6 @@ impl FromStr for Digest {
     fn from_str(s: &str) -> Result<Digest> {
         Digest::parse(s)
     }
-}
-
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Why `input` is not a digest, as a phrase that completes "invalid digest `x`: ...".
@@ -569,18 +543,5 @@ mod tests {
         assert!(Digest::parse(&format!("sha512:{HEX}")).is_err());
         assert!(Digest::parse(&format!("sha256:{HEX}0")).is_err());
         assert!(Digest::parse(&format!("sha256:{}g", &HEX[1..])).is_err());
-    }
-
-    #[test]
-    fn sha256_of_matches_known_vector() {
-        assert_eq!(
-            Digest::sha256_of(b"abc").to_string(),
-            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        let d512 = Digest::parse(&format!("sha512:{HEX}{HEX}")).unwrap();
-        assert_eq!(
-            d512.of_same_algorithm(b"abc").algorithm(),
-            Algorithm::Sha512
-        );
     }
 }

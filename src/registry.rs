@@ -9,8 +9,8 @@
 //! - a `GET` of the manifest only when the `HEAD` carries no `Docker-Content-Digest`; the digest is
 //!   then the hash of the bytes served.
 //!
-//! Failed calls cost the same again; transient failures (connection, 429, 5xx) are retried a few
-//! times with backoff.
+//! Failed calls cost the same again; transient failures (connection, 429, 5xx) are retried under
+//! the one policy of `retry.rs`.
 
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use oci_client::{Client, Reference};
 
 use crate::error::{Error, Result};
 use crate::reference::{Digest, ImageRef};
+use crate::retry::{self, Failure, Stopped};
 use crate::token::AccessToken;
 
 /// How the registry client reaches registries and whom it trusts with the Google token.
@@ -41,9 +42,6 @@ pub struct Registry {
     config: RegistryConfig,
 }
 
-const ATTEMPTS: u32 = 3;
-const FIRST_BACKOFF: Duration = Duration::from_millis(250);
-
 impl Registry {
     /// One client for the run (connections and registry tokens reused), with connect and read
     /// timeouts.
@@ -51,7 +49,7 @@ impl Registry {
         let client_config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(config.insecure.clone()),
             connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(Duration::from_secs(60)),
+            read_timeout: Some(retry::POLICY.attempt_timeout),
             user_agent: concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")),
             ..ClientConfig::default()
         };
@@ -66,19 +64,25 @@ impl Registry {
     pub async fn resolve(&self, image: &ImageRef) -> Result<Digest> {
         let reference = oci_reference(image);
         let auth = self.auth_for(image.registry());
-        let mut backoff = FIRST_BACKOFF;
-        let mut attempt = 1;
-        let served = loop {
-            match self.client.fetch_manifest_digest(&reference, &auth).await {
-                Ok(digest) => break digest,
-                Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
-                    tokio::time::sleep(backoff).await;
-                    backoff *= 2;
-                    attempt += 1;
-                }
-                Err(e) => return Err(self.registry_error(e, image)),
-            }
+        let what = format!("registry {}: manifest HEAD of {image}", image.registry());
+        let classify = |e: &OciDistributionError| match is_transient(e) {
+            // oci-client does not hand over the response headers: no `Retry-After` here.
+            true => Failure::Transient { retry_after: None },
+            false => Failure::Permanent,
         };
+        let fetch = || self.client.fetch_manifest_digest(&reference, &auth);
+        let served = retry::run(&what, true, classify, fetch)
+            .await
+            .map_err(|stopped| match stopped {
+                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
+                    self.registry_error(e, image)
+                }
+                Stopped::TimedOut(limit) => Error::Registry {
+                    registry: image.registry().to_string(),
+                    image: image.to_string(),
+                    reason: format!("no answer within {} s", limit.as_secs()),
+                },
+            })?;
         let served = Digest::parse(&served).map_err(|_| Error::Registry {
             registry: image.registry().to_string(),
             image: image.to_string(),
