@@ -109,6 +109,11 @@ pub enum Command {
         /// Images, e.g. us-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG.
         #[arg(value_name = "IMAGE", required = true, value_parser = parse_image)]
         images: Vec<ImageRef>,
+
+        /// Compare two images' digests (e.g. the same image in Nexus and in Artifact
+        /// Registry): print both, exit 5 when they differ.
+        #[arg(long, requires = "images")]
+        compare: bool,
     },
     /// Write the Binary Authorization signature payload for IMAGE@sha256:... to stdout, byte for
     /// byte what `gcloud container binauthz create-signature-payload` prints.
@@ -148,6 +153,31 @@ pub struct SignArgs {
     /// nothing and write nothing.
     #[arg(long, env = "BINAUTHZ_DRY_RUN", value_parser = clap::builder::BoolishValueParser::new())]
     pub dry_run: bool,
+
+    /// Also sign every platform manifest of a multi-arch index (the index itself is always
+    /// signed: a deploy by the index's digest is checked against it).
+    #[arg(long, env = "BINAUTHZ_ALL_PLATFORMS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub all_platforms: bool,
+
+    /// Also sign this platform's manifest of a multi-arch index, e.g. linux/amd64 or
+    /// linux/arm/v7.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", env = "BINAUTHZ_PLATFORM")]
+    pub platform: Option<String>,
+
+    /// The digest the image must have in the registry being signed (one image); another digest
+    /// is refused, naming both.
+    #[arg(long, value_name = "DIGEST", env = "BINAUTHZ_EXPECT_DIGEST")]
+    pub expect_digest: Option<String>,
+
+    /// The image as built or first pushed (e.g. in Nexus); the registry being signed must serve
+    /// the same digest (one image), or the copy changed the manifest and nothing is signed.
+    #[arg(long, value_name = "IMAGE", env = "BINAUTHZ_SOURCE", value_parser = parse_image)]
+    pub source: Option<ImageRef>,
+
+    /// Stop at the first image that fails (default: every image gets its outcome, and the exit
+    /// code is the worst one's).
+    #[arg(long, env = "BINAUTHZ_FAIL_FAST", value_parser = clap::builder::BoolishValueParser::new())]
+    pub fail_fast: bool,
 
     /// Output format (default: json when stdout is not a terminal, else text).
     #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]

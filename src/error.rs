@@ -129,6 +129,34 @@ pub enum Error {
     Google { action: String, reason: String },
 
     #[error(
+        "registry digest of {image} is {actual}, but {origin} says {expected}: the copy into \
+         this registry changed the manifest (a format conversion such as OCI to Docker schema 2, \
+         or recompressed layers). Only the digest this registry serves can be admitted: deploy \
+         and sign {actual}, or copy the image without conversion (skopeo copy --preserve-digests)"
+    )]
+    DigestDrift {
+        image: String,
+        actual: String,
+        expected: String,
+        origin: String,
+    },
+
+    #[error("{image} has no {platform} manifest (its platforms: {available}): check --platform")]
+    PlatformNotInIndex {
+        image: String,
+        platform: String,
+        available: String,
+    },
+
+    #[error("{failed} of {total} images failed; the worst: {worst}")]
+    ImagesFailed {
+        failed: usize,
+        total: usize,
+        worst: String,
+        exit_code: i32,
+    },
+
+    #[error(
         "the command did not finish within --timeout {limit} (BINAUTHZ_TIMEOUT): it was waiting \
          for {waiting_for}. What finished is reported; raise --timeout or rerun the step, which \
          will not duplicate what was done"
@@ -176,12 +204,15 @@ impl Error {
             | Error::PermissionDenied { .. } => exit::AUTH,
             Error::ImageNotFound { .. }
             | Error::AttestorNotFound { .. }
-            | Error::KeyVersionNotFound { .. } => exit::NOT_FOUND,
+            | Error::KeyVersionNotFound { .. }
+            | Error::PlatformNotInIndex { .. } => exit::NOT_FOUND,
             Error::DigestMismatch { .. }
             | Error::KeyNotTrustedByAttestor { .. }
             | Error::AttestorKeyMismatch { .. }
             | Error::SignatureDoesNotVerify { .. }
+            | Error::DigestDrift { .. }
             | Error::NotAttested { .. } => exit::DENIED,
+            Error::ImagesFailed { exit_code, .. } => *exit_code,
             Error::Registry { .. }
             | Error::KmsIntegrity { .. }
             | Error::Google { .. }

@@ -48,7 +48,7 @@ pub async fn run(cli: Cli, commit_status: Option<commit_status::Target>) -> Repo
     match &cli.command {
         Command::Sign(args) => commands::sign::run(&ctx, args).await,
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
-        Command::Digest { images } => commands::digest::run(&ctx, images).await,
+        Command::Digest { images, compare } => commands::digest::run(&ctx, images, *compare).await,
         Command::Payload { image } => commands::payload::run(image),
     }
 }

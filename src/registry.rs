@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -34,6 +35,15 @@ pub struct RegistryConfig {
     /// Further registries (`HOST[:PORT]`) that take the Google token, e.g. an emulated Artifact
     /// Registry on loopback. Only these receive it over plain HTTP.
     pub google_hosts: Vec<String>,
+}
+
+/// One manifest of a multi-arch index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Child {
+    /// `os/arch[/variant]`, when the index says.
+    pub platform: Option<String>,
+    /// The child manifest's digest.
+    pub digest: Digest,
 }
 
 /// One registry client, shared by every image of a run: its connections and tokens are reused.
@@ -71,18 +81,19 @@ impl Registry {
             false => Failure::Permanent,
         };
         let fetch = || self.client.fetch_manifest_digest(&reference, &auth);
-        let served = retry::run(&what, true, classify, fetch)
-            .await
-            .map_err(|stopped| match stopped {
-                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
-                    self.registry_error(e, image)
-                }
-                Stopped::TimedOut(limit) => Error::Registry {
-                    registry: image.registry().to_string(),
-                    image: image.to_string(),
-                    reason: format!("no answer within {} s", limit.as_secs()),
-                },
-            })?;
+        let served =
+            retry::run(&what, true, classify, fetch)
+                .await
+                .map_err(|stopped| match stopped {
+                    Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
+                        self.registry_error(e, image)
+                    }
+                    Stopped::TimedOut(limit) => Error::Registry {
+                        registry: image.registry().to_string(),
+                        image: image.to_string(),
+                        reason: format!("no answer within {} s", limit.as_secs()),
+                    },
+                })?;
         let served = Digest::parse(&served).map_err(|_| Error::Registry {
             registry: image.registry().to_string(),
             image: image.to_string(),
@@ -102,6 +113,53 @@ impl Registry {
             Some(wanted) => Ok(wanted.clone()),
             None => Ok(served),
         }
+    }
+
+    /// The platform manifests of `image` at `digest` when it is a multi-arch index (OCI image
+    /// index or Docker manifest list); empty for a single manifest. One manifest GET.
+    pub async fn children(&self, image: &ImageRef, digest: &Digest) -> Result<Vec<Child>> {
+        let pinned = oci_reference(&image.with_digest(digest));
+        let auth = self.auth_for(image.registry());
+        let what = format!("registry {}: manifest GET of {pinned}", image.registry());
+        let classify = |e: &OciDistributionError| match is_transient(e) {
+            true => Failure::Transient { retry_after: None },
+            false => Failure::Permanent,
+        };
+        let fetch = || self.client.pull_manifest(&pinned, &auth);
+        let (manifest, _) = retry::run(&what, true, classify, fetch)
+            .await
+            .map_err(|stopped| match stopped {
+                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
+                    self.registry_error(e, image)
+                }
+                Stopped::TimedOut(limit) => Error::Registry {
+                    registry: image.registry().to_string(),
+                    image: image.to_string(),
+                    reason: format!("no answer within {} s", limit.as_secs()),
+                },
+            })?;
+        let OciManifest::ImageIndex(index) = manifest else {
+            return Ok(Vec::new());
+        };
+        index
+            .manifests
+            .iter()
+            .map(|entry| {
+                let digest = Digest::parse(&entry.digest).map_err(|_| Error::Registry {
+                    registry: image.registry().to_string(),
+                    image: image.to_string(),
+                    reason: format!("its index lists an invalid digest `{}`", entry.digest),
+                })?;
+                let platform = entry.platform.as_ref().map(|p| {
+                    let mut name = format!("{}/{}", p.os, p.architecture);
+                    if let Some(variant) = p.variant.as_deref().filter(|v| !v.is_empty()) {
+                        name = format!("{name}/{variant}");
+                    }
+                    name
+                });
+                Ok(Child { platform, digest })
+            })
+            .collect()
     }
 
     /// Our error for `e`, with a hint when an HTTPS connection failed to a registry that may

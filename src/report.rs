@@ -12,6 +12,26 @@ pub enum Status {
     Existing,
     /// `--dry-run`: nothing was signed or written; one would have been created.
     WouldCreate,
+    /// This image failed; `error` says why. The others went on.
+    Failed,
+}
+
+/// Why one image failed: the message and the exit code it alone would have given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageError {
+    /// The error, as a sentence naming the input and the fix.
+    pub message: String,
+    /// Its exit code (ARCHITECTURE.md, "Exit codes").
+    pub exit_code: i32,
+}
+
+impl From<&crate::error::Error> for ImageError {
+    fn from(error: &crate::error::Error) -> ImageError {
+        ImageError {
+            message: error.to_string(),
+            exit_code: error.exit_code(),
+        }
+    }
 }
 
 /// One image's result of `sign`.
@@ -37,6 +57,16 @@ pub struct Outcome {
     pub status: Status,
     /// True when this run filed the attestation.
     pub created: bool,
+    /// `os/arch[/variant]` for a child manifest of a multi-arch index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// For an image that resolved to a digest listed before it (another tag, the same image
+    /// twice): that earlier image, whose attestation this one shares.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<String>,
+    /// Why this image failed (status `failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ImageError>,
 }
 
 impl Outcome {
@@ -46,6 +76,10 @@ impl Outcome {
             Status::Created => format!("attested {}", self.attestation),
             Status::Existing => format!("already attested {}", self.attestation),
             Status::WouldCreate => "would attest (dry run)".to_string(),
+            Status::Failed => {
+                let why = self.error.as_ref().map_or("", |e| e.message.as_str());
+                return format!("{}  FAILED: {why}", self.image);
+            }
         };
         format!("{}  {what} by {}", self.image_ref, self.attestor)
     }

@@ -396,7 +396,14 @@ fn refused(emu: &Emulator, args: &[&str], env: &[(&str, &str)], code: i32, says:
         stderr.contains(says),
         "{args:?}: expected {says:?} in: {stderr}"
     );
-    assert!(stdout.is_empty(), "{stdout}");
+    // A run-wide failure prints nothing; an image's own failure is its `failed` outcome.
+    if !stdout.is_empty() {
+        let outcomes: Value = serde_json::from_str(&stdout).unwrap();
+        let all_failed = outcomes.as_array().unwrap().iter().all(|o| {
+            o["status"] == "failed" && o["error"]["message"].as_str().unwrap().contains(says)
+        });
+        assert!(all_failed, "{stdout}");
+    }
     assert!(!stderr.contains(TOKEN));
     assert!(
         occurrences(emu, "demo").is_empty(),

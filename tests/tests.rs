@@ -10,6 +10,8 @@ mod common;
 
 /// Layering rules: only the CI layer reads CI variables; the judgement knows no network.
 mod architecture;
+/// Batches: outcomes for all, one attestation per digest, multi-arch children, digest drift.
+mod batch;
 /// Every CI simulated around the real binary: inputs, outputs, masking, annotations.
 mod ci;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.

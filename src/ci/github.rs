@@ -27,6 +27,11 @@ const INPUTS: &[(&str, &str)] = &[
     ("access-token-file", "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"),
     ("github-status", "BINAUTHZ_GITHUB_STATUS"),
     ("github-token", "GITHUB_TOKEN"),
+    ("all-platforms", "BINAUTHZ_ALL_PLATFORMS"),
+    ("platform", "BINAUTHZ_PLATFORM"),
+    ("expect-digest", "BINAUTHZ_EXPECT_DIGEST"),
+    ("source", "BINAUTHZ_SOURCE"),
+    ("fail-fast", "BINAUTHZ_FAIL_FAST"),
     ("timeout", "BINAUTHZ_TIMEOUT"),
     ("concurrency", "BINAUTHZ_CONCURRENCY"),
 ];
@@ -156,6 +161,7 @@ impl Ci for GitHub {
                     Status::Created => "created",
                     Status::Existing => "already attested",
                     Status::WouldCreate => "dry run",
+                    Status::Failed => "failed",
                 };
                 let repository = o.image_ref.split('@').next().unwrap_or_default();
                 summary += &format!(

@@ -232,6 +232,9 @@ pub(crate) mod tests {
             attestation: "projects/p/occurrences/o1".into(),
             status: if created { Status::Created } else { Status::Existing },
             created,
+            platform: None,
+            duplicate_of: None,
+            error: None,
         }
     }
 

@@ -22,8 +22,8 @@ use crate::model::{Attestor, PublicKey, TrustedKey};
 use crate::names::{self, AttestorName, KeyVersionName};
 use crate::payload::Payload;
 use crate::reference::{Digest, ImageRef};
-use crate::registry::Registry;
-use crate::report::{Outcome, Status};
+use crate::registry::{Child, Registry};
+use crate::report::{ImageError, Outcome, Status};
 use crate::signer::kms::KmsSigner;
 use crate::signer::Signer;
 
@@ -49,13 +49,38 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     } else {
         Ok(())
     };
-    let mut result = result.and(printed).map(drop);
+    let mut result = result.and(printed).and_then(|()| worst_failure(&outcomes));
     if let (Ok(()), Some(target)) = (&result, &ctx.commit_status) {
         result = ctx
             .within_deadline(commit_status::post(target, &outcomes))
             .await;
     }
     Report { outcomes, result }
+}
+
+/// The batch's exit: the worst failed image's code, with how many failed.
+fn worst_failure(outcomes: &[Outcome]) -> Result<()> {
+    let failed: Vec<&ImageError> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
+    match failed.iter().max_by_key(|e| e.exit_code) {
+        None => Ok(()),
+        Some(worst) => Err(Error::ImagesFailed {
+            failed: failed.len(),
+            total: outcomes.len(),
+            worst: worst.message.clone(),
+            exit_code: worst.exit_code,
+        }),
+    }
+}
+
+/// Which manifests of a multi-arch index to sign besides the index itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Platforms {
+    /// The index alone (what a deploy by the index's digest is checked against).
+    IndexOnly,
+    /// `--all-platforms`: every child manifest too.
+    All,
+    /// `--platform os/arch[/variant]`: that child too.
+    One(String),
 }
 
 /// What to sign, with what, and where to file it: the command line, parsed and checked.
@@ -70,6 +95,14 @@ pub struct SignRequest {
     pub project: Option<String>,
     /// Check everything, sign and write nothing.
     pub dry_run: bool,
+    /// Children of multi-arch indexes to sign too.
+    pub platforms: Platforms,
+    /// `--expect-digest`: the digest the (single) image must have in the target registry.
+    pub expect_digest: Option<Digest>,
+    /// `--source`: the image as built or pushed elsewhere; the target must serve its digest.
+    pub source: Option<ImageRef>,
+    /// `--fail-fast`: stop at the first image that fails.
+    pub fail_fast: bool,
 }
 
 /// The clients one run shares, and the signer.
@@ -104,6 +137,32 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
             .map(names::parse_project)
             .transpose()?,
         dry_run: args.dry_run,
+        platforms: match (&args.platform, args.all_platforms) {
+            (Some(p), false) => Platforms::One(p.clone()),
+            (None, true) => Platforms::All,
+            (None, false) => Platforms::IndexOnly,
+            (Some(_), true) => {
+                return Err(Error::Usage(
+                    "--platform and --all-platforms exclude each other: pass one".into(),
+                ))
+            }
+        },
+        expect_digest: args
+            .expect_digest
+            .as_deref()
+            .map(Digest::parse)
+            .transpose()?,
+        source: args.source.clone(),
+        fail_fast: args.fail_fast,
+    })
+    .and_then(|request| {
+        let single = request.images.len() == 1;
+        if !single && (request.expect_digest.is_some() || request.source.is_some()) {
+            return Err(Error::Usage(
+                "--expect-digest and --source describe one image: pass exactly one IMAGE".into(),
+            ));
+        }
+        Ok(request)
     })
 }
 
@@ -145,9 +204,18 @@ struct Batch<'a> {
     finished: &'a Mutex<Vec<Outcome>>,
 }
 
-/// The pipeline: lookups in parallel, the trust check once, then each image (bounded by
-/// `concurrency`). Each finished image is also recorded in `finished`, so a run stopped by an
-/// error or the deadline still reports what it did.
+/// One manifest to attest: an input image at a digest (its own, or a child's of its index).
+#[derive(Clone)]
+struct Target<'a> {
+    image: &'a ImageRef,
+    digest: Digest,
+    platform: Option<String>,
+}
+
+/// The pipeline: lookups in parallel, the trust check once, then each distinct manifest once
+/// (bounded by `concurrency`), and an outcome for every input in input order. One image's
+/// failure is its own outcome and never stops the others (unless `fail_fast`). Each finished
+/// manifest is also recorded in `finished`, so a run stopped by the deadline still reports it.
 pub async fn sign(
     services: &Services,
     request: &SignRequest,
@@ -160,13 +228,19 @@ pub async fn sign(
             services.signer.public_key()
         )
     };
-    let digests = stream::iter(&request.images)
-        .map(
-            |image| async move { Ok::<_, Error>((image, services.registry.resolve(image).await?)) },
-        )
+    let resolutions = stream::iter(&request.images)
+        .map(|image| async move { (image, targets(services, request, image).await) })
         .buffered(concurrency)
-        .try_collect::<Vec<_>>();
-    let ((attestor, key), digests) = tokio::try_join!(lookups, digests)?;
+        .collect::<Vec<_>>();
+    let (lookups, mut resolutions) = tokio::join!(lookups, resolutions);
+    let (attestor, key) = lookups?;
+    if request.fail_fast {
+        if let Some(first) = resolutions.iter().position(|(_, r)| r.is_err()) {
+            if let (_, Err(e)) = resolutions.swap_remove(first) {
+                return Err(e);
+            }
+        }
+    }
 
     let trusted = services.signer.entry_in(&attestor, &key)?.clone();
     let project = request
@@ -182,17 +256,136 @@ pub async fn sign(
         project,
         finished,
     };
+
+    // Each repository@digest once, however many inputs name it: the first input names it.
+    let mut distinct: Vec<Target> = Vec::new();
+    for (_, resolved) in &resolutions {
+        for target in resolved.iter().flatten() {
+            if !distinct.iter().any(|d| same_manifest(d, target)) {
+                distinct.push(target.clone());
+            }
+        }
+    }
     let batch = &batch;
-    stream::iter(digests)
-        .map(|(image, digest)| async move {
-            let outcome = batch.attest(image, digest).await?;
+    let attested = stream::iter(&distinct).map(|target| async move {
+        let outcome = batch.attest(target.image, target.digest.clone()).await;
+        if let Ok(outcome) = &outcome {
             let mut done = batch.finished.lock().unwrap_or_else(|e| e.into_inner());
             done.push(outcome.clone());
-            Ok(outcome)
-        })
-        .buffered(concurrency)
-        .try_collect()
-        .await
+        }
+        outcome
+    });
+    let attested: Vec<Result<Outcome>> = if request.fail_fast {
+        attested
+            .buffered(concurrency)
+            .try_collect::<Vec<_>>()
+            .await?
+            .into_iter()
+            .map(Ok)
+            .collect()
+    } else {
+        attested.buffered(concurrency).collect().await
+    };
+
+    let mut outcomes = Vec::new();
+    for (image, resolved) in &resolutions {
+        let targets = match resolved {
+            Ok(targets) => targets,
+            Err(e) => {
+                outcomes.push(batch.failed(image, None, e));
+                continue;
+            }
+        };
+        for target in targets {
+            let index = distinct
+                .iter()
+                .position(|d| same_manifest(d, target))
+                .unwrap_or_default();
+            let first = &distinct[index];
+            let mut outcome = match &attested[index] {
+                Ok(outcome) => outcome.clone(),
+                Err(e) => batch.failed(image, Some(&target.digest), e),
+            };
+            outcome.image = image.to_string();
+            outcome.platform = target.platform.clone();
+            if !std::ptr::eq(first.image, target.image) || first.platform != target.platform {
+                outcome.duplicate_of = Some(first.image.to_string());
+            }
+            outcomes.push(outcome);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Two targets name the same manifest in the same repository: one attestation serves both.
+fn same_manifest(a: &Target, b: &Target) -> bool {
+    a.digest == b.digest && a.image.repository_url() == b.image.repository_url()
+}
+
+/// The manifests `image` stands for: its digest in its registry, checked against
+/// `--expect-digest` and `--source`, then the children of an index that `--all-platforms` or
+/// `--platform` ask for.
+async fn targets<'a>(
+    services: &Services,
+    request: &SignRequest,
+    image: &'a ImageRef,
+) -> Result<Vec<Target<'a>>> {
+    let registry = &services.registry;
+    let (digest, source_digest) = match &request.source {
+        Some(source) => {
+            let (d, s) = tokio::try_join!(registry.resolve(image), registry.resolve(source))?;
+            (d, Some((source, s)))
+        }
+        None => (registry.resolve(image).await?, None),
+    };
+    let drift = |expected: &Digest, origin: String| Error::DigestDrift {
+        image: image.to_string(),
+        actual: digest.to_string(),
+        expected: expected.to_string(),
+        origin,
+    };
+    if let Some(expected) = request.expect_digest.as_ref().filter(|e| **e != digest) {
+        return Err(drift(expected, "--expect-digest".into()));
+    }
+    if let Some((source, expected)) = source_digest.filter(|(_, s)| *s != digest) {
+        return Err(drift(&expected, format!("the source {source}")));
+    }
+    let mut targets = vec![Target {
+        image,
+        digest: digest.clone(),
+        platform: None,
+    }];
+    if request.platforms == Platforms::IndexOnly {
+        return Ok(targets);
+    }
+    let children = registry.children(image, &digest).await?;
+    let wanted = |child: &&Child| match &request.platforms {
+        Platforms::One(platform) => child.platform.as_deref() == Some(platform.as_str()),
+        _ => true,
+    };
+    let chosen: Vec<&Child> = children.iter().filter(wanted).collect();
+    if let Platforms::One(platform) = &request.platforms {
+        if chosen.is_empty() {
+            let available: Vec<&str> = children
+                .iter()
+                .filter_map(|c| c.platform.as_deref())
+                .collect();
+            return Err(Error::PlatformNotInIndex {
+                image: image.to_string(),
+                platform: platform.clone(),
+                available: match available.is_empty() {
+                    true => "none: it is a single-platform manifest".into(),
+                    false => available.join(", "),
+                },
+            });
+        }
+    }
+    targets.extend(chosen.into_iter().map(|child| Target {
+        image,
+        digest: child.digest.clone(),
+        platform: child.platform.clone(),
+    }));
+    Ok(targets)
 }
 
 impl Batch<'_> {
@@ -212,6 +405,9 @@ impl Batch<'_> {
             attestation: String::new(),
             status: Status::WouldCreate,
             created: false,
+            platform: None,
+            duplicate_of: None,
+            error: None,
         };
         let (existing, signature) = if self.request.dry_run {
             (self.find_valid(&digest, &image_ref).await?, None)
@@ -240,6 +436,27 @@ impl Batch<'_> {
         outcome.status = Status::Created;
         outcome.created = true;
         Ok(outcome)
+    }
+
+    /// The outcome of an image that failed, with what is known of it.
+    fn failed(&self, image: &ImageRef, digest: Option<&Digest>, error: &Error) -> Outcome {
+        Outcome {
+            image: image.to_string(),
+            digest: digest.map(Digest::to_string).unwrap_or_default(),
+            image_ref: digest
+                .map(|d| image.with_digest(d).to_string())
+                .unwrap_or_default(),
+            attestor: self.attestor.name.to_string(),
+            note: self.attestor.note.to_string(),
+            key_version: self.services.signer.key_name(),
+            public_key_id: self.trusted.id.clone(),
+            attestation: String::new(),
+            status: Status::Failed,
+            created: false,
+            platform: None,
+            duplicate_of: None,
+            error: Some(ImageError::from(error)),
+        }
     }
 
     /// A valid attestation by this attestor already filed for the image (by us or by gcloud).
