@@ -16,6 +16,7 @@ pub mod gcp;
 pub mod model;
 pub mod names;
 pub mod payload;
+pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod report;

@@ -250,3 +250,76 @@ fn a_copy_that_changed_the_manifest_is_refused_with_both_digests() {
     let (code, _, stderr) = attest(&emu, &["digest", "--compare", &source, &same]);
     assert_eq!(code, 0, "{stderr}");
 }
+
+#[test]
+fn progress_is_a_bar_on_a_terminal_and_plain_lines_in_a_log() {
+    let emu = google("");
+    let images = [
+        push("batch/progress-a", Format::Oci),
+        push("batch/progress-b", Format::Oci),
+    ];
+    let key = version("ec");
+    let args = [
+        "--insecure-registry",
+        &registry().host,
+        "sign",
+        "--attestor=projects/demo/attestors/a1",
+        "--kms-key-version",
+        &key,
+        &images[0],
+        &images[1],
+    ];
+
+    // In a log (stderr a pipe): one line per image, no control characters.
+    let (code, _, stderr) = attest(&emu, &args[2..]);
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("binauthz-attest: ["))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("binauthz-attest: [2/2] ")),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.chars().any(|c| c.is_control() && c != '\n'),
+        "{stderr:?}"
+    );
+
+    // On a terminal (util-linux `script` gives the process a pty): the bar, no log lines.
+    let home = emu.dir.path().join("home");
+    let base = crate::common::attest_command(&emu, &home);
+    let quoted: Vec<String> = std::iter::once(base.get_program().to_string_lossy().into_owned())
+        .chain(args.iter().map(|a| a.to_string()))
+        .chain(["--output".into(), "json".into()])
+        .map(|a| format!("'{a}'"))
+        .collect();
+    let mut cmd = std::process::Command::new("script");
+    // The pty `script` opens has no size when the tests have no terminal: give it one.
+    let line = format!("stty cols 120 rows 40; {}", quoted.join(" "));
+    cmd.args(["-qec", &line, "/dev/null"]).env_clear();
+    for (k, v) in base.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    // A terminal names its kind; with TERM unset or `dumb`, plain lines are written instead.
+    cmd.env("GOOGLE_OAUTH_ACCESS_TOKEN", crate::common::emulator::TOKEN)
+        .env("TERM", "xterm");
+    let out = cmd
+        .output()
+        .expect("`script` (util-linux) runs the binary on a pty");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("2/2") && text.contains("existing 2"),
+        "the bar: {text:?}"
+    );
+    assert!(
+        !text.contains("binauthz-attest: ["),
+        "no log lines on a terminal: {text:?}"
+    );
+}

@@ -21,6 +21,7 @@ use crate::gcp::Endpoints;
 use crate::model::{Attestor, PublicKey, TrustedKey};
 use crate::names::{self, AttestorName, KeyVersionName};
 use crate::payload::Payload;
+use crate::progress::Progress;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{Child, Registry};
 use crate::report::{ImageError, Outcome, Status};
@@ -34,12 +35,14 @@ const CREATE_ATTEMPTS: usize = 3;
 /// done (also what finished before a failure or the deadline), posts the commit status.
 pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     let finished = Mutex::new(Vec::new());
+    let progress = Progress::for_stderr();
     let work = async {
         let request = request(args)?;
         let services = services(ctx, &request).await?;
-        sign(&services, &request, ctx.concurrency, &finished).await
+        sign(&services, &request, ctx.concurrency, &finished, &progress).await
     };
     let result = ctx.within_deadline(work).await;
+    progress.end();
     let outcomes = match &result {
         Ok(outcomes) => outcomes.clone(),
         Err(_) => finished.into_inner().unwrap_or_else(|e| e.into_inner()),
@@ -221,6 +224,7 @@ pub async fn sign(
     request: &SignRequest,
     concurrency: usize,
     finished: &Mutex<Vec<Outcome>>,
+    progress: &Progress,
 ) -> Result<Vec<Outcome>> {
     let lookups = async {
         tokio::try_join!(
@@ -267,11 +271,16 @@ pub async fn sign(
         }
     }
     let batch = &batch;
+    progress.start(distinct.len());
     let attested = stream::iter(&distinct).map(|target| async move {
         let outcome = batch.attest(target.image, target.digest.clone()).await;
-        if let Ok(outcome) = &outcome {
-            let mut done = batch.finished.lock().unwrap_or_else(|e| e.into_inner());
-            done.push(outcome.clone());
+        match &outcome {
+            Ok(outcome) => {
+                progress.finished(outcome);
+                let mut done = batch.finished.lock().unwrap_or_else(|e| e.into_inner());
+                done.push(outcome.clone());
+            }
+            Err(e) => progress.finished(&batch.failed(target.image, Some(&target.digest), e)),
         }
         outcome
     });
