@@ -12,7 +12,7 @@ const DIGEST: &str = "sha256:784d46ae41f4718f2ea9714246ec9a1f9216825403103997ba2
 
 #[test]
 fn gcloud_sets_up_signs_lists_and_manages_policy_against_the_emulator() {
-    let emu = Emulator::start("");
+    let emu = Emulator::start("projects: [demo]\n");
     emu.gcloud_ok(&["kms", "keyrings", "create", "ring", "--location=global"]);
     emu.gcloud_ok(&[
         "kms",
@@ -196,7 +196,7 @@ fn gcloud_reads_v1beta1_attestors_and_validates_with_the_emulator() {
 
 #[test]
 fn gcloud_error_texts_come_from_googles_error_shape() {
-    let emu = Emulator::start("");
+    let emu = Emulator::start("projects: [demo]\n");
     emu.gcloud_ok(&["kms", "keyrings", "create", "ring", "--location=global"]);
     let again = emu.gcloud(&["kms", "keyrings", "create", "ring", "--location=global"]);
     assert!(!again.status.success());
@@ -217,7 +217,9 @@ fn gcloud_error_texts_come_from_googles_error_shape() {
 
 #[test]
 fn gcloud_activates_a_service_account_key_against_the_emulator_token_endpoint() {
-    let emu = Emulator::start("serviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\n");
+    let emu = Emulator::start(
+        "projects: [demo]\nserviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\n",
+    );
     let key = emu.ok(
         "GET",
         "emulator/service-accounts/signer@demo.iam.gserviceaccount.com/key",
