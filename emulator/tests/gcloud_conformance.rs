@@ -274,3 +274,49 @@ fn gcloud_activates_a_service_account_key_against_the_emulator_token_endpoint() 
         .unwrap();
     assert_eq!(created["status"], 200);
 }
+
+#[test]
+fn gcloud_disables_enables_destroys_and_restores_a_key_version() {
+    let emu = Emulator::start(
+        "keys:\n  - name: projects/demo/locations/global/keyRings/ring/cryptoKeys/key\n    algorithm: EC_SIGN_P256_SHA256\n",
+    );
+    let version = |verb: &str| {
+        emu.gcloud_ok(&[
+            "kms",
+            "keys",
+            "versions",
+            verb,
+            "1",
+            "--key=key",
+            "--keyring=ring",
+            "--location=global",
+            "--format=value(state)",
+        ])
+    };
+    assert_eq!(version("disable").trim(), "DISABLED");
+    let (status, body) = emu.call(
+        "POST",
+        &format!("v1/{KEY_VERSION}:asymmetricSign"),
+        Some(&json!({"digest": {"sha256": common::b64(&[0; 32])}})),
+    );
+    assert_eq!(status, 400, "a disabled version signed: {body}");
+    assert_eq!(version("enable").trim(), "ENABLED");
+    assert_eq!(version("destroy").trim(), "DESTROY_SCHEDULED");
+    assert_eq!(version("restore").trim(), "DISABLED");
+    let routes: Vec<String> = emu.ok("GET", "emulator/requests", None)["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r["route"].as_str().unwrap(), r["status"]))
+        .collect();
+    for route in [
+        "kms.cryptoKeyVersions.patch 200",
+        "kms.cryptoKeyVersions.destroy 200",
+        "kms.cryptoKeyVersions.restore 200",
+    ] {
+        assert!(
+            routes.iter().any(|r| r == route),
+            "{route} not in {routes:?}"
+        );
+    }
+}
