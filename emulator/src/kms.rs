@@ -12,6 +12,7 @@ use crate::router::{page, Call, Emulator};
 use crate::schema::{self, f, Enum, Msg, Ty};
 use crate::state::check_name;
 use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
 /// `CryptoKey.CryptoKeyPurpose`.
 pub static PURPOSE: Enum = Enum {
@@ -381,12 +382,18 @@ pub fn destroy_version(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let mut state = emu.state();
     let name = call.resource.clone();
     let key = call.parent(2);
-    let delay = state
+    let duration = state
         .crypto_keys
         .get(&key)
         .and_then(|k| k.json["destroyScheduledDuration"].as_str())
         .and_then(|d| d.trim_end_matches('s').parse::<f64>().ok())
         .unwrap_or(2_592_000.0);
+    let knob = state.settings.key_destroy_delay_ms;
+    let delay = if knob > 0 {
+        Duration::from_millis(knob)
+    } else {
+        Duration::from_secs_f64(duration)
+    };
     let version = state
         .versions
         .get_mut(&name)
@@ -398,7 +405,8 @@ pub fn destroy_version(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         )));
     }
     version.json["state"] = json!("DESTROY_SCHEDULED");
-    version.json["destroyTime"] = json!(crate::google::time_after(delay as i64));
+    version.json["destroyTime"] = json!(crate::google::time_after(delay.as_secs() as i64));
+    version.transition_at = Some(Instant::now() + delay);
     Ok(Reply::json(&version.json))
 }
 
@@ -418,6 +426,7 @@ pub fn restore_version(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         )));
     }
     version.json["state"] = json!("DISABLED");
+    version.transition_at = None;
     if let Some(obj) = version.json.as_object_mut() {
         obj.remove("destroyTime");
     }

@@ -53,6 +53,10 @@ pub struct Settings {
     /// How long a new asymmetric key version stays PENDING_GENERATION before it is ENABLED.
     #[serde(default)]
     pub key_generation_delay_ms: u64,
+    /// When not 0, a version scheduled for destruction is DESTROYED after this long instead of
+    /// its key's `destroyScheduledDuration` (at least 24 hours on Google), so tests can see it.
+    #[serde(default)]
+    pub key_destroy_delay_ms: u64,
     /// How long after its create an occurrence becomes visible to list calls (get sees it at once).
     #[serde(default)]
     pub occurrence_list_lag_ms: u64,
@@ -72,6 +76,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             key_generation_delay_ms: 0,
+            key_destroy_delay_ms: 0,
             occurrence_list_lag_ms: 0,
             token_lifetime_secs: default_token_lifetime(),
             occurrence_page_cap: 0,

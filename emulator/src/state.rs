@@ -46,8 +46,9 @@ pub struct KeyVersion {
     pub json: Value,
     /// None for symmetric keys: nothing to sign with or publish.
     pub signing: Option<(Algorithm, KeyPair)>,
-    /// When a PENDING_GENERATION version becomes ENABLED.
-    pub ready_at: Option<Instant>,
+    /// When the version's pending transition happens: PENDING_GENERATION becomes ENABLED,
+    /// DESTROY_SCHEDULED becomes DESTROYED.
+    pub transition_at: Option<Instant>,
 }
 
 impl KeyVersion {
@@ -325,7 +326,24 @@ impl State {
         object.remove("skipInitialVersionCreation");
         object.insert("name".into(), json!(name));
         object.insert("createTime".into(), json!(now()));
-        object.insert("destroyScheduledDuration".into(), json!("2592000s"));
+        // CryptoKey.destroy_scheduled_duration: "If not specified at creation time, the default
+        // duration is 30 days"; KMS takes 24 hours to 120 days.
+        match object
+            .get("destroyScheduledDuration")
+            .and_then(Value::as_str)
+        {
+            None => {
+                object.insert("destroyScheduledDuration".into(), json!("2592000s"));
+            }
+            Some(d) => {
+                let secs = d.trim_end_matches('s').parse::<f64>().unwrap_or(0.0);
+                if !(86_400.0..=10_368_000.0).contains(&secs) {
+                    return Err(ApiError::invalid(format!(
+                        "destroy_scheduled_duration {d} must be between 24 hours and 120 days."
+                    )));
+                }
+            }
+        }
         let template = object.entry("versionTemplate").or_insert_with(|| json!({}));
         template["protectionLevel"] = json!("SOFTWARE");
         self.crypto_keys.insert(
@@ -356,11 +374,20 @@ impl State {
     pub fn settle(&mut self) {
         let now = Instant::now();
         for v in self.versions.values_mut() {
-            if v.ready_at.is_some_and(|t| t <= now) {
-                v.ready_at = None;
-                if v.state() == "PENDING_GENERATION" {
-                    v.json["state"] = json!("ENABLED");
-                    v.json["generateTime"] = json!(crate::google::now());
+            if v.transition_at.is_some_and(|t| t <= now) {
+                v.transition_at = None;
+                match v.state() {
+                    "PENDING_GENERATION" => {
+                        v.json["state"] = json!("ENABLED");
+                        v.json["generateTime"] = json!(crate::google::now());
+                    }
+                    // DESTROYED: "the key material is no longer stored".
+                    "DESTROY_SCHEDULED" => {
+                        v.json["state"] = json!("DESTROYED");
+                        v.json["destroyEventTime"] = json!(crate::google::now());
+                        v.signing = None;
+                    }
+                    _ => {}
                 }
             }
         }
@@ -402,7 +429,7 @@ impl State {
         // CryptoKeyVersionState.PENDING_GENERATION: "This version is still being generated ...
         // Cloud KMS will automatically mark this version ENABLED as soon as the version is
         // ready." Asymmetric keys are generated asynchronously; symmetric ones are born ENABLED.
-        let ready_at = (signing.is_some() && !seeding).then(|| {
+        let transition_at = (signing.is_some() && !seeding).then(|| {
             json["state"] = json!("PENDING_GENERATION");
             if let Some(obj) = json.as_object_mut() {
                 obj.remove("generateTime");
@@ -414,7 +441,7 @@ impl State {
             KeyVersion {
                 json: json.clone(),
                 signing,
-                ready_at,
+                transition_at,
             },
         );
         Ok(json)

@@ -255,6 +255,13 @@ fn kms_refuses_what_google_refuses() {
                 req("POST", format!("{keys}?cryptoKeyId=k4"), json!({"purpose": "ENCRYPT_DECRYPT", "rotationPeriod": "86400s", "nextRotationTime": "2030-01-01T00:00:00Z"})),
             ),
             rule(
+                "destroy_scheduled_duration is 24 hours to 120 days",
+                req("POST", format!("{keys}?cryptoKeyId=k5"), json!({"purpose": "ASYMMETRIC_SIGN", "destroyScheduledDuration": "3600s", "versionTemplate": {"algorithm": "EC_SIGN_P256_SHA256"}})),
+                400,
+                "between 24 hours and 120 days",
+                req("POST", format!("{keys}?cryptoKeyId=k5"), json!({"purpose": "ASYMMETRIC_SIGN", "destroyScheduledDuration": "86400s", "versionTemplate": {"algorithm": "EC_SIGN_P256_SHA256"}})),
+            ),
+            rule(
                 "int64 CRC32C",
                 req("POST", &sign, json!({"digest": {"sha256": digest}, "digestCrc32c": "12x"})),
                 400,
@@ -328,9 +335,9 @@ fn kms_refuses_what_google_refuses() {
 }
 
 #[test]
-fn kms_key_versions_are_generated_before_they_can_be_used() {
+fn kms_key_versions_are_generated_then_destroyed_on_schedule() {
     let emu = Emulator::start(&format!(
-        "projects: [demo]\nsettings:\n  keyGenerationDelayMs: 1500\nkeys:\n  - name: {RING}/cryptoKeys/ec\n    algorithm: EC_SIGN_P256_SHA256\n"
+        "projects: [demo]\nsettings:\n  keyGenerationDelayMs: 1500\n  keyDestroyDelayMs: 1500\nkeys:\n  - name: {RING}/cryptoKeys/ec\n    algorithm: EC_SIGN_P256_SHA256\n"
     ));
     // Seeded versions exist already generated.
     let v1 = emu.ok(
@@ -371,6 +378,21 @@ fn kms_key_versions_are_generated_before_they_can_be_used() {
         std::thread::sleep(Duration::from_millis(100));
     }
     emu.ok("GET", &format!("v1/{v2}/publicKey"), None);
+    let scheduled = emu.ok("POST", &format!("v1/{v2}:destroy"), Some(&json!({})));
+    assert_eq!(scheduled["state"], "DESTROY_SCHEDULED");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let state = emu.ok("GET", &format!("v1/{v2}"), None)["state"].clone();
+        if state == "DESTROYED" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {state} after 10 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = emu.call("POST", &format!("v1/{v2}:restore"), Some(&json!({})));
+    assert_eq!(status, 400, "a DESTROYED version cannot be restored");
+    let (status, _) = emu.call("GET", &format!("v1/{v2}/publicKey"), None);
+    assert_eq!(status, 400, "a DESTROYED version has no public key");
 }
 
 #[test]
