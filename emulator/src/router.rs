@@ -317,6 +317,9 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
             Ok(principal) => call.principal = principal,
             Err(e) => return Reply::error(&e),
         }
+        if let Err(e) = check_query(req, route.name) {
+            return Reply::error(&e);
+        }
         // A project the seed does not know: Google answers 403 PERMISSION_DENIED "Permission
         // denied on resource project P." (ErrorInfo reason CONSUMER_INVALID), never 404.
         // `projects/-` is IAM Credentials' wildcard project.
@@ -335,6 +338,75 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
         }
     }
     handler(emu, &call).unwrap_or_else(|e| Reply::error(&e))
+}
+
+/// System parameters every Google REST API takes ("System parameters", Cloud APIs docs);
+/// `$`-prefixed forms are what the Rust SDK sends.
+const SYSTEM_PARAMS: &[&str] = &[
+    "alt",
+    "$alt",
+    "fields",
+    "$fields",
+    "key",
+    "prettyPrint",
+    "$prettyPrint",
+    "quotaUser",
+    "$quotaUser",
+    "$.xgafv",
+    "access_token",
+    "oauth_token",
+    "callback",
+    "upload_protocol",
+    "uploadType",
+];
+
+/// The query parameters each method's request message binds (its fields not in the path or
+/// body, per the REST reference of each method).
+fn method_params(route: &str) -> &'static [&'static str] {
+    match route {
+        "kms.keyRings.create" => &["keyRingId"],
+        "kms.cryptoKeys.create" => &["cryptoKeyId", "skipInitialVersionCreation"],
+        "kms.keyRings.list" => &["pageSize", "pageToken", "filter", "orderBy"],
+        "kms.cryptoKeys.list" => &["pageSize", "pageToken", "filter", "orderBy", "versionView"],
+        "kms.cryptoKeyVersions.list" => &["pageSize", "pageToken", "filter", "orderBy", "view"],
+        "kms.cryptoKeyVersions.patch" => &["updateMask"],
+        "kms.cryptoKeyVersions.getPublicKey" => &["publicKeyFormat"],
+        "binauthz.attestors.create" => &["attestorId"],
+        "binauthz.attestors.list" => &["pageSize", "pageToken"],
+        "grafeas.notes.create" => &["noteId"],
+        "grafeas.notes.list" | "grafeas.occurrences.list" => {
+            &["filter", "pageSize", "pageToken", "returnPartialSuccess"]
+        }
+        "grafeas.notes.occurrences.list" => &["filter", "pageSize", "pageToken"],
+        _ => &[],
+    }
+}
+
+/// Refuses a query parameter the method does not have, as Google's front end does:
+/// `Invalid JSON payload received. Unknown name "x": Cannot bind query parameter. Field 'x'
+/// could not be found in request message.` KMS list filters and orders are bound but not
+/// implemented here, so a non-empty one is refused rather than ignored.
+fn check_query(req: &Request, route: &str) -> ApiResult<()> {
+    let params = method_params(route);
+    for (name, value) in &req.query {
+        if !SYSTEM_PARAMS.contains(&name.as_str()) && !params.contains(&name.as_str()) {
+            return Err(crate::schema::bad_request(
+                name,
+                format!("Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter. Field '{name}' could not be found in request message."),
+            ));
+        }
+        if route.starts_with("kms.")
+            && matches!(name.as_str(), "filter" | "orderBy")
+            && !value.is_empty()
+        {
+            return Err(ApiError::new(
+                501,
+                "UNIMPLEMENTED",
+                format!("The emulator does not implement {name} on KMS lists."),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The Google service a route belongs to, as error details name it.

@@ -199,6 +199,13 @@ fn kms_refuses_what_google_refuses() {
                 req("POST", format!("{rings}?keyRingId=r1"), json!({})),
             ),
             rule(
+                "unknown query parameter",
+                req("POST", format!("{rings}?keyRingId=r0&keyringId=r0"), json!({})),
+                400,
+                "Unknown name \\\"keyringId\\\": Cannot bind query parameter. Field 'keyringId' could not be found in request message.",
+                req("POST", format!("{rings}?alt=json&keyRingId=r0"), json!({})),
+            ),
+            rule(
                 "key ring id pattern [a-zA-Z0-9_-]{1,63}",
                 req("POST", format!("{rings}?keyRingId=bad.id!"), json!({})),
                 400,
@@ -717,6 +724,13 @@ fn container_analysis_refuses_what_google_refuses() {
                 400,
                 "Invalid filter",
                 req("GET", list(&format!("has_suffix(resourceUrl, \"{digest}\") AND noteProjectId = \"demo\" AND noteId = \"n1\"")), Value::Null),
+            ),
+            rule(
+                "only the method's query parameters",
+                req("GET", "v1/projects/builds/occurrences?orderBy=createTime", Value::Null),
+                400,
+                "Cannot bind query parameter. Field 'orderBy'",
+                req("GET", "v1/projects/builds/occurrences?returnPartialSuccess=true&%24alt=json%3Benum-encoding%3Dint", Value::Null),
             ),
             rule(
                 "page sizes are positive",
