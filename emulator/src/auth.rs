@@ -423,6 +423,17 @@ fn holds(members: &[String], principal: &str) -> bool {
 /// the account, `scope` is REQUIRED, `lifetime` at most 3600 s.
 pub fn generate_access_token(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let body = schema::parse(&call.req.body, &GENERATE_ACCESS_TOKEN, "")?;
+    // name: "projects/-/serviceAccounts/{ACCOUNT_EMAIL_OR_UNIQUEID}. The - wildcard character
+    // is required; replacing it with a project ID is invalid." (generateAccessToken reference)
+    if !call.resource.starts_with("projects/-/") {
+        return Err(schema::bad_request(
+            "name",
+            format!(
+                "Invalid resource name {:?}: the project must be the wildcard '-'.",
+                call.resource
+            ),
+        ));
+    }
     let email = call
         .resource
         .rsplit('/')

@@ -1032,6 +1032,13 @@ fn auth_refuses_what_google_refuses() {
                 req("POST", &impersonate, json!({"scope": [scope], "lifetime": "600s"})).bearer("admin-token"),
             ),
             rule(
+                "generateAccessToken: the project is the wildcard '-'",
+                req("POST", format!("v1/projects/demo/serviceAccounts/{SA}:generateAccessToken"), json!({"scope": [scope]})).bearer("admin-token"),
+                400,
+                "the project must be the wildcard '-'",
+                req("POST", &impersonate, json!({"scope": [scope]})).bearer("admin-token"),
+            ),
+            rule(
                 "generateAccessToken: scope is required",
                 req("POST", &impersonate, json!({})).bearer("admin-token"),
                 400,
