@@ -143,6 +143,11 @@ impl SigningAlgorithm {
             .copied()
     }
 
+    /// Every algorithm, for diagnosing a signature made with another one than declared.
+    pub fn all() -> impl Iterator<Item = SigningAlgorithm> {
+        ALGORITHMS.iter().copied()
+    }
+
     /// True when `signature` over `message` verifies with the SubjectPublicKeyInfo `pem`.
     pub fn verifies(&self, pem: &str, message: &[u8], signature: &[u8]) -> bool {
         let Some(der) = pem_to_der(pem) else {

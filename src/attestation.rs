@@ -3,10 +3,24 @@
 //! signatures verifies under the attestor key whose id it carries. `sign` relies on it to stay
 //! idempotent; `verify` reports the reasons. Pure: it knows the model, never the network.
 
+use crate::algorithm::SigningAlgorithm;
 use crate::model::{Attestation, Attestor};
 use crate::payload::{Payload, PAYLOAD_TYPE};
 
-/// `Ok(key id)` when the attestation holds; `Err(reason)` otherwise.
+/// The DSSE type gcloud `sign-and-create --pae-encode-payload` uses unless `--dsse-type` says
+/// otherwise (its `--dsse-type` default, read from gcloud's source).
+pub const GCLOUD_DSSE_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+
+/// The DSSE pre-authentication encoding of `body` (DSSE protocol v1, as gcloud's `PaeEncode`
+/// writes it): `DSSEv1 LEN(type) type LEN(body) body`, lengths in ASCII decimal.
+pub fn pae(dsse_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {dsse_type} {} ", dsse_type.len(), body.len()).into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+/// `Ok(key id)` when the attestation holds; `Err(reason)` otherwise. A signature may cover the
+/// payload itself or its DSSE pre-authentication encoding (`--pae-encode-payload`).
 pub fn check(
     attestation: &Attestation,
     attestor: &Attestor,
@@ -19,6 +33,11 @@ pub fn check(
     if filed_for != image_ref {
         return Err(format!("it is filed for {filed_for}, not {image_ref}"));
     }
+    if attestation.signatures.is_empty() && !attestation.jwts.is_empty() {
+        return Err(
+            "not checked: it is a JWT attestation, which this tool does not verify yet".into(),
+        );
+    }
     let payload: Payload = serde_json::from_slice(&attestation.payload)
         .map_err(|e| format!("its payload is not a signature payload ({e})"))?;
     let critical = &payload.critical;
@@ -29,25 +48,38 @@ pub fn check(
     if signed != image_ref || critical.kind != PAYLOAD_TYPE {
         return Err(format!("its payload signs {signed}, not {image_ref}"));
     }
+    if attestor.keys.is_empty() {
+        return Err(format!("attestor {} has no public keys", attestor.name));
+    }
+    let signed_forms = [
+        attestation.payload.clone(),
+        pae(GCLOUD_DSSE_TYPE, &attestation.payload),
+    ];
     let mut reasons = Vec::new();
     for (key_id, signature) in &attestation.signatures {
-        match attestor.key(key_id) {
-            Some(key) => match key.public_key() {
-                Some(public) if public.verifies(&attestation.payload, signature) => {
-                    return Ok(key_id.clone())
-                }
-                Some(_) => reasons.push(format!("the signature by {key_id} does not verify")),
-                None => reasons.push(format!(
-                    "key {key_id} is not a PKIX key this tool can check"
-                )),
-            },
-            None => reasons.push(unknown_key_id(
-                attestor,
-                key_id,
-                &attestation.payload,
-                signature,
-            )),
+        let Some(key) = attestor.key(key_id) else {
+            reasons.push(unknown_key_id(attestor, key_id, &signed_forms, signature));
+            continue;
+        };
+        let Some(public) = key.public_key() else {
+            reasons.push(format!(
+                "key {key_id} is not a PKIX key this tool can check"
+            ));
+            continue;
+        };
+        if signed_forms.iter().any(|m| public.verifies(m, signature)) {
+            return Ok(key_id.clone());
         }
+        reasons.push(
+            match other_algorithm(&public.pem, &signed_forms, signature) {
+                Some(used) => format!(
+                    "the signature by {key_id} verifies with {} but the attestor declares {}: \
+                 Binary Authorization will reject it",
+                    used.binauthz_name, public.algorithm.binauthz_name
+                ),
+                None => format!("the signature by {key_id} does not verify"),
+            },
+        );
     }
     if reasons.is_empty() {
         reasons.push("it has no signatures".into());
@@ -55,13 +87,23 @@ pub fn check(
     Err(reasons.join("; "))
 }
 
+/// An algorithm other than the declared one under which the key's signature verifies.
+fn other_algorithm(pem: &str, forms: &[Vec<u8>], signature: &[u8]) -> Option<SigningAlgorithm> {
+    SigningAlgorithm::all().find(|alg| forms.iter().any(|m| alg.verifies(pem, m, signature)))
+}
+
 /// Why a signature filed under an id the attestor does not know fails; when the signature is
 /// valid under one of the attestor's keys all the same (Tekton Chains' `gcpkms://` ids), say
 /// so, since re-filing it under the right id is the fix.
-fn unknown_key_id(attestor: &Attestor, key_id: &str, payload: &[u8], signature: &[u8]) -> String {
+fn unknown_key_id(
+    attestor: &Attestor,
+    key_id: &str,
+    forms: &[Vec<u8>],
+    signature: &[u8],
+) -> String {
     let verifying = attestor.keys.iter().find(|k| {
         k.public_key()
-            .is_some_and(|key| key.verifies(payload, signature))
+            .is_some_and(|key| forms.iter().any(|m| key.verifies(m, signature)))
     });
     match verifying {
         Some(key) => format!(
@@ -91,6 +133,9 @@ mod tests {
     const SIGNATURE: &str = "MEQCIBYeDHY1QCWmuR+Mfm/R+PlnkH7pI3EM07BfyOto79fYAiBvoDEqdA47r7mCcIgmgYwh7N8AY5RNtxFoUBBO0bOzlA==";
     // Another P-256 key (openssl, as above), which did not sign.
     const OTHER_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE8qjRMCWSItS3/uO7XT+MrBJJ3F1i\n9xFm2u/QPbhCOaJpwhYmJ66WO+/VIHxbpooVldNAMugjuSBtKWgsDvd/UQ==\n-----END PUBLIC KEY-----\n";
+    // The same key's signature over the DSSE encoding of that payload, as gcloud
+    // `sign-and-create --pae-encode-payload` signs (PAE bytes built by hand, then openssl dgst).
+    const PAE_SIGNATURE: &str = "MEUCIQC9tpOZ6Uhx/pmhWgTp/m9tvdgGW2GM/LcBRFqEdmRmpQIgRbRp0r31jbEt6BXMPuP75t93FKibeHMKdQ4kGqtMCvo=";
     const KEY_ID: &str = "//cloudkms.googleapis.com/v1/projects/p/locations/global/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1";
 
     fn payload(image: &str) -> Vec<u8> {
@@ -129,6 +174,7 @@ mod tests {
                 .iter()
                 .map(|(id, s)| (id.to_string(), s.clone()))
                 .collect(),
+            jwts: Vec::new(),
         }
     }
 
@@ -139,6 +185,55 @@ mod tests {
             let att = filed(&resource, payload(IMAGE), &[(KEY_ID, signature())]);
             assert_eq!(check(&att, &a, IMAGE), Ok(KEY_ID.to_string()));
         }
+    }
+
+    #[test]
+    fn pae_matches_the_dsse_specification() {
+        // The example of the DSSE protocol document (secure-systems-lab/dsse, protocol.md).
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+        );
+    }
+
+    #[test]
+    fn a_signature_over_the_dsse_encoding_holds() {
+        let pae_signature = base64::engine::general_purpose::STANDARD
+            .decode(PAE_SIGNATURE)
+            .unwrap();
+        let att = filed(IMAGE, payload(IMAGE), &[(KEY_ID, pae_signature)]);
+        assert_eq!(
+            check(&att, &attestor(&[(KEY_ID, PEM)]), IMAGE),
+            Ok(KEY_ID.to_string())
+        );
+    }
+
+    #[test]
+    fn a_declared_algorithm_other_than_the_signatures_is_named() {
+        let mut a = attestor(&[(KEY_ID, PEM)]);
+        a.keys[0].algorithm = SigningAlgorithm::from_binauthz("ECDSA_P384_SHA384");
+        let att = filed(IMAGE, payload(IMAGE), &[(KEY_ID, signature())]);
+        let reason = check(&att, &a, IMAGE).unwrap_err();
+        assert!(
+            reason.contains(
+                "verifies with ECDSA_P256_SHA256 but the attestor declares ECDSA_P384_SHA384"
+            ),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn jwt_attestations_and_attestors_without_keys_are_not_passed() {
+        let mut att = filed(IMAGE, payload(IMAGE), &[]);
+        att.jwts = vec!["eyJhbGciOi.e30.sig".into()];
+        let reason = check(&att, &attestor(&[(KEY_ID, PEM)]), IMAGE).unwrap_err();
+        assert!(
+            reason.starts_with("not checked: it is a JWT attestation"),
+            "{reason}"
+        );
+        let att = filed(IMAGE, payload(IMAGE), &[(KEY_ID, signature())]);
+        let reason = check(&att, &attestor(&[]), IMAGE).unwrap_err();
+        assert_eq!(reason, "attestor projects/p/attestors/a has no public keys");
     }
 
     #[test]

@@ -212,12 +212,27 @@ impl AttestorArgs {
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Images by tag or digest; checked at the digest their registry serves.
-    #[arg(value_name = "IMAGE", required = true, value_parser = parse_image)]
+    #[arg(value_name = "IMAGE", env = "BINAUTHZ_IMAGES", value_delimiter = ',', value_parser = parse_image)]
     pub images: Vec<ImageRef>,
 
-    /// The attestor to judge by.
-    #[command(flatten)]
-    pub attestor: AttestorArgs,
+    /// File with more images, one per line (blank lines and #comments skipped; - for stdin).
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_IMAGES_FILE")]
+    pub images_file: Option<PathBuf>,
+
+    /// An attestor every image must satisfy (repeatable or comma-separated):
+    /// projects/PROJECT/attestors/ATTESTOR, or ATTESTOR with --attestor-project.
+    #[arg(
+        long = "attestor",
+        value_name = "ATTESTOR",
+        env = "BINAUTHZ_ATTESTOR",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub attestors: Vec<String>,
+
+    /// Project of the attestors given as bare ids.
+    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_ATTESTOR_PROJECT")]
+    pub attestor_project: Option<String>,
 
     /// Output format (default: json when stdout is not a terminal, else text).
     #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]

@@ -114,8 +114,8 @@ pub enum Error {
     #[error("the signature KMS returned for {key} does not verify with the key's public key; nothing was written")]
     SignatureDoesNotVerify { key: String },
 
-    #[error("no valid attestation by {attestor} for {images}: Binary Authorization would block it; see the output for each attestation's reason")]
-    NotAttested { attestor: String, images: String },
+    #[error("no valid attestation for {missing}: Binary Authorization would block it; see the output for each attestation's reason")]
+    NotAttested { missing: String },
 
     #[error("Google refused to {action}: {reason}")]
     Rejected { action: String, reason: String },

@@ -43,14 +43,20 @@ fn main() -> ExitCode {
         });
     // What finished is handed to the CI even when the command then failed.
     let result = report.and_then(|report| {
-        let emitted = match report.outcomes.is_empty() && report.result.is_err() {
-            true => Ok(()),
-            false => ci
-                .emit(&env, &report.outcomes, &mut log)
+        let emitted = if !report.verdicts.is_empty() {
+            ci.emit_verdicts(&env, &report.verdicts, &mut log)
+                .and_then(|()| {
+                    ci::write_verdicts_file(ci.as_ref(), outputs_file, &env, &report.verdicts)
+                })
+                .map_err(Error::Output)
+        } else if report.outcomes.is_empty() && report.result.is_err() {
+            Ok(())
+        } else {
+            ci.emit(&env, &report.outcomes, &mut log)
                 .and_then(|()| {
                     ci::write_outputs_file(ci.as_ref(), outputs_file, &env, &report.outcomes)
                 })
-                .map_err(Error::Output),
+                .map_err(Error::Output)
         };
         report.result.and(emitted)
     });

@@ -93,4 +93,6 @@ pub struct Attestation {
     pub payload: Vec<u8>,
     /// `(publicKeyId, signature bytes)` pairs.
     pub signatures: Vec<(String, Vec<u8>)>,
+    /// Compact JWTs, the other form an attestation may take.
+    pub jwts: Vec<String>,
 }

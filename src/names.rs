@@ -122,7 +122,7 @@ impl fmt::Display for AttestorName {
 }
 
 /// `projects/P/notes/N`: the Container Analysis note an attestor's attestations hang from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NoteName {
     /// The note's project.
     pub project: String,

@@ -69,6 +69,73 @@ pub struct Outcome {
     pub error: Option<ImageError>,
 }
 
+/// One filed attestation and whether Binary Authorization would accept it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    /// The occurrence name.
+    pub name: String,
+    /// The resource it is filed for.
+    pub resource_uri: String,
+    /// The key ids its signatures are filed under.
+    pub public_key_ids: Vec<String>,
+    /// True when admission would accept it.
+    pub valid: bool,
+    /// The key id whose signature verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<String>,
+    /// Why Binary Authorization would not accept it; empty when valid.
+    pub reason: String,
+}
+
+/// One image judged against one attestor by `verify`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// The image as given.
+    pub image: String,
+    /// `REPO@DIGEST` as the registry serves it.
+    pub image_ref: String,
+    /// The attestor judged against.
+    pub attestor: String,
+    /// True when at least one of its attestations for the digest is valid.
+    pub verified: bool,
+    /// The attestation that satisfies the attestor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attestation: Option<String>,
+    /// The key id whose signature verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_id: Option<String>,
+    /// Why not, when not verified.
+    pub reason: String,
+    /// Every attestation filed under the attestor's note for this image's digest.
+    pub attestations: Vec<Checked>,
+}
+
+impl Verdict {
+    /// One readable line per image and attestor.
+    pub fn line(&self) -> String {
+        match (&self.attestation, &self.public_key_id) {
+            (Some(name), Some(key)) => format!(
+                "{}  verified by {} ({name}, key {key})\n",
+                self.image_ref, self.attestor
+            ),
+            _ => format!(
+                "{}  NOT verified by {}: {}\n",
+                self.image_ref_or_image(),
+                self.attestor,
+                self.reason
+            ),
+        }
+    }
+
+    /// `REPO@DIGEST`, or the image as given when it never resolved.
+    pub fn image_ref_or_image(&self) -> &str {
+        match self.image_ref.is_empty() {
+            true => &self.image,
+            false => &self.image_ref,
+        }
+    }
+}
+
 impl Outcome {
     /// One readable line.
     pub fn line(&self) -> String {

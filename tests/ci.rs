@@ -386,3 +386,90 @@ fn jenkins_and_cloud_build_get_a_json_outputs_file() {
         .unwrap()
         .starts_with("projects/demo/occurrences/"));
 }
+
+/// `verify` hands the CI its verdict: GitHub's `verified` and `json` outputs and a summary
+/// table, GitLab's dotenv, whether the images passed or not.
+#[test]
+fn verify_outputs_reach_github_and_gitlab() {
+    let emu = google();
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = images(&emu);
+    let registries = [
+        ("BINAUTHZ_INSECURE_REGISTRIES", emu.host()),
+        ("BINAUTHZ_GOOGLE_REGISTRIES", emu.host()),
+        ("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN.to_string()),
+    ];
+    let signed = run(
+        &emu,
+        dir.path(),
+        &[
+            "sign",
+            "--attestor=projects/demo/attestors/a1",
+            "--kms-key-version",
+            KEY,
+            &one,
+        ],
+        &registries,
+    );
+    assert_eq!(signed.code, 0, "{}", signed.stderr);
+
+    let output = dir.path().join("output");
+    let summary = dir.path().join("summary");
+    let mut github = registries.to_vec();
+    github.extend([
+        ("GITHUB_ACTIONS", "true".to_string()),
+        ("GITHUB_OUTPUT", output.display().to_string()),
+        ("GITHUB_STEP_SUMMARY", summary.display().to_string()),
+    ]);
+    let verify = ["verify", "--attestor=projects/demo/attestors/a1"];
+    let passed = run(
+        &emu,
+        dir.path(),
+        &[&verify[..], &[one.as_str()]].concat(),
+        &github,
+    );
+    assert_eq!(passed.code, 0, "{}", passed.stderr);
+    let outputs = parse_github_output(&std::fs::read_to_string(&output).unwrap());
+    assert_eq!(outputs["verified"], "true");
+    let verdicts: Value = serde_json::from_str(&outputs["json"]).unwrap();
+    assert_eq!(verdicts[0]["verified"], true);
+
+    std::fs::remove_file(&output).unwrap();
+    let failed = run(
+        &emu,
+        dir.path(),
+        &[&verify[..], &[one.as_str(), two.as_str()]].concat(),
+        &github,
+    );
+    assert_eq!(failed.code, 5, "{}", failed.stderr);
+    let outputs = parse_github_output(&std::fs::read_to_string(&output).unwrap());
+    assert_eq!(outputs["verified"], "false");
+    let table = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        table.contains("| Image | Attestor | Verdict | Reason |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("NOT verified | no attestation by projects/demo/attestors/a1"),
+        "{table}"
+    );
+    assert!(
+        failed
+            .stderr
+            .contains("::error title=binauthz-attest (exit 5)::"),
+        "{}",
+        failed.stderr
+    );
+
+    let mut gitlab = registries.to_vec();
+    gitlab.push(("GITLAB_CI", "true".to_string()));
+    let result = run(
+        &emu,
+        dir.path(),
+        &[&verify[..], &[two.as_str()]].concat(),
+        &gitlab,
+    );
+    assert_eq!(result.code, 5);
+    let dotenv = std::fs::read_to_string(dir.path().join("binauthz-attest.env")).unwrap();
+    assert_eq!(dotenv, "BINAUTHZ_VERIFIED=false\n");
+}

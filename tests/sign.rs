@@ -276,6 +276,19 @@ fn every_kms_algorithm_signs_attestations_binauthz_verifies() {
             "occurrenceResourceUri": outcome["image_ref"],
         })));
         assert_eq!(verdict["result"], "VERIFIED", "{alg}: {verdict}");
+        // And our own judgement agrees, for every algorithm.
+        let (code, stdout, stderr) = attest(
+            &emu,
+            &[
+                "verify",
+                &image,
+                "--attestor=projects/demo/attestors/a1",
+                "--output=json",
+            ],
+        );
+        assert_eq!(code, 0, "{alg}: {stderr}");
+        let verdicts: Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(verdicts[0]["verified"], true, "{alg}: {verdicts}");
     }
 }
 
@@ -537,7 +550,7 @@ fn verify_accepts_what_sign_wrote_and_names_why_others_fail() {
     let (code, stdout, stderr) = verify(&format!("{host}/demo/apps/unsigned:v1"));
     assert_eq!(code, 5, "{stderr}");
     assert!(
-        stderr.contains("no valid attestation by projects/demo/attestors/a1"),
+        stderr.contains("by projects/demo/attestors/a1: Binary Authorization would block it"),
         "{stderr}"
     );
     assert_eq!(

@@ -22,5 +22,7 @@ mod payload;
 mod retries;
 /// `sign` and `verify` end to end against the emulator, judged by gcloud and openssl.
 mod sign;
+/// `verify`: every attestation form, every rejection's reason, several attestors, batches.
+mod verify;
 /// The CI wrappers under their validators and stand-ins, in sync with `sign --help`.
 mod wrappers;

@@ -5,7 +5,7 @@
 use super::{Ci, CiName, Env, Outputs};
 use crate::commit_status;
 use crate::error::Error;
-use crate::report::{Outcome, Status};
+use crate::report::{Outcome, Status, Verdict};
 use crate::token::AccessToken;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
@@ -167,6 +167,41 @@ impl Ci for GitHub {
                 summary += &format!(
                     "| `{repository}` | `{}` | `{}` | {result} |\n",
                     o.digest, o.attestation
+                );
+            }
+            append(&path, &format!("{summary}\n"))?;
+        }
+        Ok(())
+    }
+
+    fn emit_verdicts(&self, env: Env, verdicts: &[Verdict], out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "::endgroup::")?;
+        let verified = super::all_verified(verdicts).to_string();
+        let json = serde_json::to_string(verdicts).unwrap_or_default();
+        if let Some(path) = env("GITHUB_OUTPUT") {
+            let mut text = String::new();
+            for (name, value) in [("verified", verified.as_str()), ("json", &json)] {
+                let end = delimiter(value);
+                text += &format!("{name}<<{end}\n{value}\n{end}\n");
+            }
+            append(&path, &text)?;
+        }
+        if let Some(path) = env("GITHUB_STEP_SUMMARY") {
+            let mut summary = String::from(
+                "### Binary Authorization verification\n\n| Image | Attestor | Verdict | Reason |\n|---|---|---|---|\n",
+            );
+            for v in verdicts {
+                let verdict = if v.verified {
+                    "verified"
+                } else {
+                    "NOT verified"
+                };
+                // A table cell ends at `|` and at a line break: keep reasons inside theirs.
+                let reason = v.reason.replace('|', "\\|").replace(['\n', '\r'], " ");
+                summary += &format!(
+                    "| `{}` | `{}` | {verdict} | {reason} |\n",
+                    v.image_ref_or_image(),
+                    v.attestor
                 );
             }
             append(&path, &format!("{summary}\n"))?;

@@ -2,7 +2,7 @@
 //! as `artifacts: reports: dotenv`, one `KEY=VALUE` per line (single-line values only).
 
 use super::{Ci, CiName, Env, Outputs};
-use crate::report::Outcome;
+use crate::report::{Outcome, Verdict};
 use std::io::{self, Write};
 
 pub struct GitLab;
@@ -23,5 +23,16 @@ impl Ci for GitLab {
             o.digest, o.image_ref, o.attestation, o.created
         );
         std::fs::write(path, text)
+    }
+
+    fn emit_verdicts(
+        &self,
+        env: Env,
+        verdicts: &[Verdict],
+        _out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let path = env("BINAUTHZ_OUTPUTS_FILE").unwrap_or_else(|| "binauthz-attest.env".into());
+        let verified = super::all_verified(verdicts);
+        std::fs::write(path, format!("BINAUTHZ_VERIFIED={verified}\n"))
     }
 }

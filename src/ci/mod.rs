@@ -12,7 +12,7 @@ mod tekton;
 pub use github::commit_status_target;
 
 use crate::error::Error;
-use crate::report::Outcome;
+use crate::report::{Outcome, Verdict};
 use clap::ValueEnum;
 use serde_json::json;
 use std::ffi::OsString;
@@ -58,6 +58,18 @@ pub trait Ci {
 
     /// After `sign` succeeded: outputs where later steps read them, a summary where the CI has one.
     fn emit(&self, _env: Env, _outcomes: &[Outcome], _log: &mut dyn io::Write) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// After `verify`: `verified` (true only when every image passed every attestor) where
+    /// later steps read outputs, a table where the CI has a summary. Called whether or not
+    /// the images passed.
+    fn emit_verdicts(
+        &self,
+        _env: Env,
+        _verdicts: &[Verdict],
+        _log: &mut dyn io::Write,
+    ) -> io::Result<()> {
         Ok(())
     }
 
@@ -196,6 +208,31 @@ impl Outputs {
             "created": o.created == "true", "images": outcomes,
         });
         serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+    }
+}
+
+/// `verify`'s one scalar output: every image passed every attestor.
+pub fn all_verified(verdicts: &[Verdict]) -> bool {
+    !verdicts.is_empty() && verdicts.iter().all(|v| v.verified)
+}
+
+/// `verify`'s JSON outputs file (`--outputs-file`, or the CI's default), for Jenkins and Cloud
+/// Build; GitLab gets its dotenv from `emit_verdicts`.
+pub fn write_verdicts_file(
+    ci: &dyn Ci,
+    named: Option<PathBuf>,
+    env: Env,
+    verdicts: &[Verdict],
+) -> io::Result<()> {
+    match named.or_else(|| ci.default_outputs_file(env)) {
+        Some(path) if ci.name() != CiName::Gitlab && !verdicts.is_empty() => {
+            let value = json!({"verified": all_verified(verdicts), "verdicts": verdicts});
+            std::fs::write(
+                path,
+                serde_json::to_string_pretty(&value).unwrap_or_default() + "\n",
+            )
+        }
+        _ => Ok(()),
     }
 }
 

@@ -3,7 +3,7 @@
 //! `IMAGE_DIGEST` names Tekton Chains reads.
 
 use super::{Ci, CiName, Env, Outputs};
-use crate::report::Outcome;
+use crate::report::{Outcome, Verdict};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -33,5 +33,15 @@ impl Ci for Tekton {
             std::fs::write(dir.join(name), value)?;
         }
         Ok(())
+    }
+
+    fn emit_verdicts(
+        &self,
+        env: Env,
+        verdicts: &[Verdict],
+        _out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let verified = super::all_verified(verdicts).to_string();
+        std::fs::write(results_dir(env).join("VERIFIED"), verified)
     }
 }

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::gcp::auth::{Auth, AuthOptions};
 use crate::reference::ImageRef;
 use crate::registry::{Registry, RegistryConfig};
-use crate::report::Outcome;
+use crate::report::{Outcome, Verdict};
 use crate::retry;
 use crate::token::AccessToken;
 
@@ -48,6 +48,8 @@ pub struct Context {
 pub struct Report {
     /// Per image, what `sign` did; empty for the other commands.
     pub outcomes: Vec<Outcome>,
+    /// Per image and attestor, what `verify` found; empty for the other commands.
+    pub verdicts: Vec<Verdict>,
     /// How the command ended.
     pub result: Result<()>,
 }
@@ -57,6 +59,7 @@ impl Report {
     pub fn plain(result: Result<()>) -> Report {
         Report {
             outcomes: Vec::new(),
+            verdicts: Vec::new(),
             result,
         }
     }

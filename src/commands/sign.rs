@@ -58,7 +58,11 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
             .within_deadline(commit_status::post(target, &outcomes))
             .await;
     }
-    Report { outcomes, result }
+    Report {
+        outcomes,
+        verdicts: Vec::new(),
+        result,
+    }
 }
 
 /// The batch's exit: the worst failed image's code, with how many failed.

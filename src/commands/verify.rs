@@ -1,54 +1,89 @@
-//! `verify`: the attestations an attestor's note holds for each image's registry digest, and
-//! whether Binary Authorization would accept each one, with the reason when not.
+//! `verify`: for each image's registry digest and each attestor, whether Binary Authorization
+//! would find a valid attestation, which one, and the reason when not. An image passes when
+//! every attestor has at least one valid attestation for its digest (any of that attestor's
+//! keys suffices), as an admission rule with several `requireAttestationsBy` entries demands.
+//!
+//! Each distinct image reference is resolved once and each attestor's note is listed once per
+//! distinct digest, however many inputs share them.
+
+use std::collections::HashMap;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use serde::Serialize;
 
-use super::{print, Context, Report};
+use super::{print, read_images_file, Context, Report};
 use crate::attestation;
 use crate::cli::VerifyArgs;
 use crate::error::{Error, Result};
 use crate::gcp::binauthz::Binauthz;
 use crate::gcp::grafeas::Grafeas;
 use crate::gcp::Endpoints;
-use crate::names::AttestorName;
-use crate::reference::ImageRef;
+use crate::model::{Attestation, Attestor};
+use crate::names::{AttestorName, NoteName};
+use crate::reference::{Digest, ImageRef};
 use crate::registry::Registry;
+use crate::report::{Checked, Verdict};
 
-/// The top-level entry point for `verify`: prints a verdict per image and exits 5 when an
-/// image has no attestation Binary Authorization would accept.
+/// The top-level entry point for `verify`: prints a verdict per image and attestor, hands the
+/// CI `verified` and the verdicts, and exits 5 unless every image passes every attestor.
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
-    Report::plain(ctx.within_deadline(verify_and_print(ctx, args)).await)
+    let verdicts = ctx.within_deadline(verify_all(ctx, args)).await;
+    let verdicts = match verdicts {
+        Ok(verdicts) => verdicts,
+        Err(e) => return Report::plain(Err(e)),
+    };
+    let printed = print(args.output, &verdicts, Verdict::line);
+    let failing: Vec<String> = verdicts
+        .iter()
+        .filter(|v| !v.verified)
+        .map(|v| format!("{} by {}", v.image_ref_or_image(), v.attestor))
+        .collect();
+    let result = printed.and(match failing.is_empty() {
+        true => Ok(()),
+        false => Err(Error::NotAttested {
+            missing: failing.join(", "),
+        }),
+    });
+    Report {
+        outcomes: Vec::new(),
+        verdicts,
+        result,
+    }
 }
 
-async fn verify_and_print(ctx: &Context, args: &VerifyArgs) -> Result<()> {
-    let attestor = args.attestor.name()?;
+async fn verify_all(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verdict>> {
+    let mut images = args.images.clone();
+    if let Some(path) = &args.images_file {
+        images.extend(read_images_file(path)?);
+    }
+    if images.is_empty() {
+        return Err(Error::Usage(
+            "no images to verify: pass IMAGE arguments or --images-file".into(),
+        ));
+    }
+    let attestors = args
+        .attestors
+        .iter()
+        .map(|a| AttestorName::parse(a, args.attestor_project.as_deref()))
+        .collect::<Result<Vec<_>>>()?;
+    if attestors.is_empty() {
+        return Err(Error::Usage(
+            "no attestor to verify against: pass --attestor (repeatable)".into(),
+        ));
+    }
     let auth = ctx.auth()?;
     let endpoints = Endpoints::from_env();
     let token = auth.warm().await?;
-    let registry = ctx.registry_client(Some(token), &args.images)?;
-    let binauthz = Binauthz::new(&auth, &endpoints).await?;
-    let grafeas = Grafeas::new(&auth, &endpoints).await?;
+    let registry = ctx.registry_client(Some(token), &images)?;
+    let (binauthz, grafeas) = tokio::try_join!(
+        Binauthz::new(&auth, &endpoints),
+        Grafeas::new(&auth, &endpoints)
+    )?;
     let clients = Clients {
         registry: &registry,
         binauthz: &binauthz,
         grafeas: &grafeas,
     };
-    let verdicts = verify(clients, &args.images, &attestor, ctx.concurrency).await?;
-    print(args.output, &verdicts, Verdict::text)?;
-    let unattested: Vec<&str> = verdicts
-        .iter()
-        .filter(|v| !v.verified)
-        .map(|v| v.image_ref.as_str())
-        .collect();
-    if unattested.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::NotAttested {
-            attestor: attestor.to_string(),
-            images: unattested.join(", "),
-        })
-    }
+    verify(clients, &images, &attestors, ctx.concurrency).await
 }
 
 /// The clients `verify` reads through.
@@ -56,111 +91,111 @@ async fn verify_and_print(ctx: &Context, args: &VerifyArgs) -> Result<()> {
 pub struct Clients<'a> {
     /// Digests.
     pub registry: &'a Registry,
-    /// The attestor.
+    /// The attestors.
     pub binauthz: &'a Binauthz,
     /// The attestations.
     pub grafeas: &'a Grafeas,
 }
 
-/// One filed attestation and whether Binary Authorization would accept it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Checked {
-    /// The occurrence name.
-    pub name: String,
-    /// The resource it is filed for.
-    pub resource_uri: String,
-    /// The key ids its signatures are filed under.
-    pub public_key_ids: Vec<String>,
-    /// True when admission would accept it.
-    pub valid: bool,
-    /// Why Binary Authorization would not accept it; empty when valid.
-    pub reason: String,
-}
-
-/// One image's verdict for one attestor.
-#[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
-    /// The image as given.
-    pub image: String,
-    /// `REPO@DIGEST` as the registry serves it.
-    pub image_ref: String,
-    /// The attestor judged against.
-    pub attestor: String,
-    /// True when at least one attestation is valid.
-    pub verified: bool,
-    /// Every attestation filed under the attestor's note for the digest.
-    pub attestations: Vec<Checked>,
-}
-
-impl Verdict {
-    /// A readable block, like gcloud's `attestations list` with a verdict per attestation.
-    pub fn text(&self) -> String {
-        let head = if self.verified {
-            "attested"
-        } else {
-            "NOT attested"
-        };
-        let mut out = format!("{}  {head} by {}\n", self.image_ref, self.attestor);
-        for a in &self.attestations {
-            let state = if a.valid {
-                "valid".to_string()
-            } else {
-                format!("invalid: {}", a.reason)
-            };
-            out += &format!(
-                "  {}  key {}  {state}\n",
-                a.name,
-                a.public_key_ids.join(",")
-            );
-        }
-        out
-    }
-}
-
-/// Each image's verdict, in input order.
+/// Each image's verdict for each attestor, image-major in input order.
 pub async fn verify(
     clients: Clients<'_>,
     images: &[ImageRef],
-    attestor: &AttestorName,
+    attestors: &[AttestorName],
     concurrency: usize,
 ) -> Result<Vec<Verdict>> {
-    let Clients {
-        registry,
-        binauthz,
-        grafeas,
-    } = clients;
-    let digests = stream::iter(images)
-        .map(|image| async move { Ok::<_, Error>((image, registry.resolve(image).await?)) })
+    // Each distinct reference resolved once, beside the attestor reads.
+    let mut distinct: Vec<&ImageRef> = Vec::new();
+    for image in images {
+        if !distinct.contains(&image) {
+            distinct.push(image);
+        }
+    }
+    let digests = stream::iter(distinct.iter().copied())
+        .map(|image| async move {
+            Ok::<_, Error>((image.clone(), clients.registry.resolve(image).await?))
+        })
         .buffered(concurrency)
-        .try_collect::<Vec<_>>();
-    let (attestor, digests) = tokio::try_join!(binauthz.attestor(attestor), digests)?;
-    let attestor = &attestor;
-    stream::iter(digests)
-        .map(|(image, digest)| async move {
-            let image_ref = image.with_digest(&digest).to_string();
-            let filed = grafeas.attestations(&attestor.note, &digest).await?;
-            let attestations: Vec<Checked> = filed
-                .iter()
-                .map(|a| {
-                    let result = attestation::check(a, attestor, &image_ref);
-                    Checked {
-                        name: a.name.clone(),
-                        resource_uri: a.resource_uri.clone(),
-                        public_key_ids: a.signatures.iter().map(|(id, _)| id.clone()).collect(),
-                        valid: result.is_ok(),
-                        reason: result.err().unwrap_or_default(),
-                    }
-                })
-                .collect();
-            Ok(Verdict {
-                image: image.to_string(),
-                image_ref,
-                attestor: attestor.name.to_string(),
-                verified: attestations.iter().any(|a| a.valid),
-                attestations,
-            })
+        .try_collect::<HashMap<ImageRef, Digest>>();
+    let attestor_reads = stream::iter(attestors)
+        .map(|name| clients.binauthz.attestor(name))
+        .buffered(concurrency)
+        .try_collect::<Vec<Attestor>>();
+    let (digests, attestors) = tokio::try_join!(digests, attestor_reads)?;
+
+    // Each (note, digest) listed once.
+    let mut lookups: Vec<(NoteName, Digest)> = Vec::new();
+    for attestor in &attestors {
+        for digest in digests.values() {
+            let key = (attestor.note.clone(), digest.clone());
+            if !lookups.contains(&key) {
+                lookups.push(key);
+            }
+        }
+    }
+    let filed: HashMap<(NoteName, Digest), Vec<Attestation>> = stream::iter(lookups)
+        .map(|(note, digest)| async move {
+            let found = clients.grafeas.attestations(&note, &digest).await?;
+            Ok::<_, Error>(((note, digest), found))
         })
         .buffered(concurrency)
         .try_collect()
-        .await
+        .await?;
+
+    let mut verdicts = Vec::new();
+    for image in images {
+        let digest = &digests[image];
+        let image_ref = image.with_digest(digest).to_string();
+        for attestor in &attestors {
+            let candidates = &filed[&(attestor.note.clone(), digest.clone())];
+            verdicts.push(judge(image, &image_ref, attestor, candidates));
+        }
+    }
+    Ok(verdicts)
+}
+
+/// One image against one attestor, from the attestations filed under its note for the digest.
+fn judge(image: &ImageRef, image_ref: &str, attestor: &Attestor, filed: &[Attestation]) -> Verdict {
+    // Attestations for the same digest in other repositories are not this image's business.
+    let mine = filed.iter().filter(|a| {
+        let uri = a
+            .resource_uri
+            .strip_prefix("https://")
+            .unwrap_or(&a.resource_uri);
+        uri.rsplit_once('@').map(|(repo, _)| repo)
+            == image_ref.rsplit_once('@').map(|(repo, _)| repo)
+    });
+    let checked: Vec<Checked> = mine
+        .map(|a| {
+            let result = attestation::check(a, attestor, image_ref);
+            Checked {
+                name: a.name.clone(),
+                resource_uri: a.resource_uri.clone(),
+                public_key_ids: a.signatures.iter().map(|(id, _)| id.clone()).collect(),
+                valid: result.is_ok(),
+                verified_by: result.as_ref().ok().cloned(),
+                reason: result.err().unwrap_or_default(),
+            }
+        })
+        .collect();
+    let valid = checked.iter().find(|c| c.valid);
+    let reason = match (valid, checked.as_slice()) {
+        (Some(_), _) => String::new(),
+        (None, []) => format!("no attestation by {} for {image_ref}", attestor.name),
+        (None, all) => all
+            .iter()
+            .map(|c| format!("{}: {}", c.name, c.reason))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    Verdict {
+        image: image.to_string(),
+        image_ref: image_ref.to_string(),
+        attestor: attestor.name.to_string(),
+        verified: valid.is_some(),
+        attestation: valid.map(|c| c.name.clone()),
+        public_key_id: valid.and_then(|c| c.verified_by.clone()),
+        reason,
+        attestations: checked,
+    }
 }

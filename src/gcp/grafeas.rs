@@ -133,5 +133,6 @@ fn attestation(occurrence: &Occurrence) -> Option<Attestation> {
             .iter()
             .map(|s| (s.public_key_id.clone(), s.signature.to_vec()))
             .collect(),
+        jwts: att.jwts.iter().map(|j| j.compact_jwt.clone()).collect(),
     })
 }
