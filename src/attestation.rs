@@ -5,6 +5,7 @@
 
 use crate::algorithm::SigningAlgorithm;
 use crate::model::{Attestation, Attestor};
+use crate::openpgp::PgpKey;
 use crate::payload::{Payload, PAYLOAD_TYPE};
 
 /// The DSSE type gcloud `sign-and-create --pae-encode-payload` uses unless `--dsse-type` says
@@ -61,6 +62,13 @@ pub fn check(
             reasons.push(unknown_key_id(attestor, key_id, &signed_forms, signature));
             continue;
         };
+        if let Some(armored) = &key.pgp {
+            match pgp_check(armored, signature, image_ref) {
+                Ok(()) => return Ok(key_id.clone()),
+                Err(reason) => reasons.push(format!("the PGP signature by {key_id}: {reason}")),
+            }
+            continue;
+        }
         let Some(public) = key.public_key() else {
             reasons.push(format!(
                 "key {key_id} is not a PKIX key this tool can check"
@@ -85,6 +93,26 @@ pub fn check(
         reasons.push("it has no signatures".into());
     }
     Err(reasons.join("; "))
+}
+
+/// An attached OpenPGP signature that verifies under `armored` and carries the payload that
+/// names `image_ref` (the payload Binary Authorization reads is the one inside the signature).
+fn pgp_check(armored: &str, signature: &[u8], image_ref: &str) -> Result<(), String> {
+    let key = PgpKey::parse(armored)?;
+    let content = key.verified_content(signature)?;
+    let payload: Payload = serde_json::from_slice(&content)
+        .map_err(|e| format!("the signed content is not a signature payload ({e})"))?;
+    let critical = &payload.critical;
+    let signed = format!(
+        "{}@{}",
+        critical.identity.docker_reference, critical.image.docker_manifest_digest
+    );
+    match signed == image_ref && critical.kind == PAYLOAD_TYPE {
+        true => Ok(()),
+        false => Err(format!(
+            "the signed payload names {signed}, not {image_ref}"
+        )),
+    }
 }
 
 /// An algorithm other than the declared one under which the key's signature verifies.
@@ -160,6 +188,7 @@ mod tests {
                     id: id.to_string(),
                     pem: Some(pem.to_string()),
                     algorithm: SigningAlgorithm::from_binauthz("ECDSA_P256_SHA256"),
+                    pgp: None,
                 })
                 .collect(),
         }

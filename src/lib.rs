@@ -15,6 +15,7 @@ pub mod error;
 pub mod gcp;
 pub mod model;
 pub mod names;
+pub mod openpgp;
 pub mod payload;
 pub mod progress;
 pub mod reference;

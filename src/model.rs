@@ -21,8 +21,8 @@ impl PublicKey {
     }
 }
 
-/// One key an attestor trusts: the exact id signatures must be filed under, and the key itself
-/// when it is a PKIX key (PGP keys carry no PEM and no algorithm here yet).
+/// One key an attestor trusts: the exact id signatures must be filed under, and the key itself:
+/// a PKIX key (PEM and algorithm) or an OpenPGP key.
 #[derive(Debug, Clone)]
 pub struct TrustedKey {
     /// The id Binary Authorization matches `publicKeyId` against, byte for byte.
@@ -31,6 +31,8 @@ pub struct TrustedKey {
     pub pem: Option<String>,
     /// The declared `signatureAlgorithm`, when it is one we know.
     pub algorithm: Option<SigningAlgorithm>,
+    /// The ASCII-armored OpenPGP public key, for a PGP entry (its id is the fingerprint).
+    pub pgp: Option<String>,
 }
 
 impl TrustedKey {

@@ -392,3 +392,115 @@ fn a_batch_asks_the_registry_once_per_reference_and_container_analysis_once_per_
     assert_eq!(calls("grafeas.notes.occurrences.list"), 31, "{counters}");
     assert_eq!(calls("binauthz.attestors.get"), 1, "{counters}");
 }
+
+/// Runs gpg in its own home (`GNUPGHOME`), which must exist; panics with its stderr on failure.
+fn gpg(home: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args(["--batch", "--yes", "--passphrase", ""])
+        .args(args)
+        .output()
+        .expect("gpg (Debian package gnupg) is required by the PGP tests");
+    assert!(
+        out.status.success(),
+        "gpg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_pgp_attestation_made_with_gpg_and_gcloud_is_verified_and_a_misdirected_one_is_not() {
+    let emu = google(&seeded(&["pgp", "pgp-other"]));
+    let dir = emu.dir.path();
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    gpg(
+        &home,
+        &[
+            "--quick-generate-key",
+            "ci <ci@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+    );
+    let fingerprint = gpg(&home, &["--list-keys", "--with-colons"])
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("fpr:")
+                .map(|r| r.trim_matches(':').to_string())
+        })
+        .expect("a fingerprint");
+    let public = dir.join("ci.asc");
+    gpg(
+        &home,
+        &[
+            "--armor",
+            "--output",
+            public.to_str().unwrap(),
+            "--export",
+            &fingerprint,
+        ],
+    );
+    emu.gcloud_ok(&[
+        "container",
+        "binauthz",
+        "attestors",
+        "public-keys",
+        "add",
+        "--attestor=projects/demo/attestors/a1",
+        &format!("--pgp-public-key-file={}", public.display()),
+    ]);
+
+    let file_signed = |repo: &str, signed_for: &str| {
+        let (tag, pinned) = image(&emu, repo);
+        let (_, other) = image(&emu, signed_for);
+        let payload_file = dir.join(format!("{repo}.json"));
+        std::fs::write(&payload_file, payload(&emu, &other)).unwrap();
+        let signature = dir.join(format!("{repo}.json.asc"));
+        gpg(
+            &home,
+            &[
+                "--armor",
+                "--sign",
+                "-u",
+                &fingerprint,
+                "--output",
+                signature.to_str().unwrap(),
+                payload_file.to_str().unwrap(),
+            ],
+        );
+        emu.gcloud_ok(&[
+            "container",
+            "binauthz",
+            "attestations",
+            "create",
+            &format!("--artifact-url={pinned}"),
+            "--attestor=projects/demo/attestors/a1",
+            &format!("--signature-file={}", signature.display()),
+            &format!("--public-key-id={fingerprint}"),
+        ]);
+        tag
+    };
+    let good = file_signed("pgp", "pgp");
+    let misdirected = file_signed("pgp-other", "pgp");
+
+    // gpg started an agent for this home: stop it, so no process outlives the test.
+    let _ = Command::new("gpgconf")
+        .env("GNUPGHOME", &home)
+        .args(["--kill", "gpg-agent"])
+        .status();
+
+    let (code, verdicts, stderr) = verify(&emu, &[good, misdirected], &["a1"]);
+    assert_eq!(code, 5, "{stderr}");
+    assert_eq!(verdicts[0]["verified"], true, "{verdicts:#?}");
+    assert_eq!(verdicts[0]["public_key_id"], fingerprint.as_str());
+    assert_eq!(verdicts[1]["verified"], false);
+    let reason = verdicts[1]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("payload signs") || reason.contains("signed payload names"),
+        "{reason}"
+    );
+}

@@ -68,6 +68,7 @@ impl Binauthz {
                     algorithm: pkix
                         .and_then(|p| p.signature_algorithm.name())
                         .and_then(SigningAlgorithm::from_binauthz),
+                    pgp: k.ascii_armored_pgp_public_key().cloned(),
                 }
             })
             .collect();

@@ -106,6 +106,7 @@ mod tests {
                     id: id.to_string(),
                     pem: Some(pem.to_string()),
                     algorithm: alg.and_then(SigningAlgorithm::from_binauthz),
+                    pgp: None,
                 })
                 .collect(),
         }
