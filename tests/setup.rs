@@ -125,8 +125,25 @@ fn setup_as_owner_lets_ci_sign_and_a_rerun_reads_only() {
         actions(&plan).iter().all(|(_, a)| a.starts_with("would")),
         "{plan}"
     );
-    // Before setup, the CI identity can do nothing.
+    // Before setup, the CI identity can do nothing, and `verify` says which role it lacks.
     assert_eq!(sign(&emu).0, 3);
+    let image = format!("{}/demo/apps/hello:v1", emu.host());
+    let (code, out, err) = attest_as(
+        &emu,
+        "ci-token",
+        &[
+            "verify",
+            &image,
+            "--attestor",
+            "projects/demo/attestors/nothing-yet",
+        ],
+    );
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        err.contains("binaryauthorization.attestors.get")
+            && err.contains("grant the caller roles/binaryauthorization.attestorsViewer on projects/demo/attestors/nothing-yet"),
+        "{err}"
+    );
 
     let (code, done, err) = setup(&emu, &["--policy", "enforce"]);
     assert_eq!(code, 0, "{err}");
@@ -325,13 +342,35 @@ fn every_binding_setup_makes_is_needed_by_sign() {
 #[test]
 fn setup_refuses_a_key_of_another_purpose_and_an_attestor_on_another_note() {
     let emu = start(&format!(
-        "keys:\n  - name: {KEY}\nnotes:\n  - name: projects/demo/notes/elsewhere\n  - name: projects/demo/notes/builds\nattestors:\n  - name: {ATTESTOR}\n    note: projects/demo/notes/elsewhere\n"
+        "keys:\n  - name: {KEY}\n  - name: projects/demo/locations/global/keyRings/ring/cryptoKeys/rsa\n    algorithm: RSA_SIGN_PSS_2048_SHA256\nnotes:\n  - name: projects/demo/notes/elsewhere\n  - name: projects/demo/notes/builds\nattestors:\n  - name: {ATTESTOR}\n    note: projects/demo/notes/elsewhere\n"
     ));
     reset(&emu);
     let (code, _, err) = setup(&emu, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("ENCRYPT_DECRYPT") && err.contains("never alters"),
+        "{err}"
+    );
+    assert_eq!(calls(&emu).1, Vec::<String>::new());
+
+    // A signing key of another algorithm than asked is refused too, naming the flag to pass.
+    let rsa = "projects/demo/locations/global/keyRings/ring/cryptoKeys/rsa";
+    let (code, _, err) = attest_as(
+        &emu,
+        "admin-token",
+        &[
+            "setup",
+            "--attestor",
+            ATTESTOR,
+            "--kms-key",
+            rsa,
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--algorithm rsa-sign-pss-2048-sha256"),
         "{err}"
     );
     assert_eq!(calls(&emu).1, Vec::<String>::new());
