@@ -8,6 +8,7 @@ use super::auth::Auth;
 use super::Endpoints;
 use crate::error::{Error, Result};
 use crate::retry::{self, Failure, Stopped};
+use crate::token::AccessToken;
 use serde_json::Value;
 use std::time::SystemTime;
 
@@ -76,7 +77,8 @@ impl Rest {
 
     /// `GET`; `Ok(None)` when the resource does not exist (404).
     pub async fn get(&self, api: Api, path: &str) -> Result<Option<Value>> {
-        match self.send(api, "GET", path, None, true).await {
+        let token = self.auth.access_token().await?;
+        match self.send(&token, api, "GET", path, None, true).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.status == Some(404) => Ok(None),
             Err(e) => Err(to_error(e, format!("read {}", resource_of(path)))),
@@ -94,24 +96,21 @@ impl Rest {
     ) -> Result<Value> {
         // Creates are not idempotent for the retry policy (a lost answer is looked up by rerunning).
         let idempotent = method != "POST" || path.contains(":getIamPolicy");
-        self.send(api, method, path, body, idempotent)
+        let token = self.auth.access_token().await?;
+        self.send(&token, api, method, path, body, idempotent)
             .await
             .map_err(|e| to_error(e, action))
     }
 
     async fn send(
         &self,
+        token: &AccessToken,
         api: Api,
         method: &str,
         path: &str,
         body: Option<&Value>,
         idempotent: bool,
     ) -> std::result::Result<Value, CallError> {
-        let token = self.auth.access_token().await.map_err(|e| CallError {
-            status: Some(401),
-            message: e.to_string(),
-            retry_after: None,
-        })?;
         let sep = if path.contains('?') { '&' } else { '?' };
         let url = format!("{}/v1/{path}{sep}alt=json", self.base(api));
         let what = format!("{method} {path}");
