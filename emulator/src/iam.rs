@@ -20,9 +20,11 @@ use serde_json::{json, Value};
 /// Analysis's in https://cloud.google.com/artifact-analysis/docs/ca-access-control (an
 /// occurrence create needs `occurrences.create` on the project and `notes.attachOccurrence` on
 /// the note it is attached to).
-pub fn required(route: &str, call: &Call) -> Vec<(&'static str, String)> {
+/// None for a route this table does not know: enforcement then refuses it (fail closed), so a
+/// route added without its permission cannot pass unchecked.
+pub fn required(route: &str, call: &Call) -> Option<Vec<(&'static str, String)>> {
     let on = |perm: &'static str| vec![(perm, checked_resource(&call.resource))];
-    match route {
+    Some(match route {
         "kms.keyRings.create" => on("cloudkms.keyRings.create"),
         "kms.keyRings.list" => on("cloudkms.keyRings.list"),
         "kms.keyRings.get" => on("cloudkms.keyRings.get"),
@@ -75,9 +77,10 @@ pub fn required(route: &str, call: &Call) -> Vec<(&'static str, String)> {
         "resourcemanager.projects.get" => on("resourcemanager.projects.get"),
         "resourcemanager.projects.getIamPolicy" => on("resourcemanager.projects.getIamPolicy"),
         "resourcemanager.projects.setIamPolicy" => on("resourcemanager.projects.setIamPolicy"),
-        // Credential endpoints check their own grants (tokenCreators).
-        _ => Vec::new(),
-    }
+        // Impersonation checks its own grant (the account's tokenCreators).
+        "iamcredentials.generateAccessToken" => Vec::new(),
+        _ => return None,
+    })
 }
 
 /// The resource a permission is checked on: the parent for a collection call
@@ -216,7 +219,13 @@ pub fn allows(state: &State, principal: &str, permission: &str, resource: &str) 
 /// `IAM_PERMISSION_DENIED` naming both (the shape of Google's IAM denials, e.g. in the IAM
 /// troubleshooting guide https://cloud.google.com/iam/docs/troubleshooting-access).
 pub fn authorize(state: &State, route: &str, call: &Call) -> ApiResult<()> {
-    for (permission, resource) in required(route, call) {
+    let Some(needs) = required(route, call) else {
+        return Err(ApiError::denied(format!(
+            "Permission denied on resource '{}': the emulator models no permission for {route}.",
+            call.resource
+        )));
+    };
+    for (permission, resource) in needs {
         if !allows(state, &call.principal, permission, &resource) {
             return Err(ApiError::denied(format!(
                 "Permission '{permission}' denied on resource '{resource}' (or it may not exist)."
