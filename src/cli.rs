@@ -115,6 +115,10 @@ pub enum Command {
         #[arg(long, requires = "images")]
         compare: bool,
     },
+    /// Create what is missing of the chain `sign` needs and check what exists: KMS key ring, key
+    /// and version, note, attestor, least-privilege IAM for each --signer, optionally the
+    /// policy. Idempotent: a rerun changes nothing. Ends with the `sign` line to use.
+    Setup(SetupArgs),
     /// Write the Binary Authorization signature payload for IMAGE@sha256:... to stdout, byte for
     /// byte what `gcloud container binauthz create-signature-payload` prints.
     Payload {
@@ -237,6 +241,67 @@ pub struct VerifyArgs {
     /// Output format (default: json when stdout is not a terminal, else text).
     #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
     pub output: Option<Output>,
+}
+
+/// `setup`'s options.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The attestor to create or check.
+    #[command(flatten)]
+    pub attestor: AttestorArgs,
+
+    /// The attestor's note, projects/P/notes/N (default: the attestor's id in its project).
+    #[arg(long, value_name = "NOTE", env = "BINAUTHZ_NOTE")]
+    pub note: Option<String>,
+
+    /// The KMS key that signs: projects/P/locations/L/keyRings/R/cryptoKeys/K. Created when
+    /// missing; an existing key of another purpose or algorithm is refused, never altered.
+    #[arg(long, value_name = "KEY", env = "BINAUTHZ_KMS_KEY")]
+    pub kms_key: String,
+
+    /// The key's algorithm, as gcloud writes it.
+    #[arg(
+        long,
+        value_name = "ALGORITHM",
+        env = "BINAUTHZ_ALGORITHM",
+        default_value = "ec-sign-p256-sha256"
+    )]
+    pub algorithm: String,
+
+    /// Who signs in CI (repeatable): serviceAccount:EMAIL, or a Workload Identity Federation
+    /// principal:// or principalSet://. Gets exactly the roles `sign` needs, on exactly the
+    /// resources it touches.
+    #[arg(
+        long = "signer",
+        value_name = "MEMBER",
+        env = "BINAUTHZ_SIGNERS",
+        value_delimiter = ','
+    )]
+    pub signers: Vec<String>,
+
+    /// Make the project policy's default rule require this attestor (dryrun or enforce);
+    /// none leaves the policy alone.
+    #[arg(long, value_enum, env = "BINAUTHZ_POLICY", default_value = "none")]
+    pub policy: PolicyMode,
+
+    /// Print what would change and write nothing.
+    #[arg(long, env = "BINAUTHZ_PLAN", value_parser = clap::builder::BoolishValueParser::new())]
+    pub plan: bool,
+
+    /// Output format (default: json when stdout is not a terminal, else text).
+    #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
+    pub output: Option<Output>,
+}
+
+/// What `setup --policy` does to the project's Binary Authorization policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyMode {
+    /// Leave the policy alone.
+    None,
+    /// Require the attestor, audit only (DRYRUN_AUDIT_LOG_ONLY).
+    Dryrun,
+    /// Require the attestor and block (ENFORCED_BLOCK_AND_AUDIT_LOG).
+    Enforce,
 }
 
 /// How results are printed.

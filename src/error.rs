@@ -76,7 +76,7 @@ pub enum Error {
     PermissionDenied {
         action: String,
         reason: String,
-        hint: &'static str,
+        hint: String,
     },
 
     #[error("attestor {attestor} was not found: check --attestor and --attestor-project")]

@@ -52,5 +52,6 @@ pub async fn run(cli: Cli, commit_status: Option<commit_status::Target>) -> Repo
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
         Command::Digest { images, compare } => commands::digest::run(&ctx, images, *compare).await,
         Command::Payload { image } => commands::payload::run(image),
+        Command::Setup(args) => commands::setup::run(&ctx, args).await,
     }
 }

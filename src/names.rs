@@ -84,6 +84,52 @@ impl fmt::Display for KeyVersionName {
     }
 }
 
+/// `projects/P/locations/L/keyRings/R/cryptoKeys/K`: a KMS key (`setup --kms-key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptoKeyName {
+    /// The key's project.
+    pub project: String,
+    /// Its location, e.g. `global`.
+    pub location: String,
+    /// Its key ring's id.
+    pub key_ring: String,
+    /// Its id.
+    pub id: String,
+}
+
+impl CryptoKeyName {
+    /// Parses a full key name.
+    pub fn parse(input: &str) -> Result<CryptoKeyName> {
+        match ids(input, &["projects", "locations", "keyRings", "cryptoKeys"]).as_deref() {
+            Some([project, location, key_ring, id]) => Ok(CryptoKeyName {
+                project: project.to_string(),
+                location: location.to_string(),
+                key_ring: key_ring.to_string(),
+                id: id.to_string(),
+            }),
+            _ => Err(Error::InvalidName {
+                what: "KMS key",
+                input: input.to_string(),
+                expected: "projects/PROJECT/locations/LOCATION/keyRings/RING/cryptoKeys/KEY",
+            }),
+        }
+    }
+
+    /// `projects/P/locations/L/keyRings/R`.
+    pub fn key_ring(&self) -> String {
+        format!(
+            "projects/{}/locations/{}/keyRings/{}",
+            self.project, self.location, self.key_ring
+        )
+    }
+}
+
+impl fmt::Display for CryptoKeyName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/cryptoKeys/{}", self.key_ring(), self.id)
+    }
+}
+
 /// `projects/P/attestors/A`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttestorName {

@@ -20,6 +20,9 @@ mod digest;
 mod payload;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
 mod retries;
+/// `setup` against the IAM-enforcing emulator: the chain, least privilege proven binding by
+/// binding, idempotency, refusals, `--plan`.
+mod setup;
 /// `sign` and `verify` end to end against the emulator, judged by gcloud and openssl.
 mod sign;
 /// `verify`: every attestation form, every rejection's reason, several attestors, batches.

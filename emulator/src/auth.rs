@@ -404,7 +404,7 @@ static GENERATE_ACCESS_TOKEN: Msg = Msg {
 
 /// Whether `principal` is one of `members` (IAM member forms: `user:`, `serviceAccount:`,
 /// `principal://...`, and `principalSet://.../workloadIdentityPools/POOL/*`).
-fn holds(members: &[String], principal: &str) -> bool {
+pub(crate) fn holds(members: &[String], principal: &str) -> bool {
     members.iter().any(|m| {
         m == principal
             || m.strip_prefix("serviceAccount:") == Some(principal)

@@ -10,6 +10,7 @@ mod faults;
 mod google;
 mod grafeas;
 mod http;
+mod iam;
 mod kms;
 mod registry;
 mod router;

@@ -6,7 +6,7 @@
 use crate::google::{ApiError, ApiResult};
 use crate::http::{Reply, Request};
 use crate::registry::{self, api::RegResult};
-use crate::{admin, auth, binauthz, faults::Faults, grafeas, kms, state::State};
+use crate::{admin, auth, binauthz, faults::Faults, grafeas, iam, kms, state::State};
 use std::sync::Mutex;
 
 pub struct Emulator {
@@ -117,6 +117,44 @@ pub fn resolve(req: &Request) -> Option<Route> {
     let segs = split_verb(req);
     let m = req.method.as_str();
     let route = match (m, segs.as_slice()) {
+        // IAM policies (get/setIamPolicy) on the resources that hold them, and Resource
+        // Manager's projects.get (v1), as gcloud calls them: KMS and Binary Authorization
+        // (gcloud uses v1alpha2 for attestors) GET getIamPolicy, the others POST it.
+        ("GET", ["v1", "projects", _, "locations", _, "keyRings", _, ":getIamPolicy"]) => {
+            api("kms.keyRings.getIamPolicy", iam::get_policy)
+        }
+        ("POST", ["v1", "projects", _, "locations", _, "keyRings", _, ":setIamPolicy"]) => {
+            api("kms.keyRings.setIamPolicy", iam::set_policy)
+        }
+        (
+            "GET",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, ":getIamPolicy"],
+        ) => api("kms.cryptoKeys.getIamPolicy", iam::get_policy),
+        (
+            "POST",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, ":setIamPolicy"],
+        ) => api("kms.cryptoKeys.setIamPolicy", iam::set_policy),
+        (
+            "GET",
+            ["v1" | "v1beta1" | "v1alpha2", "projects", _, "attestors", _, ":getIamPolicy"],
+        ) => api("binauthz.attestors.getIamPolicy", iam::get_policy),
+        (
+            "POST",
+            ["v1" | "v1beta1" | "v1alpha2", "projects", _, "attestors", _, ":setIamPolicy"],
+        ) => api("binauthz.attestors.setIamPolicy", iam::set_policy),
+        ("POST", ["v1", "projects", _, "notes", _, ":getIamPolicy"]) => {
+            api("grafeas.notes.getIamPolicy", iam::get_policy)
+        }
+        ("POST", ["v1", "projects", _, "notes", _, ":setIamPolicy"]) => {
+            api("grafeas.notes.setIamPolicy", iam::set_policy)
+        }
+        ("GET", ["v1", "projects", _]) => api("resourcemanager.projects.get", iam::get_project),
+        ("POST", ["v1", "projects", _, ":getIamPolicy"]) => {
+            api("resourcemanager.projects.getIamPolicy", iam::get_policy)
+        }
+        ("POST", ["v1", "projects", _, ":setIamPolicy"]) => {
+            api("resourcemanager.projects.setIamPolicy", iam::set_policy)
+        }
         // Cloud KMS v1.
         ("POST", ["v1", "projects", _, "locations", _, "keyRings"]) => {
             api("kms.keyRings.create", kms::create_key_ring)
@@ -336,6 +374,11 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
             ));
             return Reply::error(&e);
         }
+        if state.iam_enforced {
+            if let Err(e) = iam::authorize(&state, route.name, &call) {
+                return Reply::error(&e);
+            }
+        }
     }
     handler(emu, &call).unwrap_or_else(|e| Reply::error(&e))
 }
@@ -378,6 +421,9 @@ fn method_params(route: &str) -> &'static [&'static str] {
             &["filter", "pageSize", "pageToken", "returnPartialSuccess"]
         }
         "grafeas.notes.occurrences.list" => &["filter", "pageSize", "pageToken"],
+        "kms.keyRings.getIamPolicy"
+        | "kms.cryptoKeys.getIamPolicy"
+        | "binauthz.attestors.getIamPolicy" => &["options.requestedPolicyVersion"],
         _ => &[],
     }
 }
@@ -416,6 +462,7 @@ pub fn service_of(route: &str) -> &'static str {
         "binauthz" => "binaryauthorization.googleapis.com",
         "grafeas" => "containeranalysis.googleapis.com",
         "iamcredentials" => "iamcredentials.googleapis.com",
+        "resourcemanager" => "cloudresourcemanager.googleapis.com",
         _ => "googleapis.com",
     }
 }

@@ -41,6 +41,9 @@ pub struct Seed {
     pub policies: BTreeMap<String, Value>,
     #[serde(default)]
     pub deny: Vec<DenySeed>,
+    /// IAM enforcement and allow policies (`iam.rs`); absent: every authenticated call is allowed.
+    #[serde(default)]
+    pub iam: IamSeed,
     /// Small images generated into the registry at start-up.
     #[serde(default)]
     pub images: Vec<ImageSeed>,
@@ -191,6 +194,25 @@ pub struct PkixKeySeed {
     pub algorithm: String,
     #[serde(default)]
     pub id: Option<String>,
+}
+
+/// `iam:` in the seed file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IamSeed {
+    /// Each method requires its documented permission; off by default (allow-all).
+    #[serde(default)]
+    pub enforce: bool,
+    /// Allow policies by resource (`projects/P`, a key ring, key, note or attestor).
+    #[serde(default)]
+    pub policies: BTreeMap<String, Vec<BindingSeed>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BindingSeed {
+    pub role: String,
+    pub members: Vec<String>,
 }
 
 /// Calls by `principal` (or `*`, anyone) on resources whose name starts with `resource` are

@@ -83,6 +83,12 @@ pub struct State {
     pub attestors: BTreeMap<String, Value>,
     /// Policies by project id.
     pub policies: BTreeMap<String, Value>,
+    /// Whether IAM permissions are enforced (`iam.enforce` in the seed).
+    pub iam_enforced: bool,
+    /// Allow policies by resource name, in Google's JSON shape (`iam.rs`).
+    pub iam_policies: BTreeMap<String, Value>,
+    /// Bumped by every policy change; the etags are its bytes.
+    pub iam_serial: u64,
     /// The emulated Artifact Registry's content and tokens.
     pub registry: crate::registry::store::Store,
 }
@@ -94,6 +100,7 @@ impl State {
             deny: seed.deny,
             metadata: seed.metadata.map(|m| (m.service_account, m.project_id)),
             settings: seed.settings,
+            iam_enforced: seed.iam.enforce,
             ..State::default()
         };
         let named = seed
@@ -107,6 +114,14 @@ impl State {
         let named: Vec<String> = named
             .chain(seed.projects)
             .chain(seed.policies.keys().cloned())
+            .chain(
+                seed.iam
+                    .policies
+                    .keys()
+                    .filter(|r| r.split('/').count() == 2)
+                    .filter_map(|r| r.strip_prefix("projects/"))
+                    .map(String::from),
+            )
             .chain(state.metadata.iter().map(|(_, p)| p.clone()))
             .collect();
         for project in named {
@@ -241,6 +256,11 @@ impl State {
                 &image.tag,
                 &content,
             )?;
+        }
+        for (resource, bindings) in seed.iam.policies {
+            let bindings: Vec<(String, Vec<String>)> =
+                bindings.into_iter().map(|b| (b.role, b.members)).collect();
+            crate::iam::seed_policy(&mut state, &resource, &bindings)?;
         }
         for (project, policy) in seed.policies {
             crate::binauthz::insert_policy(&mut state, &project, policy)

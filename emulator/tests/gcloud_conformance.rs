@@ -12,7 +12,20 @@ const DIGEST: &str = "sha256:784d46ae41f4718f2ea9714246ec9a1f9216825403103997ba2
 
 #[test]
 fn gcloud_sets_up_signs_lists_and_manages_policy_against_the_emulator() {
-    let emu = Emulator::start("projects: [demo]\n");
+    gcloud_flow("projects: [demo]\n");
+}
+
+/// The same flow with IAM enforced, run as the project's owner: enforcement refuses nothing
+/// gcloud needs for it.
+#[test]
+fn gcloud_flow_passes_with_iam_enforced_as_the_owner() {
+    gcloud_flow(
+        "projects: [demo]\niam:\n  enforce: true\n  policies:\n    projects/demo:\n      - role: roles/owner\n        members: [user:dev@example.com]\n",
+    );
+}
+
+fn gcloud_flow(seed: &str) {
+    let emu = Emulator::start(seed);
     emu.gcloud_ok(&["kms", "keyrings", "create", "ring", "--location=global"]);
     emu.gcloud_ok(&[
         "kms",

@@ -7,6 +7,7 @@
 
 pub mod digest;
 pub mod payload;
+pub mod setup;
 pub mod sign;
 pub mod verify;
 

@@ -10,9 +10,10 @@ use crate::reference::Digest;
 use google_cloud_grafeas_v1::client::Grafeas as GrafeasClient;
 use google_cloud_grafeas_v1::model::{AttestationOccurrence, NoteKind, Occurrence, Signature};
 
-const NOTE_HINT: &str =
-    "grant the caller roles/containeranalysis.notes.attacher on the attestor's note and \
-     roles/containeranalysis.occurrences.editor on the project that stores attestations";
+const NOTE_HINT: &str = "grant the caller roles/containeranalysis.notes.occurrences.viewer and \
+     roles/containeranalysis.notes.attacher on the attestor's note and \
+     roles/containeranalysis.occurrences.editor on the project that stores attestations \
+     (binauthz-attest setup --signer MEMBER grants exactly these)";
 
 /// The Container Analysis client of a run.
 #[derive(Clone)]

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod binauthz;
 pub mod grafeas;
 pub mod kms;
+pub mod rest;
 
 use crate::error::Error;
 use crate::retry::{self, Failure, Stopped};
@@ -26,6 +27,8 @@ pub struct Endpoints {
     pub binauthz: Option<String>,
     /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINERANALYSIS`.
     pub grafeas: Option<String>,
+    /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER` (project IAM, `setup` only).
+    pub resource_manager: Option<String>,
 }
 
 impl Endpoints {
@@ -41,6 +44,7 @@ impl Endpoints {
             kms: read("CLOUDKMS"),
             binauthz: read("BINARYAUTHORIZATION"),
             grafeas: read("CONTAINERANALYSIS"),
+            resource_manager: read("CLOUDRESOURCEMANAGER"),
         }
     }
 }
@@ -123,12 +127,130 @@ pub(crate) fn error(err: GaxError, action: String, hint: &'static str) -> Error 
     }
     match err.http_status_code() {
         Some(401) => Error::Unauthenticated { action, reason },
-        Some(403) => Error::PermissionDenied {
-            action,
-            reason,
-            hint,
-        },
+        Some(403) => denied(action, reason, hint),
         Some(400 | 404 | 409 | 412) => Error::Rejected { action, reason },
         _ => Error::Google { action, reason },
+    }
+}
+
+/// A 403 as ours: when Google's message names the permission and the resource ("Permission 'P'
+/// denied on resource 'R'"), the hint names the role that grants it and where to grant it;
+/// otherwise `fallback`.
+pub(crate) fn denied(action: String, reason: String, fallback: &str) -> Error {
+    let hint = match denied_permission(&reason) {
+        Some((permission, resource)) => match granting_role(permission) {
+            Some(role) => format!(
+                "grant the caller {role} on {} (it holds {permission}), e.g. with `binauthz-attest setup --signer MEMBER`",
+                grant_target(resource)
+            ),
+            None => format!("grant the caller a role holding {permission} on {resource}"),
+        },
+        None => fallback.to_string(),
+    };
+    Error::PermissionDenied {
+        action,
+        reason,
+        hint,
+    }
+}
+
+/// The permission and resource of Google's IAM denial message.
+fn denied_permission(message: &str) -> Option<(&str, &str)> {
+    let rest = message.split("Permission '").nth(1)?;
+    let (permission, rest) = rest.split_once('\'')?;
+    let resource = rest
+        .split_once("on resource '")
+        .and_then(|(_, r)| r.split_once('\''))
+        .map(|(r, _)| r)?;
+    Some((permission, resource))
+}
+
+/// Key versions hold no IAM policy: grants go on their key.
+fn grant_target(resource: &str) -> &str {
+    resource
+        .split_once("/cryptoKeyVersions/")
+        .map_or(resource, |(key, _)| key)
+}
+
+/// Every permission `sign` needs, on what, and the least predefined role that grants it
+/// (Google's IAM roles reference: https://cloud.google.com/iam/docs/roles-permissions/cloudkms,
+/// .../containeranalysis, .../binaryauthorization). `setup` grants exactly these; the
+/// minimality test removes each and watches `sign` fail naming the permission.
+pub const SIGN_NEEDS: &[(&str, Grantee, &str)] = &[
+    (
+        "binaryauthorization.attestors.get",
+        Grantee::Attestor,
+        "roles/binaryauthorization.attestorsViewer",
+    ),
+    (
+        "cloudkms.cryptoKeyVersions.viewPublicKey",
+        Grantee::Key,
+        "roles/cloudkms.signerVerifier",
+    ),
+    (
+        "cloudkms.cryptoKeyVersions.useToSign",
+        Grantee::Key,
+        "roles/cloudkms.signerVerifier",
+    ),
+    (
+        "containeranalysis.notes.listOccurrences",
+        Grantee::Note,
+        "roles/containeranalysis.notes.occurrences.viewer",
+    ),
+    (
+        "containeranalysis.notes.attachOccurrence",
+        Grantee::Note,
+        "roles/containeranalysis.notes.attacher",
+    ),
+    (
+        "containeranalysis.occurrences.create",
+        Grantee::Project,
+        "roles/containeranalysis.occurrences.editor",
+    ),
+];
+
+/// The resource a grant of [`SIGN_NEEDS`] goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Grantee {
+    /// The KMS key (versions inherit it).
+    Key,
+    /// The attestor's note.
+    Note,
+    /// The project that stores the attestations.
+    Project,
+    /// The attestor.
+    Attestor,
+}
+
+/// The role that grants `permission` to a signer, when `sign` needs it.
+pub fn granting_role(permission: &str) -> Option<&'static str> {
+    SIGN_NEEDS
+        .iter()
+        .find(|(p, _, _)| *p == permission)
+        .map(|(_, _, role)| *role)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denial_names_the_role_and_where_to_grant_it() {
+        let e = denied(
+            "sign".into(),
+            "Permission 'cloudkms.cryptoKeyVersions.useToSign' denied on resource 'projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1' (or it may not exist).".into(),
+            "fallback",
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("grant the caller roles/cloudkms.signerVerifier on projects/p/locations/l/keyRings/r/cryptoKeys/k (it holds cloudkms.cryptoKeyVersions.useToSign)"),
+            "{text}"
+        );
+        let other = denied(
+            "x".into(),
+            "Permission denied on resource project p.".into(),
+            "fallback",
+        );
+        assert!(other.to_string().ends_with("; fallback"), "{other}");
     }
 }

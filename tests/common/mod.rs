@@ -250,6 +250,10 @@ pub fn attest_command(emu: &emulator::Emulator, home: &Path) -> Command {
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINERANALYSIS",
             &emu.url,
         )
+        .env(
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER",
+            &emu.url,
+        )
         .env("GCE_METADATA_HOST", emu.host());
     cmd
 }

@@ -144,12 +144,17 @@ impl Emulator {
 
     /// gcloud with this emulator as every endpoint, a throwaway config and the test token.
     pub fn gcloud(&self, args: &[&str]) -> Output {
-        let config = self.dir.path().join("gcloud-config");
+        self.gcloud_as(TOKEN, args)
+    }
+
+    /// gcloud authenticated with `token` (each token its own config directory).
+    pub fn gcloud_as(&self, token: &str, args: &[&str]) -> Output {
+        let config = self.dir.path().join(format!("gcloud-config-{token}"));
         std::fs::create_dir_all(&config).expect("config dir");
         // A fresh config probes the GCE metadata server at start-up: keep it on loopback.
         std::fs::write(config.join("gce"), "False").expect("gce file");
-        let token_file = self.dir.path().join("token");
-        std::fs::write(&token_file, TOKEN).expect("token file");
+        let token_file = self.dir.path().join(format!("token-{token}"));
+        std::fs::write(&token_file, token).expect("token file");
         let out = Command::new(gcloud_path())
             .args(args)
             .env("CLOUDSDK_CONFIG", &config)
@@ -161,6 +166,10 @@ impl Emulator {
             )
             .env(
                 "CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINERANALYSIS",
+                &self.url,
+            )
+            .env(
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER",
                 &self.url,
             )
             .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")

@@ -1,0 +1,645 @@
+//! `setup`: the whole Binary Authorization chain in one idempotent command, in dependency order
+//! (key ring, key and its first enabled version, note, attestor holding the key, least-privilege
+//! IAM for the signers and Binary Authorization's service agent, and optionally the project
+//! policy). It creates what is missing, checks what exists (never altering a key), and with
+//! `--plan` only reads. A rerun reads and writes nothing. It ends with the `sign` line to use.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::{print, Context, Report};
+use crate::algorithm::SigningAlgorithm;
+use crate::cli::{PolicyMode, SetupArgs};
+use crate::error::{Error, Result};
+use crate::gcp::rest::{Api, Rest};
+use crate::gcp::{Endpoints, Grantee, SIGN_NEEDS};
+use crate::names::{AttestorName, CryptoKeyName, NoteName};
+
+/// The top-level entry point for `setup`.
+pub async fn run(ctx: &Context, args: &SetupArgs) -> Report {
+    Report::plain(ctx.within_deadline(setup(ctx, args)).await)
+}
+
+/// One step's outcome: what it is about and whether it was (or, with `--plan`, would be)
+/// created, updated or left unchanged.
+#[derive(Debug, Serialize)]
+struct Change {
+    what: &'static str,
+    resource: String,
+    action: &'static str,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    detail: String,
+}
+
+/// What `setup` prints: the changes, the names a CI needs, and the `sign` line.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Summary {
+    plan: bool,
+    changes: Vec<Change>,
+    attestor: String,
+    note: String,
+    key_version: String,
+    sign: String,
+    ci_inputs: String,
+}
+
+struct Setup<'a> {
+    rest: Rest,
+    plan: bool,
+    changes: Vec<Change>,
+    args: &'a SetupArgs,
+}
+
+impl Setup<'_> {
+    fn record(&mut self, what: &'static str, resource: &str, done: bool, detail: String) {
+        let action = match (done, self.plan) {
+            (false, _) => "unchanged",
+            (true, true) if detail.starts_with("create") => "would create",
+            (true, true) => "would update",
+            (true, false) if detail.starts_with("create") => "created",
+            (true, false) => "updated",
+        };
+        self.changes.push(Change {
+            what,
+            resource: resource.to_string(),
+            action,
+            detail: detail
+                .strip_prefix("create")
+                .map(str::trim_start)
+                .unwrap_or(&detail)
+                .to_string(),
+        });
+    }
+}
+
+async fn setup(ctx: &Context, args: &SetupArgs) -> Result<()> {
+    let attestor = args.attestor.name()?;
+    let key = CryptoKeyName::parse(&args.kms_key)?;
+    let note = match &args.note {
+        Some(n) => NoteName::parse(n)?,
+        None => NoteName {
+            project: attestor.project.clone(),
+            id: attestor.id.clone(),
+        },
+    };
+    let algorithm = algorithm(&args.algorithm)?;
+    for signer in &args.signers {
+        check_member(signer)?;
+    }
+    let rest = Rest::new(ctx.auth()?, Endpoints::from_env())?;
+    let mut s = Setup {
+        rest,
+        plan: args.plan,
+        changes: Vec::new(),
+        args,
+    };
+    let (version, pem) = s.key(&key, algorithm).await?;
+    s.note(&note, &attestor).await?;
+    s.attestor(&attestor, &note, &version, pem.as_deref(), algorithm)
+        .await?;
+    s.iam(&key, &note, &attestor).await?;
+    if args.policy != PolicyMode::None {
+        s.policy(&attestor).await?;
+    }
+    let sign =
+        format!("binauthz-attest sign --attestor {attestor} --kms-key-version {version} IMAGE");
+    let ci_inputs = format!("attestor: {attestor}\nkms-key-version: {version}\n");
+    let summary = Summary {
+        plan: s.plan,
+        changes: s.changes,
+        attestor: attestor.to_string(),
+        note: note.to_string(),
+        key_version: version.clone(),
+        sign,
+        ci_inputs,
+    };
+    print(args.output, &[summary], |s| {
+        let mut text = String::new();
+        for c in &s.changes {
+            text += &format!("{:<13} {:<9} {}", c.action, c.what, c.resource);
+            if !c.detail.is_empty() {
+                text += &format!(" ({})", c.detail);
+            }
+            text += "\n";
+        }
+        if s.plan {
+            text += "\n--plan: nothing was written.\n";
+        }
+        text += &format!(
+            "\nSign with:\n  {}\n\nCI inputs (GitHub Actions `with:`, Tekton params, GitLab/Jenkins BINAUTHZ_* variables):\n{}",
+            s.sign,
+            s.ci_inputs
+                .lines()
+                .map(|l| format!("  {l}\n"))
+                .collect::<String>()
+        );
+        text
+    })
+}
+
+/// `ec-sign-p256-sha256` or `EC_SIGN_P256_SHA256`, a KMS signing algorithm Binary
+/// Authorization accepts.
+fn algorithm(input: &str) -> Result<SigningAlgorithm> {
+    let name = input.trim().to_ascii_uppercase().replace('-', "_");
+    SigningAlgorithm::from_kms(&name).ok_or_else(|| {
+        Error::Usage(format!(
+            "--algorithm {input} is not a KMS signing algorithm Binary Authorization accepts: use e.g. ec-sign-p256-sha256, ec-sign-p384-sha384, rsa-sign-pkcs1-4096-sha512, rsa-sign-pss-2048-sha256"
+        ))
+    })
+}
+
+/// An IAM member as Google writes them (`serviceAccount:`, `user:`, `group:`, `principal://`,
+/// `principalSet://`).
+fn check_member(member: &str) -> Result<()> {
+    let ok = ["user:", "serviceAccount:", "group:", "domain:"]
+        .iter()
+        .any(|p| member.strip_prefix(p).is_some_and(|r| !r.is_empty()))
+        || member.starts_with("principal://")
+        || member.starts_with("principalSet://");
+    ok.then_some(()).ok_or_else(|| {
+        Error::Usage(format!(
+            "--signer {member} is not an IAM member: write serviceAccount:EMAIL, user:EMAIL, group:EMAIL, principal://... or principalSet://... (a Workload Identity Federation principal)"
+        ))
+    })
+}
+
+impl Setup<'_> {
+    /// The key ring, the key (asymmetric signing with the algorithm asked; an existing key of
+    /// another purpose or algorithm is refused, never altered) and its first enabled version.
+    /// Answers the version's name and PEM (None when `--plan` would create the key).
+    async fn key(
+        &mut self,
+        key: &CryptoKeyName,
+        algorithm: SigningAlgorithm,
+    ) -> Result<(String, Option<String>)> {
+        let ring = key.key_ring();
+        let ring_exists = self.rest.get(Api::Kms, &ring).await?.is_some();
+        if !ring_exists && !self.plan {
+            let parent = format!("projects/{}/locations/{}", key.project, key.location);
+            self.rest
+                .call(
+                    Api::Kms,
+                    "POST",
+                    &format!("{parent}/keyRings?keyRingId={}", key.key_ring),
+                    Some(&json!({})),
+                    format!("create key ring {ring}"),
+                )
+                .await?;
+        }
+        self.record("key ring", &ring, !ring_exists, "create".into());
+
+        let name = key.to_string();
+        let existing = if ring_exists {
+            self.rest.get(Api::Kms, &name).await?
+        } else {
+            None
+        };
+        match &existing {
+            Some(found) => {
+                let purpose = found["purpose"].as_str().unwrap_or_default();
+                let alg = found["versionTemplate"]["algorithm"]
+                    .as_str()
+                    .unwrap_or_default();
+                if purpose != "ASYMMETRIC_SIGN" || alg != algorithm.kms_name {
+                    return Err(Error::Usage(format!(
+                        "KMS key {name} exists with purpose {purpose} and algorithm {alg}, not ASYMMETRIC_SIGN {}; setup never alters a key: name another --kms-key, or pass --algorithm {}",
+                        algorithm.kms_name,
+                        alg.to_ascii_lowercase().replace('_', "-")
+                    )));
+                }
+                self.record("key", &name, false, String::new());
+            }
+            None => {
+                if !self.plan {
+                    self.rest
+                        .call(
+                            Api::Kms,
+                            "POST",
+                            &format!("{ring}/cryptoKeys?cryptoKeyId={}", key.id),
+                            Some(&json!({"purpose": "ASYMMETRIC_SIGN",
+                                "versionTemplate": {"algorithm": algorithm.kms_name, "protectionLevel": "SOFTWARE"}})),
+                            format!("create KMS key {name}"),
+                        )
+                        .await?;
+                }
+                self.record(
+                    "key",
+                    &name,
+                    true,
+                    format!("create ASYMMETRIC_SIGN {}", algorithm.kms_name),
+                );
+            }
+        }
+        if existing.is_none() && self.plan {
+            return Ok((format!("{name}/cryptoKeyVersions/1"), None));
+        }
+        let version = self.enabled_version(&name, existing.is_none()).await?;
+        let public = self
+            .rest
+            .call(
+                Api::Kms,
+                "GET",
+                &format!("{version}/publicKey"),
+                None,
+                format!("read the public key of {version}"),
+            )
+            .await?;
+        let pem = public["pem"].as_str().unwrap_or_default().to_string();
+        Ok((version, Some(pem)))
+    }
+
+    /// The key's first ENABLED version; a new key's version 1 is waited for while KMS
+    /// generates it (PENDING_GENERATION).
+    async fn enabled_version(&mut self, key: &str, new: bool) -> Result<String> {
+        loop {
+            let list = self
+                .rest
+                .call(
+                    Api::Kms,
+                    "GET",
+                    &format!("{key}/cryptoKeyVersions?pageSize=1000"),
+                    None,
+                    format!("list the versions of {key}"),
+                )
+                .await?;
+            let versions = list["cryptoKeyVersions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let number = |v: &Value| {
+                v["name"]
+                    .as_str()
+                    .and_then(|n| n.rsplit('/').next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(u64::MAX)
+            };
+            if let Some(v) = versions
+                .iter()
+                .filter(|v| v["state"] == "ENABLED")
+                .min_by_key(|v| number(v))
+            {
+                let name = v["name"].as_str().unwrap_or_default().to_string();
+                self.record("version", &name, false, String::new());
+                return Ok(name);
+            }
+            let pending = versions.iter().any(|v| v["state"] == "PENDING_GENERATION");
+            if !(new || pending) {
+                return Err(Error::Usage(format!(
+                    "KMS key {key} has no ENABLED version: enable one (gcloud kms keys versions enable) or create one (gcloud kms keys versions create); setup never alters a key"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The note, of kind ATTESTATION, with a human-readable hint.
+    async fn note(&mut self, note: &NoteName, attestor: &AttestorName) -> Result<()> {
+        let name = note.to_string();
+        match self.rest.get(Api::Grafeas, &name).await? {
+            Some(found) if found["kind"] != "ATTESTATION" => Err(Error::Usage(format!(
+                "note {name} exists with kind {}, not ATTESTATION: name another --note",
+                found["kind"].as_str().unwrap_or("unknown")
+            ))),
+            Some(_) => {
+                self.record("note", &name, false, String::new());
+                Ok(())
+            }
+            None => {
+                if !self.plan {
+                    let body = json!({"attestation": {"hint": {"humanReadableName": format!("Attestations by {attestor}")}}});
+                    self.rest
+                        .call(
+                            Api::Grafeas,
+                            "POST",
+                            &format!("projects/{}/notes?noteId={}", note.project, note.id),
+                            Some(&body),
+                            format!("create note {name}"),
+                        )
+                        .await?;
+                }
+                self.record("note", &name, true, "create ATTESTATION".into());
+                Ok(())
+            }
+        }
+    }
+
+    /// The attestor on `note`, trusting `version` under gcloud's id form
+    /// (`//<KMS host>/v1/<version>`, ARCHITECTURE.md "Key ids"). An attestor on another note is
+    /// refused: its note cannot change.
+    async fn attestor(
+        &mut self,
+        attestor: &AttestorName,
+        note: &NoteName,
+        version: &str,
+        pem: Option<&str>,
+        algorithm: SigningAlgorithm,
+    ) -> Result<()> {
+        let name = attestor.to_string();
+        let kms = self.rest.base(Api::Kms);
+        let host = kms
+            .split("://")
+            .nth(1)
+            .unwrap_or(&kms)
+            .trim_end_matches('/');
+        let key_id = format!("//{host}/v1/{version}");
+        let public_key = json!({"id": key_id, "pkixPublicKey": {
+            "publicKeyPem": pem.unwrap_or_default(), "signatureAlgorithm": algorithm.binauthz_name}});
+        match self.rest.get(Api::Binauthz, &name).await? {
+            Some(mut found) => {
+                let reference = found["userOwnedGrafeasNote"]["noteReference"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if reference != note.to_string() {
+                    return Err(Error::Usage(format!(
+                        "attestor {name} exists on note {reference}, not {note}; an attestor's note cannot change: pass --note {reference}, or name another --attestor"
+                    )));
+                }
+                let keys = &mut found["userOwnedGrafeasNote"]["publicKeys"];
+                let trusted = keys.as_array().is_some_and(|ks| {
+                    ks.iter().any(|k| {
+                        k["id"].as_str().is_some_and(|id| {
+                            crate::names::KeyVersionName::parse(version)
+                                .is_ok_and(|v| v.is_named_by(id))
+                        })
+                    })
+                });
+                if !trusted && !self.plan {
+                    match keys.as_array_mut() {
+                        Some(list) => list.push(public_key),
+                        None => *keys = json!([public_key]),
+                    }
+                    self.rest
+                        .call(
+                            Api::Binauthz,
+                            "PUT",
+                            &name,
+                            Some(&found),
+                            format!("add {version} to attestor {name}"),
+                        )
+                        .await?;
+                }
+                self.record(
+                    "attestor",
+                    &name,
+                    !trusted,
+                    if trusted {
+                        String::new()
+                    } else {
+                        format!("add key {key_id}")
+                    },
+                );
+            }
+            None => {
+                if !self.plan {
+                    let body = json!({"userOwnedGrafeasNote": {"noteReference": note.to_string(), "publicKeys": [public_key]}});
+                    self.rest
+                        .call(
+                            Api::Binauthz,
+                            "POST",
+                            &format!(
+                                "projects/{}/attestors?attestorId={}",
+                                attestor.project, attestor.id
+                            ),
+                            Some(&body),
+                            format!("create attestor {name}"),
+                        )
+                        .await?;
+                }
+                self.record(
+                    "attestor",
+                    &name,
+                    true,
+                    format!("create on {note} with key {key_id}"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Least privilege: for each `--signer`, the roles of [`SIGN_NEEDS`] on exactly the
+    /// resources `sign` touches; for Binary Authorization's service agent, reading the note's
+    /// occurrences ("the service agent ... needs roles/containeranalysis.notes.occurrences.viewer
+    /// on the note", https://cloud.google.com/binary-authorization/docs/creating-attestors-cli).
+    async fn iam(
+        &mut self,
+        key: &CryptoKeyName,
+        note: &NoteName,
+        attestor: &AttestorName,
+    ) -> Result<()> {
+        let mut wanted: BTreeMap<Grantee, BTreeSet<(&str, String)>> = BTreeMap::new();
+        for signer in &self.args.signers {
+            for (_, grantee, role) in SIGN_NEEDS {
+                wanted
+                    .entry(*grantee)
+                    .or_default()
+                    .insert((role, signer.clone()));
+            }
+        }
+        let project = format!("projects/{}", attestor.project);
+        let number = match self
+            .rest
+            .get(Api::ResourceManager, &project)
+            .await?
+            .and_then(|p| p["projectNumber"].as_str().map(String::from))
+        {
+            Some(n) => n,
+            None => {
+                return Err(Error::Rejected {
+                    action: format!("read project {}", attestor.project),
+                    reason: "Resource Manager answered no projectNumber".into(),
+                })
+            }
+        };
+        // Binary Authorization's service agent (its documented name form).
+        let agent = format!(
+            "serviceAccount:service-{number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
+        );
+        wanted
+            .entry(Grantee::Note)
+            .or_default()
+            .insert(("roles/containeranalysis.notes.occurrences.viewer", agent));
+        for (grantee, grants) in wanted {
+            let (api, resource, get_with_post) = match grantee {
+                Grantee::Key => (Api::Kms, key.to_string(), false),
+                Grantee::Note => (Api::Grafeas, note.to_string(), true),
+                Grantee::Project => (Api::ResourceManager, project.clone(), true),
+                Grantee::Attestor => (Api::Binauthz, attestor.to_string(), false),
+            };
+            self.grant(api, &resource, get_with_post, &grants).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds the missing `(role, member)` grants to `resource`'s policy (read-modify-write with
+    /// its etag); a resource that `--plan` would create has an empty policy.
+    async fn grant(
+        &mut self,
+        api: Api,
+        resource: &str,
+        get_with_post: bool,
+        grants: &BTreeSet<(&str, String)>,
+    ) -> Result<()> {
+        let exists = !self.plan
+            || self
+                .changes
+                .iter()
+                .all(|c| c.resource != resource || c.action == "unchanged");
+        let mut policy = if !exists {
+            json!({})
+        } else if get_with_post {
+            self.rest
+                .call(
+                    api,
+                    "POST",
+                    &format!("{resource}:getIamPolicy"),
+                    Some(&json!({"options": {"requestedPolicyVersion": 3}})),
+                    format!("read the IAM policy of {resource}"),
+                )
+                .await?
+        } else {
+            self.rest
+                .call(
+                    api,
+                    "GET",
+                    &format!("{resource}:getIamPolicy?options.requestedPolicyVersion=3"),
+                    None,
+                    format!("read the IAM policy of {resource}"),
+                )
+                .await?
+        };
+        let mut missing = Vec::new();
+        for (role, member) in grants {
+            let bindings = policy["bindings"].as_array().cloned().unwrap_or_default();
+            let held = bindings.iter().any(|b| {
+                b["role"] == *role
+                    && b["members"]
+                        .as_array()
+                        .is_some_and(|ms| ms.iter().any(|m| m == member))
+            });
+            if held {
+                continue;
+            }
+            missing.push(format!("{role} to {member}"));
+            let list = policy["bindings"].as_array_mut();
+            match list {
+                Some(list) => match list.iter_mut().find(|b| b["role"] == *role) {
+                    Some(b) => match b["members"].as_array_mut() {
+                        Some(ms) => ms.push(json!(member)),
+                        None => b["members"] = json!([member]),
+                    },
+                    None => list.push(json!({"role": role, "members": [member]})),
+                },
+                None => policy["bindings"] = json!([{"role": role, "members": [member]}]),
+            }
+        }
+        if !missing.is_empty() && !self.plan {
+            self.rest
+                .call(
+                    api,
+                    "POST",
+                    &format!("{resource}:setIamPolicy"),
+                    Some(&json!({"policy": policy})),
+                    format!("grant {} on {resource}", missing.join(", ")),
+                )
+                .await?;
+        }
+        let detail = if missing.is_empty() {
+            grants
+                .iter()
+                .map(|(r, m)| format!("{r} to {m}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        } else {
+            format!("grant {}", missing.join(", "))
+        };
+        self.record("iam", resource, !missing.is_empty(), detail);
+        Ok(())
+    }
+
+    /// The project policy's default rule requires this attestor, in the enforcement mode asked;
+    /// other attestors, rules and settings are kept.
+    async fn policy(&mut self, attestor: &AttestorName) -> Result<()> {
+        let name = format!("projects/{}/policy", attestor.project);
+        let current = self
+            .rest
+            .call(
+                Api::Binauthz,
+                "GET",
+                &name,
+                None,
+                format!("read policy {name}"),
+            )
+            .await?;
+        let mut policy = current.clone();
+        let mode = match self.args.policy {
+            PolicyMode::Enforce => "ENFORCED_BLOCK_AND_AUDIT_LOG",
+            _ => "DRYRUN_AUDIT_LOG_ONLY",
+        };
+        let rule = &mut policy["defaultAdmissionRule"];
+        if rule["evaluationMode"] != "REQUIRE_ATTESTATION" {
+            rule["evaluationMode"] = json!("REQUIRE_ATTESTATION");
+            rule["requireAttestationsBy"] = json!([]);
+        }
+        let wanted = json!(attestor.to_string());
+        match rule["requireAttestationsBy"].as_array_mut() {
+            Some(list) if list.contains(&wanted) => {}
+            Some(list) => list.push(wanted),
+            None => rule["requireAttestationsBy"] = json!([wanted]),
+        }
+        rule["enforcementMode"] = json!(mode);
+        let changed = policy != current;
+        if changed && !self.plan {
+            self.rest
+                .call(
+                    Api::Binauthz,
+                    "PUT",
+                    &name,
+                    Some(&policy),
+                    format!("update policy {name}"),
+                )
+                .await?;
+        }
+        self.record(
+            "policy",
+            &name,
+            changed,
+            format!("default rule requires {attestor}, {mode}"),
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithms_read_as_gcloud_or_kms_writes_them() {
+        assert_eq!(
+            algorithm("ec-sign-p256-sha256").unwrap().kms_name,
+            "EC_SIGN_P256_SHA256"
+        );
+        assert_eq!(
+            algorithm("RSA_SIGN_PSS_2048_SHA256").unwrap().binauthz_name,
+            "RSA_PSS_2048_SHA256"
+        );
+        assert!(algorithm("google-symmetric-encryption").is_err());
+    }
+
+    #[test]
+    fn signers_must_be_iam_members() {
+        for ok in [
+            "serviceAccount:ci@p.iam.gserviceaccount.com",
+            "principalSet://iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/*",
+        ] {
+            assert!(check_member(ok).is_ok(), "{ok}");
+        }
+        for bad in ["ci@p.iam.gserviceaccount.com", "serviceAccount:", ""] {
+            assert!(check_member(bad).is_err(), "{bad}");
+        }
+    }
+}
