@@ -1,0 +1,251 @@
+//! The wrappers run the way their runners run them, against the emulator (Google and its
+//! Artifact Registry) on 127.0.0.1:
+//!
+//! - `github`: the action's container image under podman, started with the mounts, working
+//!   directory, environment and path translation of actions/runner's ContainerActionHandler, with
+//!   both credentials files google-github-actions/auth writes; the next step reads the outputs.
+//! - `gitlab`: the CI/CD component included and run by `gitlab-ci-local`, a GitLab CI runner
+//!   nobody here wrote, with the `id_tokens` Workload Identity path; a later job reads the dotenv.
+//! - `tekton`: the StepAction's step under podman as a Tekton pod runs it, results read back.
+//! - `arm64`: the static aarch64 binary under qemu-user-static.
+//!
+//! Every tool is installed by `.ci/run`; a missing one fails the test with the command that
+//! installs it. Nothing is skipped.
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[path = "runners/arm64.rs"]
+mod arm64;
+#[path = "runners/github.rs"]
+mod github;
+#[path = "runners/gitlab.rs"]
+mod gitlab;
+#[path = "runners/tekton.rs"]
+mod tekton;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use common::emulator::Emulator;
+
+/// The release image as packaging/build-image.sh tags it (`-debug` appended: the debug
+/// image), or `BINAUTHZ_TEST_IMAGE`.
+///
+/// The image must hold a binary built from these sources, not a stale one: its
+/// `dev.binauthz-attest.source-sha256` label must be the digest build-image.sh computes of
+/// `src/`, `Cargo.toml` and `Cargo.lock`.
+fn image_tag() -> String {
+    tool("podman", "apt-get install podman runc");
+    let image = std::env::var("BINAUTHZ_TEST_IMAGE")
+        .unwrap_or_else(|_| format!("localhost/binauthz-attest:v{}", env!("CARGO_PKG_VERSION")));
+    let out = run(Command::new("podman").args([
+        "image",
+        "inspect",
+        "--format",
+        "{{index .Labels \"dev.binauthz-attest.source-sha256\"}}",
+        &image,
+    ]));
+    assert!(
+        out.status.success(),
+        "the image {image} is not in podman's store; build it first: packaging/build-image.sh\n{}",
+        show(&out)
+    );
+    let label = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let script = std::fs::read_to_string(repo().join("packaging/build-image.sh")).unwrap();
+    let digest_fn = script
+        .lines()
+        .skip_while(|l| !l.starts_with("source_digest()"))
+        .nth(1)
+        .expect("source_digest() in build-image.sh");
+    let sources = run(Command::new("bash")
+        .args(["-c", digest_fn.trim()])
+        .current_dir(repo()));
+    assert!(sources.status.success(), "{}", show(&sources));
+    let sources = String::from_utf8_lossy(&sources.stdout).trim().to_string();
+    assert_eq!(
+        label, sources,
+        "{image} was built from other sources; rebuild it: packaging/build-image.sh"
+    );
+    image
+}
+
+/// The KMS key ring of the seed below.
+const RING: &str = "projects/demo/locations/global/keyRings/ring/cryptoKeys";
+const ATTESTOR: &str = "projects/demo/attestors/a1";
+const SERVICE_ACCOUNT: &str = "signer@demo.iam.gserviceaccount.com";
+/// A Workload Identity provider as users write it (the emulator's STS accepts any).
+const PROVIDER: &str =
+    "projects/123456789/locations/global/workloadIdentityPools/ci/providers/runner";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn key_version() -> String {
+    format!("{RING}/ec/cryptoKeyVersions/1")
+}
+
+/// An emulator with a service account, a signing key the attestor trusts, and `images`
+/// (repositories under `demo/apps/`, tag `v1`) in its registry.
+fn google(images: &[&str]) -> Emulator {
+    let mut seed = format!(
+        "serviceAccounts:\n  - email: {SERVICE_ACCOUNT}\n\
+         keys:\n  - name: {RING}/ec\n    algorithm: EC_SIGN_P256_SHA256\n\
+         notes:\n  - name: projects/demo/notes/n1\n\
+         attestors:\n  - name: {ATTESTOR}\n    note: projects/demo/notes/n1\n    keyVersions: [{}]\n\
+         images:\n",
+        key_version()
+    );
+    for image in images {
+        seed += &format!("  - repository: demo/apps/{image}\n    tag: v1\n    content: {image}\n");
+    }
+    Emulator::start(&seed)
+}
+
+/// The attestations filed in project `demo`, as `(image by digest, noteName)` (the resourceUri,
+/// any `https://` dropped).
+fn attestations(emu: &Emulator) -> Vec<(String, String)> {
+    let listed = emu.ok("GET", "v1/projects/demo/occurrences", None);
+    listed["occurrences"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|o| {
+            (
+                o["resourceUri"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_start_matches("https://")
+                    .to_string(),
+                o["noteName"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The routes the emulator served since the last reset, in order.
+fn routes(emu: &Emulator) -> Vec<String> {
+    emu.ok("GET", "emulator/requests", None)["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["route"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A tool on PATH, or a failure naming how `.ci/run` installs it.
+fn tool(name: &str, install: &str) -> PathBuf {
+    common::emulator::which(name).unwrap_or_else(|| {
+        panic!(
+            "{name} is required by the runner tests and is not on PATH; install it with: {install}"
+        )
+    })
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// A JWT as an OIDC provider issues it (header.claims.signature, valid for 5 minutes). The
+/// emulator's STS reads `sub` and checks no signature, so the stand-in signs nothing; an
+/// emulator that verifies subject tokens against a seeded provider needs them minted by it.
+fn oidc_jwt(mut claims: serde_json::Value) -> String {
+    use base64::Engine;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    claims["iat"] = now.into();
+    claims["exp"] = (now + 300).into();
+    let b64 = |v: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    format!(
+        "{}.{}.c3RhbmQtaW4",
+        b64(&serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "stand-in"})),
+        b64(&claims)
+    )
+}
+
+/// A stand-in for the runner's OIDC token endpoint (GitHub's `ACTIONS_ID_TOKEN_REQUEST_URL`):
+/// answers `{"value": JWT}` to a GET carrying `Authorization: Bearer REQUEST_TOKEN`, 401
+/// otherwise, and records each request line with whether its bearer was right.
+struct OidcEndpoint {
+    /// `http://127.0.0.1:PORT`
+    url: String,
+    requests: Arc<Mutex<Vec<(String, bool)>>>,
+}
+
+impl OidcEndpoint {
+    fn start(request_token: &str, jwt: &str) -> OidcEndpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (seen, bearer, jwt) = (
+            requests.clone(),
+            format!("Bearer {request_token}"),
+            jwt.to_string(),
+        );
+        // Serves until the test binary exits; one connection at a time is plenty.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(&stream);
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let mut authorized = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("authorization") && value.trim() == bearer {
+                            authorized = true;
+                        }
+                    }
+                }
+                seen.lock()
+                    .unwrap()
+                    .push((request_line.trim().to_string(), authorized));
+                let (status, body) = if authorized {
+                    (
+                        "200 OK",
+                        serde_json::json!({"count": 1, "value": jwt}).to_string(),
+                    )
+                } else {
+                    (
+                        "401 Unauthorized",
+                        r#"{"message":"Bad credentials"}"#.into(),
+                    )
+                };
+                let _ = write!(
+                    &stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        OidcEndpoint { url, requests }
+    }
+
+    fn requests(&self) -> Vec<(String, bool)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
