@@ -223,6 +223,40 @@ impl Job {
                 value,
             );
         }
+        let args = action["runs"]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        self.run_container(image, env, args)
+    }
+
+    /// Runs the step `uses: docker://IMAGE` with `with: {args: ARGS}` and `env`: no action.yml,
+    /// so no inputs but `INPUT_ARGS`, and the args string split on whitespace as the docker
+    /// command line does.
+    fn run_docker_step(
+        &self,
+        image: &str,
+        args: &str,
+        step_env: &BTreeMap<String, String>,
+        oidc_url: &str,
+    ) -> StepResult {
+        let mut env = self.runtime_env(oidc_url);
+        env.extend(self.exported.clone());
+        env.extend(step_env.clone());
+        env.insert("INPUT_ARGS".into(), args.into());
+        let args = args.split_whitespace().map(str::to_string).collect();
+        self.run_container(image, env, args)
+    }
+
+    /// ContainerActionHandler from `HOME` on: the file commands, the container, the log.
+    fn run_container(
+        &self,
+        image: &str,
+        mut env: BTreeMap<String, String>,
+        args: Vec<String>,
+    ) -> StepResult {
         env.insert(
             "HOME".into(),
             self.temp.join("_github_home").display().to_string(),
@@ -264,10 +298,7 @@ impl Job {
         for (host, container) in self.mappings().into_iter().rev() {
             cmd.arg("-v").arg(format!("{}:{container}", host.display()));
         }
-        cmd.arg(image);
-        for arg in action["runs"]["args"].as_array().unwrap() {
-            cmd.arg(arg.as_str().unwrap());
-        }
+        cmd.arg(image).args(args);
         let out = run(&mut cmd);
         let raw_stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         let raw_stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -388,7 +419,7 @@ fn attest(job: &Job, emu: &Emulator, image: &str, oidc_url: &str) -> StepResult 
 /// The next step: `run:` on the runner host with
 /// `env: {IMAGE_REF: ${{ steps.attest.outputs.image-ref }}}`, checking the attestation with the
 /// same credentials (the host path this time): Binary Authorization would accept the image.
-fn next_step_verifies(job: &Job, emu: &Emulator, outputs: &BTreeMap<String, String>) -> Value {
+fn next_step_verifies(job: &Job, emu: &Emulator, outputs: &BTreeMap<String, String>) {
     let mut cmd = Command::new("sh");
     cmd.args([
         "-c",
@@ -415,7 +446,6 @@ fn next_step_verifies(job: &Job, emu: &Emulator, outputs: &BTreeMap<String, Stri
         verdict["attestations"][0]["name"],
         outputs["attestation"].as_str()
     );
-    verdicts
 }
 
 /// What every successful run must show: outputs the runner parsed, a summary, no secret in
@@ -633,4 +663,43 @@ fn runner_path_translation_maps_only_whole_path_components() {
         job.translate(&format!("{temp}/_runner_file_commands/set_output_1")),
         "/github/file_commands/set_output_1"
     );
+}
+
+#[test]
+fn github_docker_step_pinned_by_digest_takes_the_variables_and_writes_the_outputs() {
+    // The README's fully pinned form: `uses: docker://IMAGE@sha256:...`, `with: {args: ...}`,
+    // the settings as BINAUTHZ_* variables in the step's env.
+    let emu = google(&["pinned"]);
+    let key = emu.ok(
+        "GET",
+        &format!("emulator/service-accounts/{SERVICE_ACCOUNT}/key"),
+        None,
+    );
+    let mut job = Job::new();
+    job.auth_step(&key);
+    let host = emu.host();
+    let mut env = step_env(&emu);
+    for (name, value) in [
+        ("BINAUTHZ_IMAGES", format!("{host}/demo/apps/pinned:v1")),
+        ("BINAUTHZ_ATTESTOR", ATTESTOR.to_string()),
+        ("BINAUTHZ_KMS_KEY_VERSION", key_version()),
+        ("BINAUTHZ_INSECURE_REGISTRIES", host.clone()),
+        ("BINAUTHZ_GOOGLE_REGISTRIES", host.clone()),
+    ] {
+        env.insert(name.into(), value);
+    }
+    let tagged = image_tag();
+    let digest =
+        run(Command::new("podman").args(["image", "inspect", "--format", "{{.Digest}}", &tagged]));
+    let digest = String::from_utf8_lossy(&digest.stdout).trim().to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let repository = tagged.rsplit_once(':').unwrap().0;
+    let pinned = format!("{repository}@{digest}");
+    let step = job.run_docker_step(&pinned, "sign --ci github", &env, "http://127.0.0.1:9");
+    assert_eq!(step.code, Some(0), "{}", step.log);
+    let digest = emu.registry_digest("demo/apps/pinned", "v1");
+    assert_eq!(step.outputs["digest"], digest);
+    assert_eq!(step.outputs["created"], "true");
+    assert!(step.summary.contains(&digest), "{}", step.summary);
+    next_step_verifies(&job, &emu, &step.outputs);
 }

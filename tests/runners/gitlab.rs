@@ -179,7 +179,13 @@ fn gitlab_ci_local_fails_the_pipeline_when_signing_fails_and_skips_the_deploy() 
     // A tag the registry does not hold: the job fails, and the deploy job must not run.
     let image = format!("{}/demo/apps/missing:v1", emu.host());
     let (out, project) = run_pipeline(&emu, &image, &oidc_jwt(serde_json::json!({"sub": "x"})));
-    assert!(!out.status.success(), "{}", show(&out));
+    let log = show(&out);
+    assert!(!out.status.success(), "{log}");
+    // gitlab-ci-local reports the job's exit code: 4, not found (not 3, authentication).
+    assert!(
+        log.contains("binauthz-attest finished in") && log.contains("FAIL 4"),
+        "{log}"
+    );
     assert!(
         !project.path().join("deployed.txt").exists(),
         "the deploy job ran after a failed attestation"
