@@ -285,7 +285,7 @@ fn every_kms_algorithm_signs_attestations_binauthz_verifies() {
 fn attestor_key_and_occurrences_may_live_in_three_projects() {
     let key = "projects/keys/locations/global/keyRings/ring/cryptoKeys/ec/cryptoKeyVersions/1";
     let emu = Emulator::start(&format!(
-        "keys:\n  - name: projects/keys/locations/global/keyRings/ring/cryptoKeys/ec\n    algorithm: EC_SIGN_P256_SHA256\nnotes:\n  - name: projects/policy/notes/n1\nattestors:\n  - name: projects/policy/attestors/a1\n    note: projects/policy/notes/n1\n    keyVersions: [{key}]\n"
+        "projects: [builds]\nkeys:\n  - name: projects/keys/locations/global/keyRings/ring/cryptoKeys/ec\n    algorithm: EC_SIGN_P256_SHA256\nnotes:\n  - name: projects/policy/notes/n1\nattestors:\n  - name: projects/policy/attestors/a1\n    note: projects/policy/notes/n1\n    keyVersions: [{key}]\n"
     ));
     let image = push("sign/cross", Format::Oci);
     let args = [
@@ -579,7 +579,7 @@ fn verify_accepts_what_sign_wrote_and_names_why_others_fail() {
 #[test]
 fn application_default_credentials_from_every_source_sign() {
     let emu = google(
-        "serviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\nauthorizedUsers:\n  - clientId: cid\n    clientSecret: csecret\n    refreshToken: rtoken\n    principal: user:dev@example.com\nmetadata:\n  serviceAccount: signer@demo.iam.gserviceaccount.com\n  projectId: demo\nimages:\n  - repository: demo/apps/sa-key\n    tag: v1\n  - repository: demo/apps/user\n    tag: v1\n  - repository: demo/apps/wif\n    tag: v1\n  - repository: demo/apps/metadata\n    tag: v1\n",
+        "workloadIdentityProviders:\n  - name: projects/123/locations/global/workloadIdentityPools/ci/providers/github\n    issuer: https://token.actions.githubusercontent.com\nserviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\n    tokenCreators: ['principalSet://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/*']\nauthorizedUsers:\n  - clientId: cid\n    clientSecret: csecret\n    refreshToken: rtoken\n    principal: user:dev@example.com\nmetadata:\n  serviceAccount: signer@demo.iam.gserviceaccount.com\n  projectId: demo\nimages:\n  - repository: demo/apps/sa-key\n    tag: v1\n  - repository: demo/apps/user\n    tag: v1\n  - repository: demo/apps/wif\n    tag: v1\n  - repository: demo/apps/metadata\n    tag: v1\n",
     );
     let host = emu.host();
     let dir = emu.dir.path();
@@ -592,11 +592,13 @@ fn application_default_credentials_from_every_source_sign() {
     let user = json!({"type": "authorized_user", "client_id": "cid", "client_secret": "csecret", "refresh_token": "rtoken",
                       "token_uri": format!("{}token", emu.url)});
     std::fs::write(dir.join("user.json"), user.to_string()).unwrap();
-    std::fs::write(
-        dir.join("oidc-token"),
-        "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOm9jdG8vYXBwIn0.c2ln",
-    )
-    .unwrap();
+    // The CI's OIDC token, signed by the issuer the seeded provider trusts.
+    let oidc = emu.ok(
+        "POST",
+        "emulator/oidc-token",
+        Some(&json!({"provider": "projects/123/locations/global/workloadIdentityPools/ci/providers/github", "sub": "repo:octo/app"})),
+    );
+    std::fs::write(dir.join("oidc-token"), oidc["token"].as_str().unwrap()).unwrap();
     let wif = json!({
         "type": "external_account",
         "audience": "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github",

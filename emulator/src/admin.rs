@@ -46,6 +46,11 @@ pub fn handle(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
             Ok(Reply::json(&json!({})))
         }
         ("GET", ["service-accounts", email, "key"]) => service_account_key(emu, email),
+        ("POST", ["oidc-token"]) => {
+            let body: Value =
+                serde_json::from_slice(&req.body).map_err(|e| ApiError::invalid(e.to_string()))?;
+            Ok(Reply::json(&crate::auth::oidc_token(emu, &body)?))
+        }
         _ => Err(ApiError::not_found(format!(
             "No emulator admin endpoint {} {}.",
             req.method, req.path

@@ -325,6 +325,163 @@ pub fn spki_der(pem: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
+/// Checks that a SubjectPublicKeyInfo (DER) is a key of the kind a Binary Authorization
+/// `signatureAlgorithm` names: PkixPublicKey.signature_algorithm "must match the structure and
+/// any object identifiers encoded in public_key_pem (i.e. this algorithm must match that of
+/// the public key)" (resources.proto).
+pub fn key_matches(alg: &str, der: &[u8]) -> Result<(), String> {
+    use p256::pkcs8::DecodePublicKey as _;
+    let rsa_bits = |bits: usize| match RsaPublicKey::from_public_key_der(der) {
+        Ok(k) if rsa::traits::PublicKeyParts::size(&k) * 8 == bits => Ok(()),
+        Ok(k) => Err(format!(
+            "the key is RSA {} bits, {alg} needs {bits}",
+            rsa::traits::PublicKeyParts::size(&k) * 8
+        )),
+        Err(_) => Err(format!("the key is not an RSA key, {alg} needs one")),
+    };
+    match alg {
+        "ECDSA_P256_SHA256" | "EC_SIGN_P256_SHA256" => p256::PublicKey::from_public_key_der(der)
+            .map(|_| ())
+            .map_err(|_| format!("the key is not a P-256 EC key, {alg} needs one")),
+        "ECDSA_P384_SHA384" | "EC_SIGN_P384_SHA384" => p384::PublicKey::from_public_key_der(der)
+            .map(|_| ())
+            .map_err(|_| format!("the key is not a P-384 EC key, {alg} needs one")),
+        "ECDSA_P521_SHA512" | "EC_SIGN_P521_SHA512" => {
+            // id-ecPublicKey with the secp521r1 curve OID (1.3.132.0.35).
+            let ec = [0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+            let p521 = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23];
+            let has = |pat: &[u8]| der.windows(pat.len()).any(|w| w == pat);
+            if has(&ec) && has(&p521) {
+                Ok(())
+            } else {
+                Err(format!("the key is not a P-521 EC key, {alg} needs one"))
+            }
+        }
+        _ => {
+            let bits = [2048, 3072, 4096]
+                .into_iter()
+                .find(|b| alg.contains(&format!("_{b}_")));
+            match bits {
+                Some(bits) if alg.starts_with("RSA_") => rsa_bits(bits),
+                _ => Err(format!("the emulator cannot check keys for {alg}")),
+            }
+        }
+    }
+}
+
+/// The OpenPGP V4 fingerprint (RFC 4880 §12.2: SHA-1 over 0x99, the two-octet length and the
+/// public-key packet body) of an ASCII-armored public key, as upper-case hex: the id Binary
+/// Authorization computes for `asciiArmoredPgpPublicKey`.
+pub fn pgp_fingerprint(armored: &str) -> Option<String> {
+    use base64::Engine;
+    let body: String = armored
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("-----BEGIN PGP PUBLIC KEY BLOCK-----"))
+        .skip(1)
+        .skip_while(|l| !l.is_empty()) // armor headers end with an empty line
+        .skip(1)
+        .take_while(|l| !l.starts_with('=') && !l.starts_with("-----"))
+        .collect();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    let tag = *data.first()?;
+    if tag & 0x80 == 0 {
+        return None;
+    }
+    let (packet_type, len, start) = if tag & 0x40 != 0 {
+        // New format: one-, two- or five-octet length.
+        let first = *data.get(1)? as usize;
+        match first {
+            0..=191 => (tag & 0x3f, first, 2),
+            192..=223 => (
+                tag & 0x3f,
+                ((first - 192) << 8) + *data.get(2)? as usize + 192,
+                3,
+            ),
+            255 => (
+                tag & 0x3f,
+                u32::from_be_bytes(data.get(2..6)?.try_into().ok()?) as usize,
+                6,
+            ),
+            _ => return None,
+        }
+    } else {
+        let kind = (tag >> 2) & 0x0f;
+        match tag & 0x03 {
+            0 => (kind, *data.get(1)? as usize, 2),
+            1 => (
+                kind,
+                u16::from_be_bytes([*data.get(1)?, *data.get(2)?]) as usize,
+                3,
+            ),
+            2 => (
+                kind,
+                u32::from_be_bytes(data.get(1..5)?.try_into().ok()?) as usize,
+                5,
+            ),
+            _ => return None,
+        }
+    };
+    // Tag 6: public-key packet, version 4.
+    let packet = data.get(start..start + len)?;
+    if packet_type != 6 || packet.first() != Some(&4) {
+        return None;
+    }
+    let mut hashed = vec![0x99, (len >> 8) as u8, len as u8];
+    hashed.extend_from_slice(packet);
+    Some(sha1(&hashed).iter().map(|b| format!("{b:02X}")).collect())
+}
+
+/// SHA-1 (FIPS 180-4), only for OpenPGP fingerprints, which are defined over it.
+fn sha1(message: &[u8]) -> [u8; 20] {
+    let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
+    let mut data = message.to_vec();
+    data.push(0x80);
+    while data.len() % 64 != 56 {
+        data.push(0);
+    }
+    data.extend_from_slice(&((message.len() as u64) * 8).to_be_bytes());
+    for block in data.chunks(64) {
+        let mut w = [0u32; 80];
+        for (i, word) in block.chunks(4).enumerate() {
+            w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+        }
+        for i in 16..80 {
+            w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+        }
+        let [mut a, mut b, mut c, mut d, mut e] = h;
+        for (i, wi) in w.iter().enumerate() {
+            let (f, k) = match i {
+                0..=19 => ((b & c) | (!b & d), 0x5A827999),
+                20..=39 => (b ^ c ^ d, 0x6ED9EBA1),
+                40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1BBCDC),
+                _ => (b ^ c ^ d, 0xCA62C1D6),
+            };
+            let t = a
+                .rotate_left(5)
+                .wrapping_add(f)
+                .wrapping_add(e)
+                .wrapping_add(k)
+                .wrapping_add(*wi);
+            e = d;
+            d = c;
+            c = b.rotate_left(30);
+            b = a;
+            a = t;
+        }
+        for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+            *x = x.wrapping_add(y);
+        }
+    }
+    let mut out = [0u8; 20];
+    for (i, x) in h.iter().enumerate() {
+        out[i * 4..i * 4 + 4].copy_from_slice(&x.to_be_bytes());
+    }
+    out
+}
+
 /// Verifies an RS256 JWT signature (service-account assertions) with an RSA public key.
 pub fn verify_rs256(public: &RsaPublicKey, signed: &[u8], signature: &[u8]) -> bool {
     public
@@ -366,6 +523,31 @@ mod tests {
                 "{kms}"
             );
         }
+    }
+
+    #[test]
+    fn sha1_matches_the_fips_vectors() {
+        let hex = |b: [u8; 20]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            hex(sha1(b"abc")),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(hex(sha1(b"")), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
+
+    #[test]
+    fn keys_must_match_their_declared_algorithm() {
+        use p256::pkcs8::EncodePublicKey;
+        let ec = KeyPair::generate(Algorithm::EcP256).unwrap();
+        let der = spki_der(&ec.public_pem()).unwrap();
+        assert!(key_matches("ECDSA_P256_SHA256", &der).is_ok());
+        assert!(key_matches("EC_SIGN_P256_SHA256", &der).is_ok());
+        assert!(key_matches("ECDSA_P384_SHA384", &der).is_err());
+        assert!(key_matches("RSA_PSS_2048_SHA256", &der).is_err());
+        let p384 = p384::ecdsa::SigningKey::random(&mut OsRng);
+        let der = p384.verifying_key().to_public_key_der().unwrap();
+        assert!(key_matches("ECDSA_P384_SHA384", der.as_bytes()).is_ok());
+        assert!(key_matches("ECDSA_P521_SHA512", der.as_bytes()).is_err());
     }
 
     #[test]

@@ -11,6 +11,8 @@ pub struct ApiError {
     pub code: u16,
     pub status: &'static str,
     pub message: String,
+    /// `google.rpc` detail messages (`BadRequest`, `ErrorInfo`), as Google attaches them.
+    pub details: Vec<Value>,
 }
 
 impl ApiError {
@@ -19,7 +21,26 @@ impl ApiError {
             code,
             status,
             message: message.into(),
+            details: Vec::new(),
         }
+    }
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.details.push(detail);
+        self
+    }
+    /// Google's answer for a project it does not know: 403, not 404, so that a caller cannot
+    /// tell a missing project from one it may not see (observed answer, with ErrorInfo
+    /// reason CONSUMER_INVALID).
+    pub fn unknown_project(project: &str, service: &str) -> Self {
+        Self::denied(format!("Permission denied on resource project {project}.")).with_detail(
+            json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "CONSUMER_INVALID",
+                   "domain": "googleapis.com",
+                   "metadata": {"consumer": format!("projects/{project}"), "containerInfo": project, "service": service}}),
+        )
+    }
+    /// AIP-154: a stale etag on an update is ABORTED (409).
+    pub fn aborted(message: impl Into<String>) -> Self {
+        Self::new(409, "ABORTED", message)
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(400, "INVALID_ARGUMENT", message)
@@ -56,7 +77,11 @@ impl ApiError {
         Self::new(code, status, format!("Injected fault: {status}."))
     }
     pub fn body(&self) -> Value {
-        json!({"error": {"code": self.code, "message": self.message, "status": self.status}})
+        let mut error = json!({"code": self.code, "message": self.message, "status": self.status});
+        if !self.details.is_empty() {
+            error["details"] = json!(self.details);
+        }
+        json!({ "error": error })
     }
 }
 
@@ -96,129 +121,22 @@ pub fn int64_field(value: Option<&Value>) -> Option<i64> {
     }
 }
 
-/// Integer enum values (what the Rust SDK sends with `enum-encoding=int`) by field name. Field
-/// names are unique enough across these APIs that one table serves all of them.
-fn enum_names(field: &str) -> &'static [(i64, &'static str)] {
-    match field {
-        "kind" => &[
-            (0, "NOTE_KIND_UNSPECIFIED"),
-            (1, "VULNERABILITY"),
-            (2, "BUILD"),
-            (3, "IMAGE"),
-            (4, "PACKAGE"),
-            (5, "DEPLOYMENT"),
-            (6, "DISCOVERY"),
-            (7, "ATTESTATION"),
-            (8, "UPGRADE"),
-            (9, "COMPLIANCE"),
-            (10, "DSSE_ATTESTATION"),
-            (11, "VULNERABILITY_ASSESSMENT"),
-            (12, "SBOM_REFERENCE"),
-        ],
-        "purpose" => &[
-            (0, "CRYPTO_KEY_PURPOSE_UNSPECIFIED"),
-            (1, "ENCRYPT_DECRYPT"),
-            (5, "ASYMMETRIC_SIGN"),
-            (6, "ASYMMETRIC_DECRYPT"),
-            (7, "RAW_ENCRYPT_DECRYPT"),
-            (9, "MAC"),
-        ],
-        "algorithm" => &[
-            (1, "GOOGLE_SYMMETRIC_ENCRYPTION"),
-            (2, "RSA_SIGN_PSS_2048_SHA256"),
-            (3, "RSA_SIGN_PSS_3072_SHA256"),
-            (4, "RSA_SIGN_PSS_4096_SHA256"),
-            (5, "RSA_SIGN_PKCS1_2048_SHA256"),
-            (6, "RSA_SIGN_PKCS1_3072_SHA256"),
-            (7, "RSA_SIGN_PKCS1_4096_SHA256"),
-            (12, "EC_SIGN_P256_SHA256"),
-            (13, "EC_SIGN_P384_SHA384"),
-            (15, "RSA_SIGN_PSS_4096_SHA512"),
-            (16, "RSA_SIGN_PKCS1_4096_SHA512"),
-        ],
-        "protectionLevel" => &[(1, "SOFTWARE"), (2, "HSM"), (3, "EXTERNAL")],
-        "signatureAlgorithm" => &[
-            (1, "RSA_PSS_2048_SHA256"),
-            (2, "RSA_PSS_3072_SHA256"),
-            (3, "RSA_PSS_4096_SHA256"),
-            (4, "RSA_PSS_4096_SHA512"),
-            (5, "RSA_SIGN_PKCS1_2048_SHA256"),
-            (6, "RSA_SIGN_PKCS1_3072_SHA256"),
-            (7, "RSA_SIGN_PKCS1_4096_SHA256"),
-            (8, "RSA_SIGN_PKCS1_4096_SHA512"),
-            (9, "ECDSA_P256_SHA256"),
-            (10, "ECDSA_P384_SHA384"),
-            (11, "ECDSA_P521_SHA512"),
-        ],
-        "evaluationMode" => &[
-            (1, "ALWAYS_ALLOW"),
-            (2, "REQUIRE_ATTESTATION"),
-            (3, "ALWAYS_DENY"),
-        ],
-        "enforcementMode" => &[
-            (1, "ENFORCED_BLOCK_AND_AUDIT_LOG"),
-            (2, "DRYRUN_AUDIT_LOG_ONLY"),
-        ],
-        "globalPolicyEvaluationMode" => &[(1, "ENABLE"), (2, "DISABLE")],
-        "state" => &[
-            (1, "PENDING_GENERATION"),
-            (2, "ENABLED"),
-            (3, "DISABLED"),
-            (4, "DESTROYED"),
-        ],
-        _ => &[],
-    }
-}
-
-/// Rewrites integer enums into their names, in place, so the rest of the emulator sees one
-/// dialect. An unknown number is an error, as on Google's side.
-pub fn normalise_enums(value: &mut Value) -> ApiResult<()> {
-    match value {
-        Value::Object(map) => {
-            for (key, field) in map.iter_mut() {
-                if let Value::Number(n) = field {
-                    let table = enum_names(key);
-                    if !table.is_empty() {
-                        let n = n.as_i64().unwrap_or(-1);
-                        let name = table.iter().find(|(v, _)| *v == n).map(|(_, name)| *name);
-                        let name = name.ok_or_else(|| {
-                            ApiError::invalid(format!("Invalid value at '{key}': {n}"))
-                        })?;
-                        *field = Value::String(name.to_string());
-                        continue;
-                    }
-                }
-                normalise_enums(field)?;
-            }
-        }
-        Value::Array(items) => items.iter_mut().try_for_each(normalise_enums)?,
-        _ => {}
-    }
-    Ok(())
-}
-
-/// Parses a request body as a JSON object with enums normalised; an empty body is `{}`.
-pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    let mut value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::invalid(
-            "Invalid JSON payload received. Expected an object.",
-        ));
-    }
-    normalise_enums(&mut value)?;
-    Ok(value)
-}
-
 /// The current time as Google writes it (RFC 3339, UTC, microseconds).
 pub fn now() -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
     time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
+}
+
+/// The time `secs` seconds from now, as Google writes it.
+pub fn time_after(secs: i64) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    (time::OffsetDateTime::now_utc() + time::Duration::seconds(secs))
         .format(&format)
         .unwrap_or_default()
 }
@@ -248,18 +166,6 @@ mod tests {
         }
         assert_eq!(encode_bytes(&data), "+//+AQ==");
         assert!(decode_bytes("f", "!!").is_err());
-    }
-
-    #[test]
-    fn integer_enums_become_names_and_unknown_numbers_are_rejected() {
-        let mut v =
-            json!({"kind": 7, "attestation": {}, "x": [{"signatureAlgorithm": 9}], "pageSize": 3});
-        normalise_enums(&mut v).unwrap();
-        assert_eq!(
-            v,
-            json!({"kind": "ATTESTATION", "attestation": {}, "x": [{"signatureAlgorithm": "ECDSA_P256_SHA256"}], "pageSize": 3})
-        );
-        assert!(normalise_enums(&mut json!({"kind": 99})).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod http;
 mod kms;
 mod registry;
 mod router;
+mod schema;
 mod seed;
 mod server;
 mod state;

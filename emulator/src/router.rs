@@ -149,6 +149,18 @@ pub fn resolve(req: &Request) -> Option<Route> {
             ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _],
         ) => api("kms.cryptoKeyVersions.get", kms::get_version),
         (
+            "PATCH",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _],
+        ) => api("kms.cryptoKeyVersions.patch", kms::patch_version),
+        (
+            "POST",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, ":destroy"],
+        ) => api("kms.cryptoKeyVersions.destroy", kms::destroy_version),
+        (
+            "POST",
+            ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, ":restore"],
+        ) => api("kms.cryptoKeyVersions.restore", kms::restore_version),
+        (
             "GET",
             ["v1", "projects", _, "locations", _, "keyRings", _, "cryptoKeys", _, "cryptoKeyVersions", _, "publicKey"],
         ) => api("kms.cryptoKeyVersions.getPublicKey", kms::get_public_key),
@@ -299,10 +311,23 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
         Serve::Google(handler) => handler,
     };
     if route.api {
-        let state = emu.state();
-        match auth::authenticate(&state, req) {
+        let mut state = emu.state();
+        state.settle();
+        match auth::authenticate(&state, req, route.name) {
             Ok(principal) => call.principal = principal,
             Err(e) => return Reply::error(&e),
+        }
+        if let Err(e) = check_query(req, route.name) {
+            return Reply::error(&e);
+        }
+        // A project the seed does not know: Google answers 403 PERMISSION_DENIED "Permission
+        // denied on resource project P." (ErrorInfo reason CONSUMER_INVALID), never 404.
+        // `projects/-` is IAM Credentials' wildcard project.
+        if let Some(project) = call.resource.strip_prefix("projects/") {
+            let project = project.split('/').next().unwrap_or_default();
+            if project != "-" && !state.project_exists(project) {
+                return Reply::error(&ApiError::unknown_project(project, service_of(route.name)));
+            }
         }
         if let Some(deny) = state.denial(&call.principal, &call.resource) {
             let e = ApiError::denied(format!(
@@ -315,20 +340,127 @@ pub fn dispatch(emu: &Emulator, req: &Request, route: Route) -> Reply {
     handler(emu, &call).unwrap_or_else(|e| Reply::error(&e))
 }
 
-/// Answers one page of a list: `pageSize` (0 or absent: 100, at most 1000) and an offset
-/// `pageToken`, as `{"<field>": [...], "nextPageToken": "..."}`.
+/// System parameters every Google REST API takes ("System parameters", Cloud APIs docs);
+/// `$`-prefixed forms are what the Rust SDK sends.
+const SYSTEM_PARAMS: &[&str] = &[
+    "alt",
+    "$alt",
+    "fields",
+    "$fields",
+    "key",
+    "prettyPrint",
+    "$prettyPrint",
+    "quotaUser",
+    "$quotaUser",
+    "$.xgafv",
+    "access_token",
+    "oauth_token",
+    "callback",
+    "upload_protocol",
+    "uploadType",
+];
+
+/// The query parameters each method's request message binds (its fields not in the path or
+/// body, per the REST reference of each method).
+fn method_params(route: &str) -> &'static [&'static str] {
+    match route {
+        "kms.keyRings.create" => &["keyRingId"],
+        "kms.cryptoKeys.create" => &["cryptoKeyId", "skipInitialVersionCreation"],
+        "kms.keyRings.list" => &["pageSize", "pageToken", "filter", "orderBy"],
+        "kms.cryptoKeys.list" => &["pageSize", "pageToken", "filter", "orderBy", "versionView"],
+        "kms.cryptoKeyVersions.list" => &["pageSize", "pageToken", "filter", "orderBy", "view"],
+        "kms.cryptoKeyVersions.patch" => &["updateMask"],
+        "kms.cryptoKeyVersions.getPublicKey" => &["publicKeyFormat"],
+        "binauthz.attestors.create" => &["attestorId"],
+        "binauthz.attestors.list" => &["pageSize", "pageToken"],
+        "grafeas.notes.create" => &["noteId"],
+        "grafeas.notes.list" | "grafeas.occurrences.list" => {
+            &["filter", "pageSize", "pageToken", "returnPartialSuccess"]
+        }
+        "grafeas.notes.occurrences.list" => &["filter", "pageSize", "pageToken"],
+        _ => &[],
+    }
+}
+
+/// Refuses a query parameter the method does not have, as Google's front end does:
+/// `Invalid JSON payload received. Unknown name "x": Cannot bind query parameter. Field 'x'
+/// could not be found in request message.` KMS list filters and orders are bound but not
+/// implemented here, so a non-empty one is refused rather than ignored.
+fn check_query(req: &Request, route: &str) -> ApiResult<()> {
+    let params = method_params(route);
+    for (name, value) in &req.query {
+        if !SYSTEM_PARAMS.contains(&name.as_str()) && !params.contains(&name.as_str()) {
+            return Err(crate::schema::bad_request(
+                name,
+                format!("Invalid JSON payload received. Unknown name \"{name}\": Cannot bind query parameter. Field '{name}' could not be found in request message."),
+            ));
+        }
+        if route.starts_with("kms.")
+            && matches!(name.as_str(), "filter" | "orderBy")
+            && !value.is_empty()
+        {
+            return Err(ApiError::new(
+                501,
+                "UNIMPLEMENTED",
+                format!("The emulator does not implement {name} on KMS lists."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Google service a route belongs to, as error details name it.
+pub fn service_of(route: &str) -> &'static str {
+    match route.split('.').next().unwrap_or_default() {
+        "kms" => "cloudkms.googleapis.com",
+        "binauthz" => "binaryauthorization.googleapis.com",
+        "grafeas" => "containeranalysis.googleapis.com",
+        "iamcredentials" => "iamcredentials.googleapis.com",
+        _ => "googleapis.com",
+    }
+}
+
+/// Answers one page of a list with the API's default page size (100) and no short pages.
 pub fn page(call: &Call, field: &str, items: Vec<serde_json::Value>) -> ApiResult<Reply> {
+    page_with(call, field, items, 100, 0)
+}
+
+/// Answers one page of a list: `pageSize` (0 or absent: `default`, at most 1000, negative
+/// refused), an offset `pageToken`, and at most `cap` items per page when `cap` is not 0 (a
+/// short page, which AIP-158 allows: "the server may return fewer results than requested"),
+/// as `{"<field>": [...], "nextPageToken": "..."}`.
+pub fn page_with(
+    call: &Call,
+    field: &str,
+    items: Vec<serde_json::Value>,
+    default: usize,
+    cap: usize,
+) -> ApiResult<Reply> {
     let size = match call.req.query("pageSize").filter(|s| !s.is_empty()) {
-        Some(s) => s
-            .parse::<usize>()
-            .map_err(|_| ApiError::invalid(format!("Invalid pageSize {s:?}.")))?,
+        Some(s) => s.parse::<i32>().map_err(|_| {
+            ApiError::invalid(format!(
+                "Invalid value at 'page_size' (TYPE_INT32), \"{s}\""
+            ))
+        })?,
         None => 0,
     };
-    let size = if size == 0 { 100 } else { size.min(1000) };
+    if size < 0 {
+        return Err(ApiError::invalid(format!(
+            "page_size must not be negative, got {size}."
+        )));
+    }
+    let mut size = if size == 0 {
+        default
+    } else {
+        (size as usize).min(1000)
+    };
+    if cap > 0 {
+        size = size.min(cap);
+    }
     let start = match call.req.query("pageToken").filter(|s| !s.is_empty()) {
         Some(t) => t
             .parse::<usize>()
-            .map_err(|_| ApiError::invalid(format!("Invalid pageToken {t:?}.")))?,
+            .map_err(|_| ApiError::invalid(format!("Invalid page token {t:?}.")))?,
         None => 0,
     };
     let total = items.len();

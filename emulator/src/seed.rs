@@ -7,6 +7,16 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Seed {
+    /// Projects that exist besides those the seeded resources name; calls on any other project
+    /// are refused as Google refuses a missing project.
+    #[serde(default)]
+    pub projects: Vec<String>,
+    /// Timing knobs (generation delay, list lag, token lifetime).
+    #[serde(default)]
+    pub settings: Settings,
+    /// Workload Identity Federation providers STS accepts subject tokens for.
+    #[serde(default)]
+    pub workload_identity_providers: Vec<ProviderSeed>,
     /// Bearer tokens accepted as they are, and the principal each stands for.
     #[serde(default)]
     pub tokens: Vec<TokenSeed>,
@@ -36,6 +46,62 @@ pub struct Seed {
     pub images: Vec<ImageSeed>,
 }
 
+/// Timing knobs; all default to what keeps tests deterministic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Settings {
+    /// How long a new asymmetric key version stays PENDING_GENERATION before it is ENABLED.
+    #[serde(default)]
+    pub key_generation_delay_ms: u64,
+    /// When not 0, a version scheduled for destruction is DESTROYED after this long instead of
+    /// its key's `destroyScheduledDuration` (at least 24 hours on Google), so tests can see it.
+    #[serde(default)]
+    pub key_destroy_delay_ms: u64,
+    /// How long after its create an occurrence becomes visible to list calls (get sees it at once).
+    #[serde(default)]
+    pub occurrence_list_lag_ms: u64,
+    /// Lifetime of the access tokens the emulator mints; a token past it answers 401.
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_secs: u64,
+    /// At most this many occurrences per list page (0: no cap): Google may answer short pages.
+    #[serde(default)]
+    pub occurrence_page_cap: usize,
+}
+
+fn default_token_lifetime() -> u64 {
+    3600
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            key_generation_delay_ms: 0,
+            key_destroy_delay_ms: 0,
+            occurrence_list_lag_ms: 0,
+            token_lifetime_secs: default_token_lifetime(),
+            occurrence_page_cap: 0,
+        }
+    }
+}
+
+/// A workload identity pool provider (OIDC), with the issuer whose tokens it trusts.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProviderSeed {
+    /// `projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/PROVIDER`.
+    pub name: String,
+    /// The `iss` subject tokens must carry, e.g. `https://token.actions.githubusercontent.com`.
+    pub issuer: String,
+    /// Audiences accepted in subject tokens; default `https://iam.googleapis.com/<name>` and
+    /// `//iam.googleapis.com/<name>`, as Google's default audience check.
+    #[serde(default)]
+    pub allowed_audiences: Vec<String>,
+    /// PKCS#8 RSA key the issuer signs with; generated when absent. Tokens for tests come from
+    /// `POST /emulator/oidc-token`.
+    #[serde(default)]
+    pub private_key_pem: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImageSeed {
@@ -58,6 +124,11 @@ pub struct TokenSeed {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceAccountSeed {
     pub email: String,
+    /// Principals holding roles/iam.serviceAccountTokenCreator on this account (may call
+    /// generateAccessToken for it): `user:..`, `serviceAccount:..`, `principal://..`, or
+    /// `principalSet://iam.googleapis.com/<pool>/*` for every identity of a pool.
+    #[serde(default)]
+    pub token_creators: Vec<String>,
     /// PKCS#8 RSA private key; generated when absent.
     #[serde(default)]
     pub private_key_pem: Option<String>,

@@ -2,14 +2,32 @@
 
 use crate::crypto::{Algorithm, KeyPair};
 use crate::google::{now, ApiError, ApiResult};
-use crate::seed::{DenySeed, Seed};
+use crate::seed::{DenySeed, Seed, Settings};
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
 
 pub struct ServiceAccount {
     pub key: RsaPrivateKey,
     pub key_id: String,
+    /// Principals that may mint tokens for this account (roles/iam.serviceAccountTokenCreator).
+    pub token_creators: Vec<String>,
+}
+
+/// A workload identity pool provider and the OIDC issuer key it trusts.
+pub struct Provider {
+    pub name: String,
+    pub issuer: String,
+    pub audiences: Vec<String>,
+    pub key: RsaPrivateKey,
+    pub key_id: String,
+}
+
+/// An occurrence and the moment list calls start to see it (the seeded list lag).
+pub struct Occurrence {
+    pub json: Value,
+    pub listed_from: Instant,
 }
 
 pub struct AuthorizedUser {
@@ -28,12 +46,27 @@ pub struct KeyVersion {
     pub json: Value,
     /// None for symmetric keys: nothing to sign with or publish.
     pub signing: Option<(Algorithm, KeyPair)>,
+    /// When the version's pending transition happens: PENDING_GENERATION becomes ENABLED,
+    /// DESTROY_SCHEDULED becomes DESTROYED.
+    pub transition_at: Option<Instant>,
+}
+
+impl KeyVersion {
+    pub fn state(&self) -> &str {
+        self.json["state"].as_str().unwrap_or_default()
+    }
 }
 
 #[derive(Default)]
 pub struct State {
-    /// Bearer token -> principal (seeded and minted).
+    /// Bearer token -> principal, for tokens that never expire (seeded or added by the admin API).
     pub tokens: HashMap<String, String>,
+    /// Tokens the emulator minted: principal and expiry.
+    pub minted: HashMap<String, (String, Instant)>,
+    /// Projects that exist (seeded, or named by a seeded resource).
+    pub projects: BTreeSet<String>,
+    pub settings: Settings,
+    pub providers: Vec<Provider>,
     pub service_accounts: BTreeMap<String, ServiceAccount>,
     pub authorized_users: Vec<AuthorizedUser>,
     /// Default service account and project id of the metadata server.
@@ -45,7 +78,7 @@ pub struct State {
     pub versions: BTreeMap<String, KeyVersion>,
     pub notes: BTreeMap<String, Value>,
     /// Occurrences in creation order (listing pages through them in that order).
-    pub occurrences: Vec<Value>,
+    pub occurrences: Vec<Occurrence>,
     /// Attestors in their v1 form (`userOwnedGrafeasNote`).
     pub attestors: BTreeMap<String, Value>,
     /// Policies by project id.
@@ -60,13 +93,73 @@ impl State {
             kms_key_id_host: seed.kms_key_id_host.unwrap_or_else(|| own_host.to_string()),
             deny: seed.deny,
             metadata: seed.metadata.map(|m| (m.service_account, m.project_id)),
+            settings: seed.settings,
             ..State::default()
         };
+        let named = seed
+            .keys
+            .iter()
+            .map(|k| &k.name)
+            .chain(seed.notes.iter().map(|n| &n.name))
+            .chain(seed.attestors.iter().map(|a| &a.name))
+            .filter_map(|n| n.strip_prefix("projects/")?.split('/').next())
+            .map(String::from);
+        let named: Vec<String> = named
+            .chain(seed.projects)
+            .chain(seed.policies.keys().cloned())
+            .chain(state.metadata.iter().map(|(_, p)| p.clone()))
+            .collect();
+        for project in named {
+            if !valid_project_id(&project) {
+                return Err(format!(
+                    "project id {project:?} is not valid: 6 to 30 lowercase letters, digits or hyphens, starting with a letter (shorter ids are allowed here)"
+                ));
+            }
+            state.projects.insert(project);
+        }
         for t in seed.tokens {
             state.tokens.insert(t.token, t.principal);
         }
         for sa in seed.service_accounts {
             state.add_service_account(&sa.email, sa.private_key_pem.as_deref())?;
+            if let Some(account) = state.service_accounts.get_mut(&sa.email) {
+                account.token_creators = sa.token_creators;
+            }
+        }
+        for p in seed.workload_identity_providers {
+            use rsa::pkcs8::DecodePrivateKey;
+            check_name(
+                &p.name,
+                &[
+                    "projects",
+                    "locations",
+                    "workloadIdentityPools",
+                    "providers",
+                ],
+            )
+            .map_err(|e| e.message)?;
+            let key = match &p.private_key_pem {
+                Some(pem) => RsaPrivateKey::from_pkcs8_pem(pem)
+                    .map_err(|e| format!("provider {}: {e}", p.name))?,
+                None => {
+                    RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| e.to_string())?
+                }
+            };
+            let audiences = if p.allowed_audiences.is_empty() {
+                vec![
+                    format!("https://iam.googleapis.com/{}", p.name),
+                    format!("//iam.googleapis.com/{}", p.name),
+                ]
+            } else {
+                p.allowed_audiences
+            };
+            state.providers.push(Provider {
+                key_id: crate::google::random_id().replace('-', ""),
+                name: p.name,
+                issuer: p.issuer,
+                audiences,
+                key,
+            });
         }
         for u in seed.authorized_users {
             state.authorized_users.push(AuthorizedUser {
@@ -107,7 +200,7 @@ impl State {
                 }
             }
             for _ in 1..key.versions.unwrap_or(1) {
-                state.create_version(&key.name).map_err(|e| e.message)?;
+                state.new_version(&key.name, true).map_err(|e| e.message)?;
             }
         }
         for note in seed.notes {
@@ -149,10 +242,9 @@ impl State {
                 &content,
             )?;
         }
-        for (project, mut policy) in seed.policies {
-            crate::google::normalise_enums(&mut policy).map_err(|e| e.message)?;
-            policy["name"] = json!(format!("projects/{project}/policy"));
-            state.policies.insert(project, policy);
+        for (project, policy) in seed.policies {
+            crate::binauthz::insert_policy(&mut state, &project, policy)
+                .map_err(|e| format!("policy of {project}: {}", e.message))?;
         }
         Ok(state)
     }
@@ -165,8 +257,14 @@ impl State {
             None => RsaPrivateKey::new(&mut rand_core::OsRng, 2048).map_err(|e| e.to_string())?,
         };
         let key_id = crate::google::random_id().replace('-', "");
-        self.service_accounts
-            .insert(email.to_string(), ServiceAccount { key, key_id });
+        self.service_accounts.insert(
+            email.to_string(),
+            ServiceAccount {
+                key,
+                key_id,
+                token_creators: Vec::new(),
+            },
+        );
         Ok(())
     }
 
@@ -186,11 +284,11 @@ impl State {
         &mut self,
         name: &str,
         mut body: Value,
-        skip_ring_check: bool,
+        seeding: bool,
     ) -> ApiResult<Value> {
         check_name(name, &["projects", "locations", "keyRings", "cryptoKeys"])?;
         let ring = &name[..name.rfind("/cryptoKeys/").unwrap_or(0)];
-        if !skip_ring_check && !self.key_rings.contains_key(ring) {
+        if !seeding && !self.key_rings.contains_key(ring) {
             return Err(ApiError::not_found(format!("KeyRing {ring} not found.")));
         }
         if self.crypto_keys.contains_key(name) {
@@ -228,7 +326,24 @@ impl State {
         object.remove("skipInitialVersionCreation");
         object.insert("name".into(), json!(name));
         object.insert("createTime".into(), json!(now()));
-        object.insert("destroyScheduledDuration".into(), json!("2592000s"));
+        // CryptoKey.destroy_scheduled_duration: "If not specified at creation time, the default
+        // duration is 30 days"; KMS takes 24 hours to 120 days.
+        match object
+            .get("destroyScheduledDuration")
+            .and_then(Value::as_str)
+        {
+            None => {
+                object.insert("destroyScheduledDuration".into(), json!("2592000s"));
+            }
+            Some(d) => {
+                let secs = d.trim_end_matches('s').parse::<f64>().unwrap_or(0.0);
+                if !(86_400.0..=10_368_000.0).contains(&secs) {
+                    return Err(ApiError::invalid(format!(
+                        "destroy_scheduled_duration {d} must be between 24 hours and 120 days."
+                    )));
+                }
+            }
+        }
         let template = object.entry("versionTemplate").or_insert_with(|| json!({}));
         template["protectionLevel"] = json!("SOFTWARE");
         self.crypto_keys.insert(
@@ -239,7 +354,7 @@ impl State {
             },
         );
         if !skip_initial {
-            self.create_version(name)?;
+            self.new_version(name, seeding)?;
         }
         if purpose == "ENCRYPT_DECRYPT" {
             let primary = self
@@ -254,7 +369,42 @@ impl State {
         Ok(body)
     }
 
+    /// Moves versions whose generation finished to ENABLED, and scheduled destructions that
+    /// came due to DESTROYED; run before each API call, so every read sees the settled state.
+    pub fn settle(&mut self) {
+        let now = Instant::now();
+        for v in self.versions.values_mut() {
+            if v.transition_at.is_some_and(|t| t <= now) {
+                v.transition_at = None;
+                match v.state() {
+                    "PENDING_GENERATION" => {
+                        v.json["state"] = json!("ENABLED");
+                        v.json["generateTime"] = json!(crate::google::now());
+                    }
+                    // DESTROYED: "the key material is no longer stored".
+                    "DESTROY_SCHEDULED" => {
+                        v.json["state"] = json!("DESTROYED");
+                        v.json["destroyEventTime"] = json!(crate::google::now());
+                        v.signing = None;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.minted.retain(|_, (_, expires)| *expires > now);
+    }
+
+    /// Whether `project` (an id) exists for the emulated Google.
+    pub fn project_exists(&self, project: &str) -> bool {
+        self.projects.contains(project)
+    }
+
     pub fn create_version(&mut self, key_name: &str) -> ApiResult<Value> {
+        self.new_version(key_name, false)
+    }
+
+    /// A new version; seeded ones (`seeding`) already finished generating.
+    pub fn new_version(&mut self, key_name: &str, seeding: bool) -> ApiResult<Value> {
         let key = self
             .crypto_keys
             .get_mut(key_name)
@@ -274,13 +424,24 @@ impl State {
         };
         let name = format!("{key_name}/cryptoKeyVersions/{number}");
         let t = now();
-        let json = json!({"name": name, "state": "ENABLED", "protectionLevel": "SOFTWARE", "algorithm": alg_name,
-                          "createTime": t, "generateTime": t});
+        let mut json = json!({"name": name, "state": "ENABLED", "protectionLevel": "SOFTWARE", "algorithm": alg_name,
+                              "createTime": t, "generateTime": t});
+        // CryptoKeyVersionState.PENDING_GENERATION: "This version is still being generated ...
+        // Cloud KMS will automatically mark this version ENABLED as soon as the version is
+        // ready." Asymmetric keys are generated asynchronously; symmetric ones are born ENABLED.
+        let transition_at = (signing.is_some() && !seeding).then(|| {
+            json["state"] = json!("PENDING_GENERATION");
+            if let Some(obj) = json.as_object_mut() {
+                obj.remove("generateTime");
+            }
+            Instant::now() + Duration::from_millis(self.settings.key_generation_delay_ms)
+        });
         self.versions.insert(
             name,
             KeyVersion {
                 json: json.clone(),
                 signing,
+                transition_at,
             },
         );
         Ok(json)
@@ -300,36 +461,30 @@ impl State {
         Ok((key.public_pem(), *alg))
     }
 
-    pub fn create_note(&mut self, name: &str, mut body: Value) -> ApiResult<Value> {
-        check_name(name, &["projects", "notes"])?;
+    pub fn create_note(&mut self, name: &str, body: Value) -> ApiResult<Value> {
+        let note = crate::grafeas::complete_note(name, body)?;
         if self.notes.contains_key(name) {
             return Err(ApiError::already_exists(format!(
                 "Note {name} already exists."
             )));
         }
-        let t = now();
-        body["name"] = json!(name);
-        body["createTime"] = json!(t);
-        body["updateTime"] = json!(t);
-        if body.get("kind").is_none() {
-            let kind = [
-                "attestation",
-                "vulnerability",
-                "build",
-                "image",
-                "package",
-                "deployment",
-                "discovery",
-            ]
-            .into_iter()
-            .find(|k| body.get(*k).is_some())
-            .map(|k| k.to_uppercase())
-            .unwrap_or_else(|| "NOTE_KIND_UNSPECIFIED".into());
-            body["kind"] = json!(kind);
-        }
-        self.notes.insert(name.to_string(), body.clone());
-        Ok(body)
+        self.notes.insert(name.to_string(), note.clone());
+        Ok(note)
     }
+}
+
+/// A project id as Resource Manager allows it (lowercase letters, digits and hyphens, starting
+/// with a letter, not ending with a hyphen, at most 30 characters), or a project number. The
+/// 6-character minimum is not enforced: the tests' short ids (`demo`) stand for real ones.
+pub fn valid_project_id(id: &str) -> bool {
+    let number = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+    let named = id.len() <= 30
+        && id.starts_with(|c: char| c.is_ascii_lowercase())
+        && !id.ends_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    number || named
 }
 
 /// Binary Authorization's legacy `signatureAlgorithm` name, as gcloud writes it on attestors.
@@ -339,7 +494,8 @@ pub fn binauthz_legacy_name(alg: Algorithm) -> String {
         .replace("RSA_SIGN_PSS_", "RSA_PSS_")
 }
 
-/// Checks a resource name against its collection pattern, e.g. `projects/*/notes/*`.
+/// Checks a resource name against its collection pattern, e.g. `projects/*/notes/*`, and each
+/// id against what its API allows (see [`valid_id`]).
 pub fn check_name(name: &str, collections: &[&str]) -> ApiResult<()> {
     let parts: Vec<&str> = name.split('/').collect();
     let ok = parts.len() == collections.len() * 2
@@ -347,14 +503,61 @@ pub fn check_name(name: &str, collections: &[&str]) -> ApiResult<()> {
             .chunks(2)
             .zip(collections)
             .all(|(pair, c)| pair[0] == *c && !pair[1].is_empty());
+    if !ok {
+        let pattern: Vec<String> = collections.iter().map(|c| format!("{c}/*")).collect();
+        return Err(ApiError::invalid(format!(
+            "Invalid resource name {name:?}: expected {}.",
+            pattern.join("/")
+        )));
+    }
+    for pair in parts.chunks(2) {
+        if let Err(rule) = valid_id(pair[0], pair[1]) {
+            return Err(ApiError::invalid(format!(
+                "Invalid resource name {name:?}: {} id {:?} {rule}.",
+                pair[0], pair[1]
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The id rules of each collection, or the rule an id breaks.
+pub fn valid_id(collection: &str, id: &str) -> Result<(), &'static str> {
+    let charset = |extra: &[u8], max: usize| {
+        !id.is_empty()
+            && id.len() <= max
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    };
+    let ok = match collection {
+        "projects" => valid_project_id(id),
+        // KMS REST reference, keyRings.create / cryptoKeys.create: the id must "match the
+        // regular expression [a-zA-Z0-9_-]{1,63}".
+        "keyRings" | "cryptoKeys" => charset(b"_-", 63),
+        "cryptoKeyVersions" => id.bytes().all(|b| b.is_ascii_digit()) && !id.starts_with('0'),
+        // KMS locations: `global`, multi-regions (`us`, `europe`, `nam-eur-asia1`...) and
+        // regions (`us-central1`): lowercase letters, digits and hyphens.
+        "locations" => {
+            id.starts_with(|c: char| c.is_ascii_lowercase())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        }
+        // Attestor, note and occurrence ids: the API references give no pattern; the
+        // emulator takes letters, digits, `-`, `_` and `.` (what the Console and gcloud allow).
+        _ => charset(b"_-.", 128),
+    };
     if ok {
         Ok(())
     } else {
-        let pattern: Vec<String> = collections.iter().map(|c| format!("{c}/*")).collect();
-        Err(ApiError::invalid(format!(
-            "Invalid resource name {name:?}: expected {}.",
-            pattern.join("/")
-        )))
+        Err(match collection {
+            "projects" => "is not a project id (lowercase letters, digits and hyphens, starting with a letter) or number",
+            "keyRings" | "cryptoKeys" => "must match [a-zA-Z0-9_-]{1,63}",
+            "cryptoKeyVersions" => "must be a version number",
+            "locations" => "is not a location",
+            _ => "must be 1 to 128 letters, digits, '-', '_' or '.'",
+        })
     }
 }
 
@@ -367,6 +570,16 @@ mod tests {
         assert!(check_name("projects/p/notes/n", &["projects", "notes"]).is_ok());
         assert!(check_name("projects/p/locations/us/notes/n", &["projects", "notes"]).is_err());
         assert!(check_name("projects//notes/n", &["projects", "notes"]).is_err());
+        assert!(check_name("projects/Demo/notes/n", &["projects", "notes"]).is_err());
+        let ring = ["projects", "locations", "keyRings"];
+        assert!(check_name("projects/demo/locations/global/keyRings/ok_id-1", &ring).is_ok());
+        assert!(check_name("projects/demo/locations/global/keyRings/bad.id!", &ring).is_err());
+        assert!(check_name(
+            &format!("projects/demo/locations/global/keyRings/{}", "a".repeat(64)),
+            &ring
+        )
+        .is_err());
+        assert!(check_name("projects/123456/locations/us-central1/keyRings/r", &ring).is_ok());
     }
 
     #[test]

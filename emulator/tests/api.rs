@@ -207,7 +207,7 @@ fn auth_answers_401_403_404_and_409_in_googles_error_shape() {
 
 #[test]
 fn the_rust_sdk_dialect_is_understood() {
-    let emu = Emulator::start("notes:\n  - name: projects/demo/notes/n1\n");
+    let emu = Emulator::start("projects: [other]\nnotes:\n  - name: projects/demo/notes/n1\n");
     let uri = "127.0.0.1:5000/demo/app@sha256:784d46ae41f4718f2ea9714246ec9a1f9216825403103997ba2dd4afc9753490";
     let occurrence = json!({"kind": 7, "noteName": "projects/demo/notes/n1", "resourceUri": uri,
         "attestation": {"serializedPayload": b64(b"payload"), "signatures": [{"publicKeyId": "k", "signature": b64(b"sig")}]}});
@@ -364,9 +364,10 @@ fn injected_faults_latency_and_counters_do_what_they_say() {
 
 #[test]
 fn metadata_sts_and_impersonation_mint_tokens_the_apis_accept() {
-    let emu = Emulator::start(
-        "serviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\nmetadata:\n  serviceAccount: signer@demo.iam.gserviceaccount.com\n  projectId: demo\n",
-    );
+    let provider = "projects/123/locations/global/workloadIdentityPools/ci/providers/gh";
+    let emu = Emulator::start(&format!(
+        "projects: [demo]\nserviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\n    tokenCreators: ['principalSet://iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/*']\nmetadata:\n  serviceAccount: signer@demo.iam.gserviceaccount.com\n  projectId: demo\nworkloadIdentityProviders:\n  - name: {provider}\n    issuer: https://token.actions.githubusercontent.com\n"
+    ));
     let url = |p: &str| format!("{}{p}", emu.url);
     let refused = ureq::get(&url("computeMetadata/v1/project/project-id")).call();
     assert!(matches!(refused, Err(ureq::Error::Status(403, _))));
@@ -396,12 +397,25 @@ fn metadata_sts_and_impersonation_mint_tokens_the_apis_accept() {
         200
     );
 
-    // Workload Identity Federation: STS exchange, then impersonation.
+    // Workload Identity Federation: an OIDC token from the seeded issuer, STS exchange, then
+    // impersonation.
+    let oidc = emu.ok(
+        "POST",
+        "emulator/oidc-token",
+        Some(&json!({"provider": provider, "sub": "repo:o/r:ref:refs/heads/main"})),
+    );
     let sts: Value = ureq::post(&url("v1/token"))
         .send_form(&[
-            ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
-            ("audience", "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/gh"),
-            ("subject_token", "header.eyJzdWIiOiJyZXBvOm8vcjpyZWYifQ.sig"),
+            (
+                "grant_type",
+                "urn:ietf:params:oauth:grant-type:token-exchange",
+            ),
+            (
+                "requested_token_type",
+                "urn:ietf:params:oauth:token-type:access_token",
+            ),
+            ("audience", &format!("//iam.googleapis.com/{provider}")),
+            ("subject_token", oidc["token"].as_str().unwrap()),
             ("subject_token_type", "urn:ietf:params:oauth:token-type:jwt"),
             ("scope", "https://www.googleapis.com/auth/cloud-platform"),
         ])
@@ -430,7 +444,7 @@ fn metadata_sts_and_impersonation_mint_tokens_the_apis_accept() {
         Some(federated),
         "POST",
         "v1/projects/-/serviceAccounts/nobody@demo.iam.gserviceaccount.com:generateAccessToken",
-        Some(&json!({})),
+        Some(&json!({"scope": ["https://www.googleapis.com/auth/cloud-platform"]})),
     );
     assert_eq!(status, 404);
 }
@@ -498,7 +512,7 @@ fn the_readme_example_seed_starts_and_holds_what_it_says() {
 #[test]
 fn sigterm_and_sigint_stop_the_emulator_cleanly() {
     for signal in ["TERM", "INT"] {
-        let mut emu = Emulator::start("");
+        let mut emu = Emulator::start("projects: [demo]\n");
         assert_eq!(emu.call("GET", "v1/projects/demo/attestors", None).0, 200);
         assert!(
             emu.stop_with(signal),

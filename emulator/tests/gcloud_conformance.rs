@@ -12,7 +12,7 @@ const DIGEST: &str = "sha256:784d46ae41f4718f2ea9714246ec9a1f9216825403103997ba2
 
 #[test]
 fn gcloud_sets_up_signs_lists_and_manages_policy_against_the_emulator() {
-    let emu = Emulator::start("");
+    let emu = Emulator::start("projects: [demo]\n");
     emu.gcloud_ok(&["kms", "keyrings", "create", "ring", "--location=global"]);
     emu.gcloud_ok(&[
         "kms",
@@ -196,7 +196,7 @@ fn gcloud_reads_v1beta1_attestors_and_validates_with_the_emulator() {
 
 #[test]
 fn gcloud_error_texts_come_from_googles_error_shape() {
-    let emu = Emulator::start("");
+    let emu = Emulator::start("projects: [demo]\n");
     emu.gcloud_ok(&["kms", "keyrings", "create", "ring", "--location=global"]);
     let again = emu.gcloud(&["kms", "keyrings", "create", "ring", "--location=global"]);
     assert!(!again.status.success());
@@ -217,7 +217,9 @@ fn gcloud_error_texts_come_from_googles_error_shape() {
 
 #[test]
 fn gcloud_activates_a_service_account_key_against_the_emulator_token_endpoint() {
-    let emu = Emulator::start("serviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\n");
+    let emu = Emulator::start(
+        "projects: [demo]\nserviceAccounts:\n  - email: signer@demo.iam.gserviceaccount.com\n",
+    );
     let key = emu.ok(
         "GET",
         "emulator/service-accounts/signer@demo.iam.gserviceaccount.com/key",
@@ -271,4 +273,50 @@ fn gcloud_activates_a_service_account_key_against_the_emulator_token_endpoint() 
         .find(|r| r["route"] == "kms.keyRings.create")
         .unwrap();
     assert_eq!(created["status"], 200);
+}
+
+#[test]
+fn gcloud_disables_enables_destroys_and_restores_a_key_version() {
+    let emu = Emulator::start(
+        "keys:\n  - name: projects/demo/locations/global/keyRings/ring/cryptoKeys/key\n    algorithm: EC_SIGN_P256_SHA256\n",
+    );
+    let version = |verb: &str| {
+        emu.gcloud_ok(&[
+            "kms",
+            "keys",
+            "versions",
+            verb,
+            "1",
+            "--key=key",
+            "--keyring=ring",
+            "--location=global",
+            "--format=value(state)",
+        ])
+    };
+    assert_eq!(version("disable").trim(), "DISABLED");
+    let (status, body) = emu.call(
+        "POST",
+        &format!("v1/{KEY_VERSION}:asymmetricSign"),
+        Some(&json!({"digest": {"sha256": common::b64(&[0; 32])}})),
+    );
+    assert_eq!(status, 400, "a disabled version signed: {body}");
+    assert_eq!(version("enable").trim(), "ENABLED");
+    assert_eq!(version("destroy").trim(), "DESTROY_SCHEDULED");
+    assert_eq!(version("restore").trim(), "DISABLED");
+    let routes: Vec<String> = emu.ok("GET", "emulator/requests", None)["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| format!("{} {}", r["route"].as_str().unwrap(), r["status"]))
+        .collect();
+    for route in [
+        "kms.cryptoKeyVersions.patch 200",
+        "kms.cryptoKeyVersions.destroy 200",
+        "kms.cryptoKeyVersions.restore 200",
+    ] {
+        assert!(
+            routes.iter().any(|r| r == route),
+            "{route} not in {routes:?}"
+        );
+    }
 }
