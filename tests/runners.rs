@@ -77,9 +77,14 @@ fn image_tag() -> String {
 const RING: &str = "projects/demo/locations/global/keyRings/ring/cryptoKeys";
 const ATTESTOR: &str = "projects/demo/attestors/a1";
 const SERVICE_ACCOUNT: &str = "signer@demo.iam.gserviceaccount.com";
-/// A Workload Identity provider as users write it (the emulator's STS accepts any).
-const PROVIDER: &str =
-    "projects/123456789/locations/global/workloadIdentityPools/ci/providers/runner";
+/// The Workload Identity pool and its providers, one per CI issuer, seeded in the emulator.
+const POOL: &str = "projects/123456789/locations/global/workloadIdentityPools/ci";
+const GITHUB_PROVIDER: &str =
+    "projects/123456789/locations/global/workloadIdentityPools/ci/providers/github";
+const GITLAB_PROVIDER: &str =
+    "projects/123456789/locations/global/workloadIdentityPools/ci/providers/gitlab";
+const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
+const GITLAB_ISSUER: &str = "https://gitlab.example.com";
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,7 +98,8 @@ fn key_version() -> String {
 /// (repositories under `demo/apps/`, tag `v1`) in its registry.
 fn google(images: &[&str]) -> Emulator {
     let mut seed = format!(
-        "serviceAccounts:\n  - email: {SERVICE_ACCOUNT}\n\
+        "workloadIdentityProviders:\n  - name: {GITHUB_PROVIDER}\n    issuer: {GITHUB_ISSUER}\n  - name: {GITLAB_PROVIDER}\n    issuer: {GITLAB_ISSUER}\n\
+         serviceAccounts:\n  - email: {SERVICE_ACCOUNT}\n    tokenCreators: ['principalSet://iam.googleapis.com/{POOL}/*']\n\
          keys:\n  - name: {RING}/ec\n    algorithm: EC_SIGN_P256_SHA256\n\
          notes:\n  - name: projects/demo/notes/n1\n\
          attestors:\n  - name: {ATTESTOR}\n    note: projects/demo/notes/n1\n    keyVersions: [{}]\n\
@@ -161,25 +167,15 @@ fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
-/// A JWT as an OIDC provider issues it (header.claims.signature, valid for 5 minutes). The
-/// emulator's STS reads `sub` and checks no signature, so the stand-in signs nothing; an
-/// emulator that verifies subject tokens against a seeded provider needs them minted by it.
-fn oidc_jwt(mut claims: serde_json::Value) -> String {
-    use base64::Engine;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    claims["iat"] = now.into();
-    claims["exp"] = (now + 300).into();
-    let b64 = |v: &serde_json::Value| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-    };
-    format!(
-        "{}.{}.c3RhbmQtaW4",
-        b64(&serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "stand-in"})),
-        b64(&claims)
-    )
+/// The CI's OIDC token for `sub`, as the provider's issuer signs it (the emulator holds the
+/// issuer's key and checks signature, issuer, audience and expiry at STS).
+fn oidc_jwt(emu: &Emulator, provider: &str, sub: &str) -> String {
+    let minted = emu.ok(
+        "POST",
+        "emulator/oidc-token",
+        Some(&serde_json::json!({"provider": provider, "sub": sub})),
+    );
+    minted["token"].as_str().unwrap().to_string()
 }
 
 /// A stand-in for the runner's OIDC token endpoint (GitHub's `ACTIONS_ID_TOKEN_REQUEST_URL`):

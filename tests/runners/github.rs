@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::common::emulator::Emulator;
 use super::{
     attestations, google, image_tag, key_version, oidc_jwt, repo, routes, run, show, OidcEndpoint,
-    ATTESTOR, PROVIDER, SERVICE_ACCOUNT,
+    ATTESTOR, GITHUB_PROVIDER, SERVICE_ACCOUNT,
 };
 
 /// The job's `github.token` (the default of the action's `github-token` input).
@@ -539,10 +539,10 @@ fn github_action_signs_by_tag_with_a_service_account_key_from_the_auth_step() {
 /// the request token as a header, JSON field `value`); the binary in the container fetches it,
 /// exchanges it at STS and impersonates the service account.
 fn wif_credentials(emu: &Emulator, oidc_url: &str, request_token: &str) -> Value {
-    let audience = format!("https://iam.googleapis.com/{PROVIDER}");
+    let audience = format!("https://iam.googleapis.com/{GITHUB_PROVIDER}");
     serde_json::json!({
         "type": "external_account",
-        "audience": format!("//iam.googleapis.com/{PROVIDER}"),
+        "audience": format!("//iam.googleapis.com/{GITHUB_PROVIDER}"),
         "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
         "token_url": format!("{}v1/token", emu.url),
         "credential_source": {
@@ -571,11 +571,11 @@ fn urlencode(text: &str) -> String {
 #[test]
 fn github_action_signs_by_tag_with_workload_identity_federation_from_the_runner_oidc_endpoint() {
     let emu = google(&["api"]);
-    let jwt = oidc_jwt(serde_json::json!({
-        "iss": "https://token.actions.githubusercontent.com",
-        "sub": "repo:binauthz-attest/binauthz-attest:ref:refs/heads/main",
-        "aud": format!("https://iam.googleapis.com/{PROVIDER}"),
-    }));
+    let jwt = oidc_jwt(
+        &emu,
+        GITHUB_PROVIDER,
+        "repo:binauthz-attest/binauthz-attest:ref:refs/heads/main",
+    );
     let oidc = OidcEndpoint::start(RUNTIME_TOKEN, &jwt);
     let mut job = Job::new();
     job.auth_step(&wif_credentials(&emu, &oidc.url, RUNTIME_TOKEN));

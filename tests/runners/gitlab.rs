@@ -15,8 +15,8 @@ use std::process::{Command, Output};
 
 use super::common::emulator::Emulator;
 use super::{
-    attestations, google, key_version, oidc_jwt, repo, routes, run, show, tool, ATTESTOR, PROVIDER,
-    SERVICE_ACCOUNT,
+    attestations, google, key_version, oidc_jwt, repo, routes, run, show, tool, ATTESTOR,
+    GITLAB_PROVIDER, SERVICE_ACCOUNT,
 };
 
 const GITLAB_CI_LOCAL: &str = "npm install -g gitlab-ci-local@4.72.0";
@@ -62,7 +62,7 @@ include:
       kms-key-version: {kms}
       insecure-registry: "{host}"
       google-registry: "{host}"
-      workload-identity-provider: {PROVIDER}
+      workload-identity-provider: {GITLAB_PROVIDER}
       service-account: {SERVICE_ACCOUNT}
 
 deploy:
@@ -133,11 +133,11 @@ fn run_pipeline(emu: &Emulator, image: &str, jwt: &str) -> (Output, tempfile::Te
 fn gitlab_ci_local_runs_the_component_with_wif_and_a_later_job_reads_the_dotenv() {
     let emu = google(&["job"]);
     let image = format!("{}/demo/apps/job:v1", emu.host());
-    let jwt = oidc_jwt(serde_json::json!({
-        "iss": "https://gitlab.example.com",
-        "sub": "project_path:binauthz-attest/binauthz-attest:ref_type:branch:ref:main",
-        "aud": format!("https://iam.googleapis.com/{PROVIDER}"),
-    }));
+    let jwt = oidc_jwt(
+        &emu,
+        GITLAB_PROVIDER,
+        "project_path:binauthz-attest/binauthz-attest:ref_type:branch:ref:main",
+    );
     emu.ok("POST", "emulator/reset", None);
     let (out, project) = run_pipeline(&emu, &image, &jwt);
     let log = show(&out);
@@ -178,7 +178,11 @@ fn gitlab_ci_local_fails_the_pipeline_when_signing_fails_and_skips_the_deploy() 
     let emu = google(&[]);
     // A tag the registry does not hold: the job fails, and the deploy job must not run.
     let image = format!("{}/demo/apps/missing:v1", emu.host());
-    let (out, project) = run_pipeline(&emu, &image, &oidc_jwt(serde_json::json!({"sub": "x"})));
+    let (out, project) = run_pipeline(
+        &emu,
+        &image,
+        &oidc_jwt(&emu, GITLAB_PROVIDER, "project_path:x"),
+    );
     let log = show(&out);
     assert!(!out.status.success(), "{log}");
     // gitlab-ci-local reports the job's exit code: 4, not found (not 3, authentication).
