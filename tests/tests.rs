@@ -20,6 +20,9 @@ mod digest;
 mod payload;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
 mod retries;
+/// The wrappers under real runners' rules: the action under podman, gitlab-ci-local, Tekton's
+/// step, the arm64 binary under qemu.
+mod runners;
 /// `setup` against the IAM-enforcing emulator: the chain, least privilege proven binding by
 /// binding, idempotency, refusals, `--plan`.
 mod setup;
