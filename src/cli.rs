@@ -119,6 +119,14 @@ pub enum Command {
     /// and version, note, attestor, least-privilege IAM for each --signer, optionally the
     /// policy. Idempotent: a rerun changes nothing. Ends with the `sign` line to use.
     Setup(SetupArgs),
+    /// Print a shell completion script: `binauthz-attest completions bash > /etc/bash_completion.d/binauthz-attest`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `binauthz-attest man > binauthz-attest.1`.
+    Man,
     /// Write the Binary Authorization signature payload for IMAGE@sha256:... to stdout, byte for
     /// byte what `gcloud container binauthz create-signature-payload` prints.
     Payload {

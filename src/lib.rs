@@ -52,6 +52,8 @@ pub async fn run(cli: Cli, commit_status: Option<commit_status::Target>) -> Repo
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
         Command::Digest { images, compare } => commands::digest::run(&ctx, images, *compare).await,
         Command::Payload { image } => commands::payload::run(image),
+        Command::Completions { shell } => commands::docs::completions(*shell),
+        Command::Man => commands::docs::man(),
         Command::Setup(args) => commands::setup::run(&ctx, args).await,
     }
 }

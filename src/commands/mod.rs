@@ -6,6 +6,7 @@
 //! `--concurrency`, the `--timeout` deadline) and what the CI layer hands the core.
 
 pub mod digest;
+pub mod docs;
 pub mod payload;
 pub mod setup;
 pub mod sign;
