@@ -43,7 +43,13 @@ fn main() -> ExitCode {
         });
     // What finished is handed to the CI even when the command then failed.
     let result = report.and_then(|report| {
-        let emitted = if !report.verdicts.is_empty() {
+        let emitted = if !report.outputs.is_empty() {
+            ci.emit_named(&env, &report.outputs, &mut log)
+                .and_then(|()| {
+                    ci::write_named_file(ci.as_ref(), outputs_file, &env, &report.outputs)
+                })
+                .map_err(Error::Output)
+        } else if !report.verdicts.is_empty() {
             ci.emit_verdicts(&env, &report.verdicts, &mut log)
                 .and_then(|()| {
                     ci::write_verdicts_file(ci.as_ref(), outputs_file, &env, &report.verdicts)

@@ -426,3 +426,61 @@ fn setup_adds_its_attestor_and_keeps_the_policys_other_rules() {
                "requireAttestationsBy": ["projects/demo/attestors/other", ATTESTOR]})
     );
 }
+
+/// The names a later step needs come out the CI's way: GitHub outputs, GitLab's dotenv.
+#[test]
+fn setup_hands_the_attestor_key_version_and_note_to_the_ci() {
+    let emu = start("");
+    let home = emu.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let output = emu.dir.path().join("github-output");
+    let host = emu.host();
+    let args = [
+        "--insecure-registry",
+        &host,
+        "setup",
+        "--attestor",
+        ATTESTOR,
+        "--kms-key",
+        KEY,
+        "--plan",
+    ];
+    let out = attest_command(&emu, &home)
+        .env("GOOGLE_OAUTH_ACCESS_TOKEN", "admin-token")
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_OUTPUT", &output)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(&output).unwrap();
+    for name in ["attestor<<", "key-version<<", "note<<"] {
+        assert!(written.contains(name), "{written}");
+    }
+    assert!(written.contains(&format!("\n{ATTESTOR}\n")), "{written}");
+
+    let out = attest_command(&emu, &home)
+        .env("GOOGLE_OAUTH_ACCESS_TOKEN", "admin-token")
+        .env("GITLAB_CI", "true")
+        .current_dir(&home)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dotenv = std::fs::read_to_string(home.join("binauthz-attest.env")).unwrap();
+    assert!(
+        dotenv.starts_with(&format!(
+            "BINAUTHZ_ATTESTOR={ATTESTOR}\nBINAUTHZ_KEY_VERSION={KEY}/cryptoKeyVersions/"
+        )),
+        "{dotenv}"
+    );
+    assert!(dotenv.contains("\nBINAUTHZ_NOTE=projects/"), "{dotenv}");
+}

@@ -174,6 +174,24 @@ impl Ci for GitHub {
         Ok(())
     }
 
+    fn emit_named(
+        &self,
+        env: Env,
+        outputs: &[(String, String)],
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        writeln!(out, "::endgroup::")?;
+        if let Some(path) = env("GITHUB_OUTPUT") {
+            let mut text = String::new();
+            for (name, value) in outputs {
+                let end = delimiter(value);
+                text += &format!("{name}<<{end}\n{value}\n{end}\n");
+            }
+            append(&path, &text)?;
+        }
+        Ok(())
+    }
+
     fn emit_verdicts(&self, env: Env, verdicts: &[Verdict], out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "::endgroup::")?;
         let verified = super::all_verified(verdicts).to_string();

@@ -25,6 +25,27 @@ impl Ci for GitLab {
         std::fs::write(path, text)
     }
 
+    fn emit_named(
+        &self,
+        env: Env,
+        outputs: &[(String, String)],
+        _out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let path = env("BINAUTHZ_OUTPUTS_FILE").unwrap_or_else(|| "binauthz-attest.env".into());
+        // Resource names hold no line breaks; dotenv values must be single lines.
+        let text: String = outputs
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "BINAUTHZ_{}={}\n",
+                    super::upper_snake(k),
+                    v.replace(['\n', '\r'], "")
+                )
+            })
+            .collect();
+        std::fs::write(path, text)
+    }
+
     fn emit_verdicts(
         &self,
         env: Env,

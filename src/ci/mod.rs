@@ -73,6 +73,16 @@ pub trait Ci {
         Ok(())
     }
 
+    /// After a command with named outputs (`setup`): each where later steps read outputs.
+    fn emit_named(
+        &self,
+        _env: Env,
+        _outputs: &[(String, String)],
+        _log: &mut dyn io::Write,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+
     /// When the command failed: an annotation where the CI has them.
     fn fail(&self, _error: &Error, _log: &mut dyn io::Write) -> io::Result<()> {
         Ok(())
@@ -209,6 +219,31 @@ impl Outputs {
         });
         serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
     }
+}
+
+/// Named outputs as the JSON outputs file Jenkins and Cloud Build read.
+pub fn write_named_file(
+    ci: &dyn Ci,
+    named: Option<PathBuf>,
+    env: Env,
+    outputs: &[(String, String)],
+) -> io::Result<()> {
+    match named.or_else(|| ci.default_outputs_file(env)) {
+        Some(path) if ci.name() != CiName::Gitlab && !outputs.is_empty() => {
+            let map: serde_json::Map<String, serde_json::Value> =
+                outputs.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            std::fs::write(
+                path,
+                serde_json::to_string_pretty(&map).unwrap_or_default() + "\n",
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
+/// An output name as an environment-style name: `key-version` -> `KEY_VERSION`.
+pub fn upper_snake(name: &str) -> String {
+    name.to_ascii_uppercase().replace('-', "_")
 }
 
 /// `verify`'s one scalar output: every image passed every attestor.

@@ -35,6 +35,19 @@ impl Ci for Tekton {
         Ok(())
     }
 
+    fn emit_named(
+        &self,
+        env: Env,
+        outputs: &[(String, String)],
+        _out: &mut dyn Write,
+    ) -> io::Result<()> {
+        let dir = results_dir(env);
+        for (name, value) in outputs {
+            std::fs::write(dir.join(super::upper_snake(name)), value)?;
+        }
+        Ok(())
+    }
+
     fn emit_verdicts(
         &self,
         env: Env,

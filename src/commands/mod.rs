@@ -52,6 +52,8 @@ pub struct Report {
     pub outcomes: Vec<Outcome>,
     /// Per image and attestor, what `verify` found; empty for the other commands.
     pub verdicts: Vec<Verdict>,
+    /// Named outputs of the other commands (`setup`: attestor, key-version, note).
+    pub outputs: Vec<(String, String)>,
     /// How the command ended.
     pub result: Result<()>,
 }
@@ -62,6 +64,7 @@ impl Report {
         Report {
             outcomes: Vec::new(),
             verdicts: Vec::new(),
+            outputs: Vec::new(),
             result,
         }
     }

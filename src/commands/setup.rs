@@ -19,7 +19,13 @@ use crate::names::{AttestorName, CryptoKeyName, NoteName};
 
 /// The top-level entry point for `setup`.
 pub async fn run(ctx: &Context, args: &SetupArgs) -> Report {
-    Report::plain(ctx.within_deadline(setup(ctx, args)).await)
+    match ctx.within_deadline(setup(ctx, args)).await {
+        Ok(names) => Report {
+            outputs: names,
+            ..Report::plain(Ok(()))
+        },
+        Err(e) => Report::plain(Err(e)),
+    }
 }
 
 /// One step's outcome: what it is about and whether it was (or, with `--plan`, would be)
@@ -75,7 +81,8 @@ impl Setup<'_> {
     }
 }
 
-async fn setup(ctx: &Context, args: &SetupArgs) -> Result<()> {
+/// Sets the chain up; returns the names a CI hands on (attestor, key-version, note).
+async fn setup(ctx: &Context, args: &SetupArgs) -> Result<Vec<(String, String)>> {
     let attestor = args.attestor.name()?;
     let key = CryptoKeyName::parse(&args.kms_key)?;
     let note = match &args.note {
@@ -107,6 +114,11 @@ async fn setup(ctx: &Context, args: &SetupArgs) -> Result<()> {
     let sign =
         format!("binauthz-attest sign --attestor {attestor} --kms-key-version {version} IMAGE");
     let ci_inputs = format!("attestor: {attestor}\nkms-key-version: {version}\n");
+    let names = vec![
+        ("attestor".to_string(), attestor.to_string()),
+        ("key-version".to_string(), version.clone()),
+        ("note".to_string(), note.to_string()),
+    ];
     let summary = Summary {
         plan: s.plan,
         changes: s.changes,
@@ -137,7 +149,8 @@ async fn setup(ctx: &Context, args: &SetupArgs) -> Result<()> {
                 .collect::<String>()
         );
         text
-    })
+    })?;
+    Ok(names)
 }
 
 /// `ec-sign-p256-sha256` or `EC_SIGN_P256_SHA256`, a KMS signing algorithm Binary

@@ -61,6 +61,7 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     Report {
         outcomes,
         verdicts: Vec::new(),
+        outputs: Vec::new(),
         result,
     }
 }

@@ -46,6 +46,7 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
     Report {
         outcomes: Vec::new(),
         verdicts,
+        outputs: Vec::new(),
         result,
     }
 }
