@@ -70,7 +70,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = ci.fail(&e, &mut log).and_then(|()| log.flush());
-            eprintln!("error: {e}");
+            // Under GitHub Actions the annotation above is the error, escaped; the raw text
+            // could carry a line the runner reads as a workflow command.
+            if ci.name() != ci::CiName::Github {
+                eprintln!("error: {e}");
+            }
             ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
         }
     }

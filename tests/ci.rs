@@ -241,6 +241,30 @@ fn github_actions_errors_become_annotations() {
         "{}",
         result.stderr
     );
+
+    // A value that carries a line break and a workflow command stays inside the annotation.
+    let github = [
+        ("GITHUB_ACTIONS", "true".to_string()),
+        ("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN.into()),
+    ];
+    let forging = [
+        "sign",
+        "gcr.io/p/app:1",
+        "--attestor",
+        "a1\n::error::forged",
+        "--kms-key-version",
+        KEY,
+    ];
+    let result = run(&emu, dir.path(), &forging, &github);
+    assert_ne!(result.code, 0);
+    assert!(
+        !result
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("::error::forged")),
+        "an input forged a workflow command: {}",
+        result.stderr
+    );
 }
 
 /// Tekton passes every param as a variable, unused ones empty; results are files.
