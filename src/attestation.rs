@@ -70,9 +70,18 @@ pub fn check(
             continue;
         }
         let Some(public) = key.public_key() else {
-            reasons.push(format!(
-                "key {key_id} is not a PKIX key this tool can check"
-            ));
+            // A PKIX entry that declares no algorithm we know: the key itself decides, so a
+            // rerun of `sign` finds what it filed instead of filing it again.
+            let undeclared = key
+                .pem
+                .as_deref()
+                .and_then(|pem| other_algorithm(pem, &signed_forms, signature));
+            match undeclared {
+                Some(_) => return Ok(key_id.clone()),
+                None => reasons.push(format!(
+                    "key {key_id} is not a PKIX key this tool can check"
+                )),
+            }
             continue;
         };
         if signed_forms.iter().any(|m| public.verifies(m, signature)) {
@@ -249,6 +258,16 @@ mod tests {
             ),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn an_entry_without_a_declared_algorithm_is_judged_by_its_key() {
+        let mut a = attestor(&[(KEY_ID, PEM)]);
+        a.keys[0].algorithm = None;
+        let att = filed(IMAGE, payload(IMAGE), &[(KEY_ID, signature())]);
+        assert_eq!(check(&att, &a, IMAGE), Ok(KEY_ID.to_string()));
+        a.keys[0].pem = Some(OTHER_PEM.into());
+        assert!(check(&att, &a, IMAGE).is_err());
     }
 
     #[test]
