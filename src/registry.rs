@@ -75,25 +75,11 @@ impl Registry {
         let reference = oci_reference(image);
         let auth = self.auth_for(image.registry());
         let what = format!("registry {}: manifest HEAD of {image}", image.registry());
-        let classify = |e: &OciDistributionError| match is_transient(e) {
-            // oci-client does not hand over the response headers: no `Retry-After` here.
-            true => Failure::Transient { retry_after: None },
-            false => Failure::Permanent,
-        };
-        let fetch = || self.client.fetch_manifest_digest(&reference, &auth);
-        let served =
-            retry::run(&what, true, classify, fetch)
-                .await
-                .map_err(|stopped| match stopped {
-                    Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
-                        self.registry_error(e, image)
-                    }
-                    Stopped::TimedOut(limit) => Error::Registry {
-                        registry: image.registry().to_string(),
-                        image: image.to_string(),
-                        reason: format!("no answer within {} s", limit.as_secs()),
-                    },
-                })?;
+        let served = self
+            .call(&what, image, || {
+                self.client.fetch_manifest_digest(&reference, &auth)
+            })
+            .await?;
         let served = Digest::parse(&served).map_err(|_| Error::Registry {
             registry: image.registry().to_string(),
             image: image.to_string(),
@@ -121,23 +107,9 @@ impl Registry {
         let pinned = oci_reference(&image.with_digest(digest));
         let auth = self.auth_for(image.registry());
         let what = format!("registry {}: manifest GET of {pinned}", image.registry());
-        let classify = |e: &OciDistributionError| match is_transient(e) {
-            true => Failure::Transient { retry_after: None },
-            false => Failure::Permanent,
-        };
-        let fetch = || self.client.pull_manifest(&pinned, &auth);
-        let (manifest, _) = retry::run(&what, true, classify, fetch)
-            .await
-            .map_err(|stopped| match stopped {
-                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
-                    self.registry_error(e, image)
-                }
-                Stopped::TimedOut(limit) => Error::Registry {
-                    registry: image.registry().to_string(),
-                    image: image.to_string(),
-                    reason: format!("no answer within {} s", limit.as_secs()),
-                },
-            })?;
+        let (manifest, _) = self
+            .call(&what, image, || self.client.pull_manifest(&pinned, &auth))
+            .await?;
         let OciManifest::ImageIndex(index) = manifest else {
             return Ok(Vec::new());
         };
@@ -160,6 +132,35 @@ impl Registry {
                 Ok(Child { platform, digest })
             })
             .collect()
+    }
+
+    /// One registry call under the retry policy, its failure as our error naming `image`.
+    async fn call<T, Fut>(
+        &self,
+        what: &str,
+        image: &ImageRef,
+        send: impl FnMut() -> Fut,
+    ) -> Result<T>
+    where
+        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        let classify = |e: &OciDistributionError| match is_transient(e) {
+            // oci-client does not hand over the response headers: no `Retry-After` here.
+            true => Failure::Transient { retry_after: None },
+            false => Failure::Permanent,
+        };
+        retry::run(what, true, classify, send)
+            .await
+            .map_err(|stopped| match stopped {
+                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
+                    self.registry_error(e, image)
+                }
+                Stopped::TimedOut(limit) => Error::Registry {
+                    registry: image.registry().to_string(),
+                    image: image.to_string(),
+                    reason: format!("no answer within {} s", limit.as_secs()),
+                },
+            })
     }
 
     /// Our error for `e`, with a hint when an HTTPS connection failed to a registry that may
