@@ -36,6 +36,17 @@ pub struct SigningAlgorithm {
     /// The hash signed: what KMS is sent.
     pub hash: Hash,
     verifier: &'static dyn VerificationAlgorithm,
+    /// How a local private key signs with it.
+    pub signing: Signing,
+}
+
+/// The signing half of an algorithm, for keys held locally (`--pkix-private-key`).
+#[derive(Clone, Copy)]
+pub enum Signing {
+    /// ECDSA with an ASN.1 DER signature, as KMS returns and Binary Authorization checks.
+    Ecdsa(&'static signature::EcdsaSigningAlgorithm),
+    /// RSA with PKCS#1 v1.5 or PSS padding.
+    Rsa(&'static dyn signature::RsaEncoding),
 }
 
 /// The KMS name identifies an algorithm.
@@ -57,75 +68,96 @@ const fn alg(
     binauthz_name: &'static str,
     hash: Hash,
     verifier: &'static dyn VerificationAlgorithm,
+    signing: Signing,
 ) -> SigningAlgorithm {
     SigningAlgorithm {
         kms_name,
         binauthz_name,
         hash,
         verifier,
+        signing,
     }
 }
 
 const ALGORITHMS: &[SigningAlgorithm] = &[
+    // Binary Authorization accepts P-521 PKIX keys; KMS has no such key, so its "KMS name" is
+    // ours and never matches a KMS answer.
+    alg(
+        "EC_SIGN_P521_SHA512",
+        "ECDSA_P521_SHA512",
+        Hash::Sha512,
+        &signature::ECDSA_P521_SHA512_ASN1,
+        Signing::Ecdsa(&signature::ECDSA_P521_SHA512_ASN1_SIGNING),
+    ),
     alg(
         "EC_SIGN_P256_SHA256",
         "ECDSA_P256_SHA256",
         Hash::Sha256,
         &signature::ECDSA_P256_SHA256_ASN1,
+        Signing::Ecdsa(&signature::ECDSA_P256_SHA256_ASN1_SIGNING),
     ),
     alg(
         "EC_SIGN_P384_SHA384",
         "ECDSA_P384_SHA384",
         Hash::Sha384,
         &signature::ECDSA_P384_SHA384_ASN1,
+        Signing::Ecdsa(&signature::ECDSA_P384_SHA384_ASN1_SIGNING),
     ),
     alg(
         "RSA_SIGN_PKCS1_2048_SHA256",
         "RSA_SIGN_PKCS1_2048_SHA256",
         Hash::Sha256,
         &signature::RSA_PKCS1_2048_8192_SHA256,
+        Signing::Rsa(&signature::RSA_PKCS1_SHA256),
     ),
     alg(
         "RSA_SIGN_PKCS1_3072_SHA256",
         "RSA_SIGN_PKCS1_3072_SHA256",
         Hash::Sha256,
         &signature::RSA_PKCS1_2048_8192_SHA256,
+        Signing::Rsa(&signature::RSA_PKCS1_SHA256),
     ),
     alg(
         "RSA_SIGN_PKCS1_4096_SHA256",
         "RSA_SIGN_PKCS1_4096_SHA256",
         Hash::Sha256,
         &signature::RSA_PKCS1_2048_8192_SHA256,
+        Signing::Rsa(&signature::RSA_PKCS1_SHA256),
     ),
     alg(
         "RSA_SIGN_PKCS1_4096_SHA512",
         "RSA_SIGN_PKCS1_4096_SHA512",
         Hash::Sha512,
         &signature::RSA_PKCS1_2048_8192_SHA512,
+        Signing::Rsa(&signature::RSA_PKCS1_SHA512),
     ),
     alg(
         "RSA_SIGN_PSS_2048_SHA256",
         "RSA_PSS_2048_SHA256",
         Hash::Sha256,
         &signature::RSA_PSS_2048_8192_SHA256,
+        Signing::Rsa(&signature::RSA_PSS_SHA256),
     ),
     alg(
         "RSA_SIGN_PSS_3072_SHA256",
         "RSA_PSS_3072_SHA256",
         Hash::Sha256,
         &signature::RSA_PSS_2048_8192_SHA256,
+        Signing::Rsa(&signature::RSA_PSS_SHA256),
     ),
     alg(
         "RSA_SIGN_PSS_4096_SHA256",
         "RSA_PSS_4096_SHA256",
         Hash::Sha256,
         &signature::RSA_PSS_2048_8192_SHA256,
+        Signing::Rsa(&signature::RSA_PSS_SHA256),
     ),
     alg(
         "RSA_SIGN_PSS_4096_SHA512",
         "RSA_PSS_4096_SHA512",
         Hash::Sha512,
         &signature::RSA_PSS_2048_8192_SHA512,
+        Signing::Rsa(&signature::RSA_PSS_SHA512),
     ),
 ];
 

@@ -154,8 +154,29 @@ pub struct SignArgs {
 
     /// The KMS key version that signs:
     /// projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N.
-    #[arg(long, value_name = "KEY_VERSION", env = "BINAUTHZ_KMS_KEY_VERSION")]
-    pub kms_key_version: String,
+    #[arg(
+        long,
+        value_name = "KEY_VERSION",
+        env = "BINAUTHZ_KMS_KEY_VERSION",
+        required_unless_present = "pkix_private_key",
+        conflicts_with = "pkix_private_key"
+    )]
+    pub kms_key_version: Option<String>,
+
+    /// Or a PKIX private key file that signs (PEM: PKCS#8, EC or RSA), whose public key the
+    /// attestor holds. Its content is never printed.
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PKIX_PRIVATE_KEY")]
+    pub pkix_private_key: Option<PathBuf>,
+
+    /// With --pkix-private-key: the algorithm, when the attestor's entry declares none
+    /// (e.g. ECDSA_P256_SHA256, RSA_PSS_3072_SHA256, RSA_SIGN_PKCS1_4096_SHA512).
+    #[arg(
+        long,
+        value_name = "ALGORITHM",
+        env = "BINAUTHZ_SIGNATURE_ALGORITHM",
+        requires = "pkix_private_key"
+    )]
+    pub signature_algorithm: Option<String>,
 
     /// Project that stores the attestations (default: the attestor's project).
     #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_PROJECT")]

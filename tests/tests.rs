@@ -16,6 +16,9 @@ mod batch;
 mod ci;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
+/// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the
+/// emulator.
+mod local_keys;
 /// `payload` byte for byte against gcloud's.
 mod payload;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::{print, read_images_file, Context, Report};
+use crate::algorithm::SigningAlgorithm;
 use crate::attestation;
 use crate::cli::SignArgs;
 use crate::commit_status;
@@ -26,6 +27,7 @@ use crate::reference::{Digest, ImageRef};
 use crate::registry::{Child, Registry};
 use crate::report::{ImageError, Outcome, Status};
 use crate::signer::kms::KmsSigner;
+use crate::signer::pkix::PkixSigner;
 use crate::signer::Signer;
 
 /// Attempts at filing one attestation when the answer is lost (each after looking first).
@@ -98,7 +100,7 @@ pub struct SignRequest {
     /// The attestor whose note and keys the attestations are for.
     pub attestor: AttestorName,
     /// The KMS key version that signs.
-    pub key_version: KeyVersionName,
+    pub key: KeySource,
     /// The project that stores the occurrences; the attestor's when absent.
     pub project: Option<String>,
     /// Check everything, sign and write nothing.
@@ -111,6 +113,38 @@ pub struct SignRequest {
     pub source: Option<ImageRef>,
     /// `--fail-fast`: stop at the first image that fails.
     pub fail_fast: bool,
+}
+
+/// What holds the private key.
+pub enum KeySource {
+    /// A Cloud KMS key version.
+    Kms(KeyVersionName),
+    /// A local PKIX key file, with `--signature-algorithm` when given.
+    Pkix(std::path::PathBuf, Option<SigningAlgorithm>),
+}
+
+fn key_source(args: &SignArgs) -> Result<KeySource> {
+    match (&args.kms_key_version, &args.pkix_private_key) {
+        (Some(version), None) => Ok(KeySource::Kms(KeyVersionName::parse(version)?)),
+        (None, Some(path)) => {
+            let algorithm = args
+                .signature_algorithm
+                .as_deref()
+                .map(|name| {
+                    SigningAlgorithm::from_binauthz(&name.to_ascii_uppercase().replace('-', "_"))
+                        .ok_or_else(|| {
+                            Error::Usage(format!(
+                                "--signature-algorithm {name} is not one Binary Authorization accepts for PKIX keys"
+                            ))
+                        })
+                })
+                .transpose()?;
+            Ok(KeySource::Pkix(path.clone(), algorithm))
+        }
+        _ => Err(Error::Usage(
+            "pass one key: --kms-key-version or --pkix-private-key".into(),
+        )),
+    }
 }
 
 /// The clients one run shares, and the signer.
@@ -138,7 +172,7 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
     Ok(SignRequest {
         images,
         attestor: args.attestor.name()?,
-        key_version: KeyVersionName::parse(&args.kms_key_version)?,
+        key: key_source(args)?,
         project: args
             .project
             .as_deref()
@@ -193,12 +227,33 @@ async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
     let registry = ctx.registry_client(Some(token), &request.images)?;
     let joined = |e: tokio::task::JoinError| Error::Setup(format!("client set-up failed: {e}"));
     let kms = kms.await.map_err(joined)??;
+    let signer: Box<dyn Signer> = match &request.key {
+        KeySource::Kms(version) => Box::new(KmsSigner::new(kms, version.clone())),
+        KeySource::Pkix(path, algorithm) => {
+            warn_if_readable_by_others(path);
+            Box::new(PkixSigner::load(path, *algorithm)?)
+        }
+    };
     Ok(Services {
         registry,
         binauthz: binauthz.await.map_err(joined)??,
         grafeas: grafeas.await.map_err(joined)??,
-        signer: Box::new(KmsSigner::new(kms, request.key_version.clone())),
+        signer,
     })
+}
+
+/// A private key file that group or others may read is worth a warning, not a refusal: CI
+/// secret files often are.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            eprintln!(
+                "warning: the private key file {} can be read by group or others; chmod 600 it",
+                path.display()
+            );
+        }
+    }
 }
 
 /// What every image's attestation shares, checked once before any image is signed.
@@ -251,7 +306,8 @@ pub async fn sign(
         }
     }
 
-    let trusted = services.signer.entry_in(&attestor, &key)?.clone();
+    let (trusted, key) = services.signer.entry_in(&attestor, &key)?;
+    let trusted = trusted.clone();
     let project = request
         .project
         .clone()

@@ -29,8 +29,13 @@ impl Signer for KmsSigner {
         Box::pin(self.kms.public_key(&self.version))
     }
 
-    fn entry_in<'a>(&self, attestor: &'a Attestor, key: &PublicKey) -> Result<&'a TrustedKey> {
-        trusted_entry(attestor, &self.version, key)
+    fn entry_in<'a>(
+        &self,
+        attestor: &'a Attestor,
+        key: &PublicKey,
+    ) -> Result<(&'a TrustedKey, PublicKey)> {
+        // KMS decides the algorithm; the entry must agree (checked in `trusted_entry`).
+        trusted_entry(attestor, &self.version, key).map(|entry| (entry, key.clone()))
     }
 
     fn sign<'a>(&'a self, key: &'a PublicKey, payload: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {

@@ -4,6 +4,7 @@
 //! and a PGP key plug in here without the pipeline changing.
 
 pub mod kms;
+pub mod pkix;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,10 +24,15 @@ pub trait Signer: Send + Sync {
     /// signer reads it here, beside the run's other lookups.
     fn public_key(&self) -> BoxFuture<'_, Result<PublicKey>>;
 
-    /// The attestor's entry for this key (its id is what signatures are filed under), or the
-    /// error that says how to make the attestor trust it. Fails closed: an attestation the
-    /// attestor cannot verify is never written.
-    fn entry_in<'a>(&self, attestor: &'a Attestor, key: &PublicKey) -> Result<&'a TrustedKey>;
+    /// The attestor's entry for this key (its id is what signatures are filed under) and the
+    /// key as it will sign (the algorithm the entry declares), or the error that says how to
+    /// make the attestor trust it. Fails closed: an attestation the attestor cannot verify is
+    /// never written.
+    fn entry_in<'a>(
+        &self,
+        attestor: &'a Attestor,
+        key: &PublicKey,
+    ) -> Result<(&'a TrustedKey, PublicKey)>;
 
     /// The signature over `payload` by the key whose public half is `key`.
     fn sign<'a>(&'a self, key: &'a PublicKey, payload: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>>;

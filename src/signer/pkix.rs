@@ -1,0 +1,236 @@
+//! A PKIX private key the team holds (a CI secret file, Vault, an air-gapped host), read from a
+//! PEM file: PKCS#8, SEC1 (`EC PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`). The algorithm is the
+//! one the attestor declares for the matching public key, or `--signature-algorithm`. The key
+//! never leaves this process and is never printed: errors name the file, not its content.
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair, RsaKeyPair};
+use base64::Engine;
+
+use super::{BoxFuture, Signer};
+use crate::algorithm::{Signing, SigningAlgorithm};
+use crate::error::{Error, Result};
+use crate::model::{Attestor, PublicKey, TrustedKey};
+
+/// The parsed private key.
+enum Key {
+    /// The key and its curve as Binary Authorization names it (`P256`, `P384`, `P521`): the
+    /// key signs with that curve's one algorithm.
+    Ec(EcdsaKeyPair, &'static str),
+    Rsa(RsaKeyPair),
+}
+
+/// Signs with a local PKIX key.
+pub struct PkixSigner {
+    path: String,
+    key: Key,
+    /// SubjectPublicKeyInfo PEM of the key, to find it on the attestor.
+    public_pem: String,
+    /// `--signature-algorithm`, when given.
+    algorithm: Option<SigningAlgorithm>,
+}
+
+impl std::fmt::Debug for PkixSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("PkixSigner")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl PkixSigner {
+    /// Reads the key file. `algorithm` is `--signature-algorithm`, when given.
+    pub fn load(path: &std::path::Path, algorithm: Option<SigningAlgorithm>) -> Result<PkixSigner> {
+        let shown = path.display().to_string();
+        let bad = |reason: &str| {
+            Error::Usage(format!(
+                "--pkix-private-key {shown}: {reason}; give an unencrypted PEM private key (PKCS#8 `PRIVATE KEY`, `EC PRIVATE KEY` or `RSA PRIVATE KEY`)"
+            ))
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(&format!("cannot be read ({})", e.kind())))?;
+        let (label, der) = pem_block(&text).ok_or_else(|| bad("holds no PEM block"))?;
+        let key = match label.as_str() {
+            "PRIVATE KEY" | "EC PRIVATE KEY" => ec_key(&der)
+                .map(|(pair, alg)| Key::Ec(pair, alg))
+                .or_else(|| {
+                    (label == "PRIVATE KEY")
+                        .then(|| RsaKeyPair::from_pkcs8(&der).ok())
+                        .flatten()
+                        .map(Key::Rsa)
+                })
+                .ok_or_else(|| bad("is not an EC P-256/P-384/P-521 or RSA 2048-8192 key"))?,
+            "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der)
+                .map(Key::Rsa)
+                .map_err(|_| bad("is not an RSA 2048-8192 key"))?,
+            "ENCRYPTED PRIVATE KEY" => return Err(bad("is encrypted")),
+            _ => return Err(bad(&format!("holds a `{label}` block"))),
+        };
+        let spki = match &key {
+            Key::Ec(k, _) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Key::Rsa(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
+        }
+        .map_err(|_| bad("its public key cannot be encoded"))?;
+        Ok(PkixSigner {
+            path: shown,
+            key,
+            public_pem: to_pem(&spki),
+            algorithm,
+        })
+    }
+
+    /// Whether `algorithm` can sign with this key (curve and key type).
+    fn fits(&self, algorithm: SigningAlgorithm) -> bool {
+        match (&self.key, algorithm.signing) {
+            (Key::Ec(_, curve), Signing::Ecdsa(_)) => algorithm
+                .binauthz_name
+                .strip_prefix("ECDSA_")
+                .is_some_and(|rest| rest.starts_with(curve)),
+            (Key::Rsa(_), Signing::Rsa(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The EC key of `der` (PKCS#8 or SEC1) on the curve that takes it, with that curve's
+/// algorithm.
+fn ec_key(der: &[u8]) -> Option<(EcdsaKeyPair, &'static str)> {
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+        ECDSA_P521_SHA512_ASN1_SIGNING,
+    };
+    let curves: [(&'static EcdsaSigningAlgorithm, &str); 3] = [
+        (&ECDSA_P256_SHA256_ASN1_SIGNING, "P256"),
+        (&ECDSA_P384_SHA384_ASN1_SIGNING, "P384"),
+        (&ECDSA_P521_SHA512_ASN1_SIGNING, "P521"),
+    ];
+    curves.into_iter().find_map(|(alg, curve)| {
+        EcdsaKeyPair::from_private_key_der(alg, der)
+            .ok()
+            .map(|pair| (pair, curve))
+    })
+}
+
+/// The first PEM block of `text`: its label and DER bytes.
+fn pem_block(text: &str) -> Option<(String, Vec<u8>)> {
+    let begin = text.find("-----BEGIN ")?;
+    let rest = &text[begin + "-----BEGIN ".len()..];
+    let (label, rest) = rest.split_once("-----")?;
+    let end_marker = format!("-----END {label}-----");
+    let body = &rest[..rest.find(&end_marker)?];
+    let b64: String = body.split_whitespace().collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    Some((label.to_string(), der))
+}
+
+fn to_pem(spki: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(spki);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+impl Signer for PkixSigner {
+    fn key_name(&self) -> String {
+        self.path.clone()
+    }
+
+    fn public_key(&self) -> BoxFuture<'_, Result<PublicKey>> {
+        // The algorithm is settled against the attestor's entry in `entry_in`; until then, any
+        // algorithm that fits the key stands in.
+        let provisional = self
+            .algorithm
+            .or_else(|| SigningAlgorithm::all().find(|a| self.fits(*a)));
+        let key = provisional
+            .map(|algorithm| PublicKey {
+                pem: self.public_pem.clone(),
+                algorithm,
+            })
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--pkix-private-key {}: no signature algorithm Binary Authorization accepts fits this key",
+                    self.path
+                ))
+            });
+        Box::pin(async move { key })
+    }
+
+    fn entry_in<'a>(
+        &self,
+        attestor: &'a Attestor,
+        key: &PublicKey,
+    ) -> Result<(&'a TrustedKey, PublicKey)> {
+        let same_key = |k: &&TrustedKey| {
+            k.pem
+                .as_deref()
+                .is_some_and(|pem| crate::algorithm::same_public_key(pem, &key.pem))
+        };
+        let entry = attestor.keys.iter().find(same_key).ok_or_else(|| {
+            Error::KeyNotTrustedByAttestor {
+                attestor: attestor.name.to_string(),
+                key: self.path.clone(),
+                command: format!(
+                    "openssl pkey -in {} -pubout -out key.pub && gcloud container binauthz attestors public-keys add --attestor={} --attestor-project={} --pkix-public-key-file=key.pub --pkix-public-key-algorithm=ALGORITHM",
+                    self.path, attestor.name.id, attestor.name.project
+                ),
+            }
+        })?;
+        // The attestor's declared algorithm is what admission checks with; a flag that says
+        // otherwise would write an attestation that never verifies.
+        let algorithm = match (self.algorithm, entry.algorithm) {
+            (Some(flag), Some(declared)) if flag != declared => {
+                return Err(Error::Usage(format!(
+                    "--signature-algorithm {} differs from {}, which attestor {} declares for key {}: drop the flag or fix the attestor",
+                    flag.binauthz_name, declared.binauthz_name, attestor.name, entry.id
+                )))
+            }
+            (_, Some(declared)) => declared,
+            (Some(flag), None) => flag,
+            (None, None) => {
+                return Err(Error::Usage(format!(
+                    "attestor {} declares no signature algorithm for key {}: pass --signature-algorithm",
+                    attestor.name, entry.id
+                )))
+            }
+        };
+        if !self.fits(algorithm) {
+            return Err(Error::AttestorKeyMismatch {
+                attestor: attestor.name.to_string(),
+                key_id: entry.id.clone(),
+                key: self.path.clone(),
+            });
+        }
+        let signing_key = PublicKey {
+            pem: key.pem.clone(),
+            algorithm,
+        };
+        Ok((entry, signing_key))
+    }
+
+    fn sign<'a>(&'a self, key: &'a PublicKey, payload: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
+        let failed = || Error::Setup(format!("signing with {} failed", self.path));
+        let rng = SystemRandom::new();
+        let signature = match (&self.key, key.algorithm.signing) {
+            (Key::Ec(k, _), Signing::Ecdsa(_)) => k
+                .sign(&rng, payload)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| failed()),
+            (Key::Rsa(k), Signing::Rsa(padding)) => {
+                let mut out = vec![0; k.public_modulus_len()];
+                k.sign(padding, &rng, payload, &mut out)
+                    .map(|()| out)
+                    .map_err(|_| failed())
+            }
+            _ => Err(failed()),
+        };
+        Box::pin(async move { signature })
+    }
+}
