@@ -30,8 +30,12 @@ use commands::{Context, Report};
 use registry::RegistryConfig;
 
 /// Runs the command `cli` names. `commit_status` is what the CI layer found for
-/// `--github-status`; the core reads no CI variable itself.
-pub async fn run(cli: Cli, commit_status: Option<commit_status::Target>) -> Report {
+/// `--github-status`, `mask` its way to hide a minted token; the core reads no CI variable.
+pub async fn run(
+    cli: Cli,
+    commit_status: Option<commit_status::Target>,
+    mask: Option<gcp::auth::Mask>,
+) -> Report {
     let ctx = Context {
         registry: RegistryConfig {
             insecure: cli.insecure_registries.clone(),
@@ -46,6 +50,7 @@ pub async fn run(cli: Cli, commit_status: Option<commit_status::Target>) -> Repo
         timeout: cli.timeout,
         deadline: tokio::time::Instant::now() + cli.timeout,
         commit_status,
+        mask,
     };
     match &cli.command {
         Command::Sign(args) => commands::sign::run(&ctx, args).await,

@@ -39,7 +39,8 @@ fn main() -> ExitCode {
                 .transpose()?;
             let runtime =
                 tokio::runtime::Runtime::new().map_err(|e| Error::Setup(e.to_string()))?;
-            Ok(runtime.block_on(binauthz_attest::run(cli, target)))
+            let mask = ci::mask(ci.as_ref());
+            Ok(runtime.block_on(binauthz_attest::run(cli, target, mask)))
         });
     // What finished is handed to the CI even when the command then failed.
     let result = report.and_then(|report| {

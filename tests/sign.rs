@@ -652,6 +652,7 @@ fn application_default_credentials_from_every_source_sign() {
         // Nothing configured: ADC asks the metadata server, here the emulator's.
         ("metadata", vec![]),
     ];
+    let user_env = cases[1].1.clone();
     for (repo, env) in cases {
         emu.ok("POST", "emulator/reset", None);
         let image = format!("{host}/demo/apps/{repo}:v1");
@@ -706,4 +707,32 @@ fn application_default_credentials_from_every_source_sign() {
             "{repo}: one token serves every call, got {token_calls} token calls: {routes:?}"
         );
     }
+
+    // Under GitHub Actions a token minted through ADC is masked before anything could print it.
+    let image = format!("{host}/demo/apps/user:v1");
+    let v = version("ec");
+    let args = [
+        "sign",
+        &image,
+        "--attestor=projects/demo/attestors/a1",
+        "--kms-key-version",
+        &v,
+        "--insecure-registry",
+        &host,
+        "--google-registry",
+        &host,
+    ];
+    let mut env: Vec<(&str, &str)> = user_env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    env.push(("GITHUB_ACTIONS", "true"));
+    let (code, stdout, stderr) = attest_env(&emu, &args, &env);
+    assert_eq!(code, 0, "{stderr}");
+    let masked: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("::add-mask::"))
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(masked.len(), 1, "the minted token is masked once: {stderr}");
+    let token = masked[0];
+    let elsewhere = stderr.lines().filter(|l| !l.starts_with("::add-mask::"));
+    assert!(elsewhere.clone().all(|l| !l.contains(token)) && !stdout.contains(token));
 }

@@ -64,6 +64,11 @@ pub fn commit_status_target(env: Env) -> Result<commit_status::Target, Error> {
     })
 }
 
+/// The workflow command that hides `secret` from the rest of the log.
+pub fn mask_command(secret: &str) -> String {
+    format!("::add-mask::{}", escape(secret.trim()))
+}
+
 /// Escapes text for a workflow command's message, so it cannot end the command or start another.
 fn escape(text: &str) -> String {
     text.replace('%', "%25")
@@ -128,7 +133,7 @@ impl Ci for GitHub {
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
         {
-            writeln!(out, "::add-mask::{}", escape(secret))?;
+            writeln!(out, "{}", mask_command(secret))?;
         }
         writeln!(out, "::group::binauthz-attest")
     }

@@ -11,6 +11,16 @@ mod tekton;
 
 pub use github::commit_status_target;
 
+/// How `ci` hides a secret the run mints (a token from Application Default Credentials) from its
+/// log, when it can: GitHub's `::add-mask::`, written to the log (stderr) before the token is used.
+pub fn mask(ci: &dyn Ci) -> Option<crate::gcp::auth::Mask> {
+    (ci.name() == CiName::Github).then(|| {
+        let mask: crate::gcp::auth::Mask =
+            std::sync::Arc::new(|secret: &str| eprintln!("{}", github::mask_command(secret)));
+        mask
+    })
+}
+
 use crate::error::Error;
 use crate::report::{Outcome, Verdict};
 use clap::ValueEnum;

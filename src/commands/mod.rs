@@ -43,6 +43,8 @@ pub struct Context {
     pub deadline: tokio::time::Instant,
     /// Where to post a commit status (`--github-status`), as the CI layer found it.
     pub commit_status: Option<commit_status::Target>,
+    /// The CI's way to hide a minted token from its log, when it has one.
+    pub mask: Option<crate::gcp::auth::Mask>,
 }
 
 /// What a command leaves for the CI layer: the images it finished (all of them, or those done
@@ -76,6 +78,7 @@ impl Context {
         Auth::new(AuthOptions {
             access_token_file: self.access_token_file.as_deref(),
             access_token: self.access_token.clone(),
+            mask: self.mask.clone(),
         })
     }
 

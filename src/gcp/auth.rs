@@ -22,12 +22,20 @@ pub struct AuthOptions<'a> {
     pub access_token_file: Option<&'a Path>,
     /// `GOOGLE_OAUTH_ACCESS_TOKEN`.
     pub access_token: Option<String>,
+    /// Hides a token minted through Application Default Credentials from the CI's log (GitHub's
+    /// `::add-mask::`); tokens given by the user are masked by the CI layer when it starts.
+    pub mask: Option<Mask>,
 }
+
+/// A CI's way to hide a secret from its log.
+pub type Mask = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The run's Google credentials, shared by every client.
 #[derive(Clone)]
 pub struct Auth {
     credentials: AccessTokenCredentials,
+    /// Set for minted tokens only, with the last token masked (each is masked once).
+    mask: Option<(Mask, std::sync::Arc<std::sync::Mutex<String>>)>,
 }
 
 impl Auth {
@@ -51,7 +59,10 @@ impl Auth {
             .map_err(|e| Error::NoCredentials {
                 reason: e.to_string(),
             })?;
-        Ok(Auth { credentials })
+        Ok(Auth {
+            credentials,
+            mask: options.mask.map(|m| (m, Default::default())),
+        })
     }
 
     fn fixed(token: &str, source: &str) -> Result<Auth> {
@@ -71,6 +82,7 @@ impl Auth {
             tag: EntityTag::new(),
         };
         Ok(Auth {
+            mask: None,
             credentials: AccessTokenCredentials::from(provider),
         })
     }
@@ -109,6 +121,13 @@ impl Auth {
                 ),
             },
         })?;
+        if let Some((mask, last)) = &self.mask {
+            let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != token.token {
+                mask(&token.token);
+                last.clone_from(&token.token);
+            }
+        }
         Ok(AccessToken::new(token.token))
     }
 }
