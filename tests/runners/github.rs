@@ -487,9 +487,16 @@ fn assert_signed(emu: &Emulator, step: &StepResult, repository: &str, secrets: &
         "masking comes first"
     );
     assert!(!step.log.contains(GITHUB_TOKEN), "{}", step.log);
+    // A token minted during the step is announced as a mask (the runner never shows the
+    // command's value), and appears nowhere else.
+    let printed: String = everything
+        .lines()
+        .filter(|l| !l.starts_with("::add-mask::"))
+        .collect::<Vec<_>>()
+        .join("\n");
     for secret in secrets.iter().copied().chain(["ya29.", "PRIVATE KEY"]) {
         assert!(
-            !everything.contains(secret),
+            !printed.contains(secret),
             "a credential ({secret}) reached the log:\n{everything}"
         );
     }
