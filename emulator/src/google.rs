@@ -24,6 +24,7 @@ impl ApiError {
             details: Vec::new(),
         }
     }
+    /// Adds one entry to the error's `details` (an ErrorInfo, a BadRequest), as Google's answers carry.
     pub fn with_detail(mut self, detail: Value) -> Self {
         self.details.push(detail);
         self

@@ -79,12 +79,14 @@ impl Field {
     }
 }
 
+/// One proto message as the validator knows it: its fields and their kinds.
 pub struct Msg {
     pub fields: &'static [Field],
     /// Oneof groups by their proto name, listing members' JSON names.
     pub oneofs: &'static [(&'static str, &'static [&'static str])],
 }
 
+/// One proto enum: its integer values and their names (the SDK sends either form).
 pub struct Enum {
     /// The enum's full name, as Google's errors print it.
     pub name: &'static str,
@@ -93,9 +95,11 @@ pub struct Enum {
 }
 
 impl Enum {
+    /// The name of integer value `n`, when the enum has it.
     pub fn name_of(&self, n: i64) -> Option<&'static str> {
         self.values.iter().find(|(v, _)| *v == n).map(|(_, s)| *s)
     }
+    /// True when `name` is one of the enum's value names.
     pub fn has(&self, name: &str) -> bool {
         self.values.iter().any(|(_, s)| *s == name)
     }
