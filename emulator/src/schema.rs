@@ -81,6 +81,7 @@ impl Field {
 
 /// One proto message as the validator knows it: its fields and their kinds.
 pub struct Msg {
+    /// Its fields, by JSON name.
     pub fields: &'static [Field],
     /// Oneof groups by their proto name, listing members' JSON names.
     pub oneofs: &'static [(&'static str, &'static [&'static str])],
