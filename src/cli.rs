@@ -235,9 +235,20 @@ pub struct AttestorArgs {
 }
 
 impl AttestorArgs {
-    /// The attestor's full name.
+    /// The attestor's full name. A full `--attestor` carries its project, so an
+    /// `--attestor-project` naming another one is a contradiction to refuse, never a flag to
+    /// ignore silently.
     pub fn name(&self) -> crate::error::Result<crate::names::AttestorName> {
-        crate::names::AttestorName::parse(&self.attestor, self.attestor_project.as_deref())
+        let name =
+            crate::names::AttestorName::parse(&self.attestor, self.attestor_project.as_deref())?;
+        match &self.attestor_project {
+            Some(project) if *project != name.project => Err(crate::error::Error::Usage(format!(
+                "--attestor {} is in project {}, not --attestor-project {project}: give the \
+                     attestor's id with --attestor-project, or its full name alone",
+                self.attestor, name.project
+            ))),
+            _ => Ok(name),
+        }
     }
 }
 
@@ -416,6 +427,20 @@ mod tests {
         assert_eq!(cli.insecure_registries, ["a:5000", "b:5000", "c"]);
         let after = Cli::try_parse_from(["b", "digest", "--insecure-registry", "d", "gcr.io/p/i"]);
         assert_eq!(after.unwrap().insecure_registries, ["d"]);
+    }
+
+    #[test]
+    fn a_full_attestor_name_and_another_attestor_project_contradict() {
+        let args = |attestor: &str, project: Option<&str>| AttestorArgs {
+            attestor: attestor.into(),
+            attestor_project: project.map(Into::into),
+        };
+        let full = "projects/p/attestors/a";
+        assert_eq!(args("a", Some("p")).name().unwrap().to_string(), full);
+        assert_eq!(args(full, Some("p")).name().unwrap().to_string(), full);
+        let e = args(full, Some("q")).name().unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("not --attestor-project q"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     let mut log = std::io::stderr();
     let report = ci
         .start(&env, &mut log)
+        .and_then(|()| ci::check_outputs_writable(ci.as_ref(), outputs_file.as_deref(), &env))
         .map_err(Error::Output)
         .and_then(|()| {
             // Checked before anything is signed, so a missing variable costs nothing.

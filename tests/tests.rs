@@ -14,6 +14,8 @@ mod architecture;
 mod batch;
 /// Every CI simulated around the real binary: inputs, outputs, masking, annotations.
 mod ci;
+/// Eventual consistency: a lost create under the emulator's list lag ends in one attestation.
+mod consistency;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the
