@@ -194,7 +194,7 @@ pub struct SignArgs {
 
     /// Also sign this platform's manifest of a multi-arch index, e.g. linux/amd64 or
     /// linux/arm/v7.
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]", env = "BINAUTHZ_PLATFORM")]
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", env = "BINAUTHZ_PLATFORM", value_parser = parse_platform)]
     pub platform: Option<String>,
 
     /// The digest the image must have in the registry being signed (one image); another digest
@@ -385,6 +385,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
+/// `os/arch` or `os/arch/variant`, the form OCI image indexes describe platforms in
+/// (<https://github.com/opencontainers/image-spec/blob/main/image-index.md>).
+pub fn parse_platform(s: &str) -> Result<String, String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let well_formed = (2..=3).contains(&parts.len())
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        });
+    match well_formed {
+        true => Ok(s.to_string()),
+        false => Err(format!(
+            "`{s}` is not a platform: write OS/ARCH or OS/ARCH/VARIANT, e.g. linux/amd64 or linux/arm/v7"
+        )),
+    }
+}
+
 /// Lets clap report a bad reference with our message (which names the input and the fix).
 pub fn parse_image(s: &str) -> Result<ImageRef, String> {
     ImageRef::parse(s.trim()).map_err(|e| e.to_string())
@@ -427,6 +445,16 @@ mod tests {
         assert_eq!(cli.insecure_registries, ["a:5000", "b:5000", "c"]);
         let after = Cli::try_parse_from(["b", "digest", "--insecure-registry", "d", "gcr.io/p/i"]);
         assert_eq!(after.unwrap().insecure_registries, ["d"]);
+    }
+
+    #[test]
+    fn platforms_are_os_arch_and_an_optional_variant() {
+        for good in ["linux/amd64", "linux/arm/v7", "windows/amd64"] {
+            assert_eq!(parse_platform(good).as_deref(), Ok(good));
+        }
+        for bad in ["linux", "linux/", "/amd64", "linux/arm/v7/x", "linux amd64"] {
+            assert!(parse_platform(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

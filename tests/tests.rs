@@ -10,6 +10,8 @@ mod common;
 
 /// Layering rules: only the CI layer reads CI variables; the judgement knows no network.
 mod architecture;
+/// Bad input, one table: a named error, its exit code, and no write, for every case.
+mod bad_input;
 /// Batches: outcomes for all, one attestation per digest, multi-arch children, digest drift.
 mod batch;
 /// Every CI simulated around the real binary: inputs, outputs, masking, annotations.
