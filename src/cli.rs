@@ -67,11 +67,17 @@ pub struct Cli {
 
     /// Images worked on at once, in every command: enough to hide latency, few enough to stay
     /// under API quotas.
+    // 32: each image is three round trips, so at 8 a batch of 100 was queue-bound (sequential
+    // depth 39 calls, 8.8x one image; bench/RESULTS.md). 32 in flight at ~100 ms per image are
+    // ~320 KMS signatures and creates per second at most, under Cloud KMS's per-second
+    // enforcement of its cryptographic-request quota for software keys
+    // (https://cloud.google.com/kms/quotas); a 429 from any API is retried after its
+    // Retry-After (retry.rs), so a lower project quota slows a batch instead of failing it.
     #[arg(
         long,
         value_name = "N",
         env = "BINAUTHZ_CONCURRENCY",
-        default_value_t = 8,
+        default_value_t = 32,
         value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from),
         global = true
     )]

@@ -14,7 +14,8 @@ fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();
     let env = |name: &str| std::env::var(name).ok();
     let ci = ci::detect(&args, &env);
-    // Single-threaded here: the runtime starts below, so changing the environment is sound.
+    // Single-threaded here: the runtime starts below, so changing the environment is sound
+    // (the CI's inputs; the trust roots read from one file, see trust.rs).
     for (name, value) in
         ci::environment_changes(ci.as_ref(), &env, &std::env::vars().collect::<Vec<_>>())
     {
@@ -22,6 +23,9 @@ fn main() -> ExitCode {
             Some(value) => std::env::set_var(name, value),
             None => std::env::remove_var(name),
         }
+    }
+    if let Some(bundle) = binauthz_attest::trust::bundle_file() {
+        std::env::set_var("SSL_CERT_FILE", bundle);
     }
     let cli = Cli::parse_from(&args);
     let outputs_file = cli.outputs_file.clone();
