@@ -12,6 +12,10 @@
 # (`apt-get install google-cloud-cli`); not part of .ci/run. Loopback only; every loop is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The trust-store environment of a default runner or Debian host: neither variable set, so the
+# binary reads the CA bundle alone (src/trust.rs). The "SSL_CERT_DIR" row below shows what a
+# machine that sets SSL_CERT_DIR pays: every HTTP client walks the directory.
+unset SSL_CERT_FILE SSL_CERT_DIR
 bin=${CARGO_TARGET_DIR:-target}/release
 quick=${1:-}
 command -v hyperfine >/dev/null || { echo "error: hyperfine is missing: apt-get install hyperfine" >&2; exit 1; }
@@ -145,20 +149,25 @@ print(round(sum(x["mean"] for x in r) / n * 1000, 1), round(sum(x["user"] + x["s
   if [ "$latency" = 0 ]; then
     cp /etc/ssl/certs/ISRG_Root_X1.pem "$work/one.pem" 2>/dev/null || head -c0 /dev/null >"$work/one.pem"
     mkdir -p "$work/empty"
-    for store in system one; do
+    for store in system dir one; do
       reset
-      if [ "$store" = system ]; then
-        hyperfine -N --warmup 3 --runs 20 --export-json "$work/store.json" "$bin/binauthz-attest sign $(img 1)" >/dev/null 2>&1
-      else
-        SSL_CERT_FILE=$work/one.pem SSL_CERT_DIR=$work/empty \
-          hyperfine -N --warmup 3 --runs 20 --export-json "$work/store.json" "$bin/binauthz-attest sign $(img 1)" >/dev/null 2>&1
-      fi
+      case $store in
+        system) hyperfine -N --warmup 3 --runs 20 --export-json "$work/store.json" "$bin/binauthz-attest sign $(img 1)" >/dev/null 2>&1 ;;
+        dir) SSL_CERT_DIR=/etc/ssl/certs \
+          hyperfine -N --warmup 3 --runs 20 --export-json "$work/store.json" "$bin/binauthz-attest sign $(img 1)" >/dev/null 2>&1 ;;
+        one) SSL_CERT_FILE=$work/one.pem SSL_CERT_DIR=$work/empty \
+          hyperfine -N --warmup 3 --runs 20 --export-json "$work/store.json" "$bin/binauthz-attest sign $(img 1)" >/dev/null 2>&1 ;;
+      esac
       read -r calls _ < <(stats)
       read -r wall cpu < <(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 print(round(r["mean"] * 1000, 1), round((r["user"] + r["system"]) * 1000, 1))' "$work/store.json")
-      label=$([ "$store" = system ] && echo "system trust roots" || echo "SSL_CERT_FILE = one certificate")
+      case $store in
+        system) label="system trust roots (the CA bundle alone)" ;;
+        dir) label="SSL_CERT_DIR=/etc/ssl/certs (bundle + directory walk per client)" ;;
+        one) label="SSL_CERT_FILE = one certificate" ;;
+      esac
       row "$latency ms" "binauthz-attest sign, 1 image, rerun (exists), $label (mean of 20)" "$wall" "-" "$((calls / 23))" "-" "$cpu" "-"
     done
   fi

@@ -29,6 +29,11 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse_from(&args);
     let outputs_file = cli.outputs_file.clone();
+    // The CI layer reads `--outputs-file` through its variable (GitLab's dotenv path), so the
+    // flag and the variable are one input.
+    if let Some(path) = &outputs_file {
+        std::env::set_var("BINAUTHZ_OUTPUTS_FILE", path);
+    }
     // The CI's log commands go to stderr (GitHub reads workflow commands there too), so stdout
     // stays the command's output alone, e.g. JSON for `jq`.
     let mut log = std::io::stderr();

@@ -352,6 +352,14 @@ fn gitlab_writes_a_dotenv_report() {
     );
     assert_eq!(vars["BINAUTHZ_CREATED"], "true");
     assert!(!dotenv.contains(TOKEN));
+
+    // `--outputs-file` names the dotenv file, as its variable does.
+    let named = dir.path().join("named.env");
+    let flag = ["sign", "--outputs-file", named.to_str().unwrap()];
+    let result = run(&emu, dir.path(), &flag, &env);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let dotenv = std::fs::read_to_string(&named).expect("the dotenv file --outputs-file names");
+    assert!(dotenv.contains("BINAUTHZ_CREATED=false\n"), "{dotenv}");
 }
 
 /// Jenkins (JSON file in the workspace) and Cloud Build (`$BUILDER_OUTPUT/output`).

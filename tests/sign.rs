@@ -736,3 +736,33 @@ fn application_default_credentials_from_every_source_sign() {
     let elsewhere = stderr.lines().filter(|l| !l.starts_with("::add-mask::"));
     assert!(elsewhere.clone().all(|l| !l.contains(token)) && !stdout.contains(token));
 }
+
+/// Under GitHub Actions a token read from the file `--access-token-file` names is masked too:
+/// the CI layer only knows the file its variable names.
+#[test]
+fn a_token_from_the_access_token_file_flag_is_masked_on_github() {
+    let emu = google("");
+    let image = push("sign/token-file", Format::Oci);
+    let file = emu.dir.path().join("token");
+    std::fs::write(&file, format!("{TOKEN}\n")).unwrap();
+    let v = version("ec");
+    let args = [
+        "sign",
+        &image,
+        "--attestor=projects/demo/attestors/a1",
+        "--kms-key-version",
+        &v,
+        "--access-token-file",
+        file.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = attest_env(&emu, &args, &[("GITHUB_ACTIONS", "true")]);
+    assert_eq!(code, 0, "{stderr}");
+    let first = stderr.lines().position(|l| l.contains(TOKEN));
+    assert_eq!(
+        first.map(|i| stderr.lines().nth(i).unwrap()),
+        Some(format!("::add-mask::{TOKEN}").as_str()),
+        "the token's first appearance is its mask: {stderr}"
+    );
+    let elsewhere = stderr.lines().filter(|l| !l.starts_with("::add-mask::"));
+    assert!(elsewhere.clone().all(|l| !l.contains(TOKEN)) && !stdout.contains(TOKEN));
+}

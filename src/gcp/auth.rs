@@ -62,10 +62,16 @@ impl Auth {
                 "cannot read the access token file {} ({e}): check --access-token-file / CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
                 path.display()
             )))?;
-            return Self::fixed(
+            let auth = Self::fixed(
                 text.trim(),
                 &format!("the access token file {}", path.display()),
-            );
+            )?;
+            // The CI layer masks the file named by CLOUDSDK_AUTH_ACCESS_TOKEN_FILE when it
+            // starts; a file named by the flag is known only here.
+            if let Some(mask) = &options.mask {
+                mask(text.trim());
+            }
+            return Ok(auth);
         }
         if let Some(token) = options.access_token {
             return Self::fixed(token.trim(), "GOOGLE_OAUTH_ACCESS_TOKEN");
