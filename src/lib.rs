@@ -17,6 +17,7 @@ pub mod model;
 pub mod names;
 pub mod openpgp;
 pub mod payload;
+pub mod policy;
 pub mod progress;
 pub mod reference;
 pub mod registry;
