@@ -13,6 +13,7 @@ pub mod commands;
 pub mod commit_status;
 pub mod error;
 pub mod gcp;
+pub mod manifest;
 pub mod model;
 pub mod names;
 pub mod openpgp;
@@ -61,5 +62,9 @@ pub async fn run(
         Command::Completions { shell } => commands::docs::completions(*shell),
         Command::Man => commands::docs::man(),
         Command::Setup(args) => commands::setup::run(&ctx, args).await,
+        Command::Policy {
+            command: cli::PolicyCommand::Check(args),
+        } => commands::policy::check(&ctx, args).await,
+        Command::Pin(args) => commands::pin::run(&ctx, args).await,
     }
 }
