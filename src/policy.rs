@@ -7,12 +7,22 @@
 //! (<https://cloud.google.com/binary-authorization/docs/key-concepts>, "Policies" and "Exempt
 //! images"; <https://cloud.google.com/binary-authorization/docs/policy-yaml-reference>):
 //! 1. Google-maintained system images, when `globalPolicyEvaluationMode` is `ENABLE`, on GKE only
-//!    (the system policy is a GKE feature; Cloud Run does not evaluate it:
-//!    <https://cloud.google.com/binary-authorization/docs/run/policies-overview>);
+//!    (the system policy exempts GKE's own system images; policy-yaml-reference,
+//!    globalPolicyEvaluationMode);
 //! 2. `admissionWhitelistPatterns` (exempt images, on every platform);
-//! 3. the one rule that applies: on GKE the specific rule whose key matches the deploy target,
-//!    else `defaultAdmissionRule`; on Cloud Run always `defaultAdmissionRule` ("Cloud Run
-//!    supports only the default rule", run/policies-overview).
+//! 3. the one rule that applies: on GKE the specific rule whose key matches the deploy target
+//!    (cluster `LOCATION.NAME`, namespace, `NAMESPACE:SA`, Istio identity), else
+//!    `defaultAdmissionRule`; on Cloud Run, which has no cluster, namespace or Kubernetes
+//!    service account to key a specific rule by, always `defaultAdmissionRule`
+//!    (<https://cloud.google.com/binary-authorization/docs/run/overview>,
+//!    <https://cloud.google.com/binary-authorization/docs/run/configure-policy-cloud-run>).
+//!
+//! Which specific rule wins when several kinds match: Google's console lets a policy hold one
+//! kind of specific rule (the "Specific rule type" choice), so on a policy written there no two
+//! kinds compete. A policy written by hand can hold several; then the most specific identity
+//! wins: Istio identity, then service account, then namespace, then cluster (a workload's own
+//! identity is narrower than the namespace it runs in, which is narrower than the cluster), and
+//! the policy gets a warning that this precedence is ours, not documented by Google.
 
 use std::collections::BTreeMap;
 
@@ -43,8 +53,8 @@ pub struct Policy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_time: Option<String>,
     /// `ENABLE` exempts Google-maintained system images on GKE; `DISABLE` does not. Unset
-    /// behaves as `ENABLE`: "By default, this is set to ENABLE" (policy-yaml-reference,
-    /// globalPolicyEvaluationMode).
+    /// behaves as `ENABLE`, the default policy-yaml-reference gives for
+    /// globalPolicyEvaluationMode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_policy_evaluation_mode: Option<GlobalMode>,
     /// Exempt images.
@@ -223,7 +233,7 @@ impl Policy {
             reason,
         };
         if self.default_admission_rule.is_none() {
-            // "defaultAdmissionRule: Required" (policy-yaml-reference).
+            // The API marks defaultAdmissionRule Required (Policy, v1 reference).
             return Err(bad(
                 "the document".into(),
                 "defaultAdmissionRule is missing; every policy needs one".into(),
@@ -236,25 +246,6 @@ impl Policy {
                     format!("`{}`: {reason}", p.name_pattern),
                 )
             })?;
-        }
-        // "You can set only one type of specific rule per policy": the console offers the
-        // types as one choice and the API refuses a mix
-        // (https://cloud.google.com/binary-authorization/docs/policy-yaml-reference,
-        // "Specific rules"). So at most one kind of specific rule can match a deploy.
-        let kinds: Vec<&str> = self
-            .specific_kinds()
-            .into_iter()
-            .filter(|(_, rules)| !rules.is_empty())
-            .map(|(kind, _)| kind)
-            .collect();
-        if kinds.len() > 1 {
-            return Err(bad(
-                kinds[1].into(),
-                format!(
-                    "a policy may hold one type of specific rule, this one has {}",
-                    kinds.join(" and ")
-                ),
-            ));
         }
         for (kind, rule) in self.rules() {
             if rule.evaluation_mode == EvaluationMode::RequireAttestation
@@ -312,6 +303,20 @@ impl Policy {
     /// segment, so that by prefix matching they also exempt sibling repositories.
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let kinds: Vec<&str> = self
+            .specific_kinds()
+            .into_iter()
+            .filter(|(_, rules)| !rules.is_empty())
+            .map(|(kind, _)| kind)
+            .collect();
+        if kinds.len() > 1 {
+            out.push(format!(
+                "the policy holds several kinds of specific rule ({}); Google's console offers \
+                 one kind per policy and documents no order among them. This check lets the \
+                 most specific match win: Istio identity, service account, namespace, cluster",
+                kinds.join(", ")
+            ));
+        }
         for p in &self.admission_whitelist_patterns {
             let pattern = &p.name_pattern;
             let stem = pattern.trim_end_matches('*');
@@ -344,9 +349,9 @@ impl Policy {
                 };
             }
         }
-        // Exempt images: "Binary Authorization exempts images that match an allowlist pattern
-        // from the policy's rules" (key-concepts, "Exempt images"); Cloud Run honours them
-        // too (run/policies-overview).
+        // Exempt images: an image matching an allowlist pattern is exempt from the policy's
+        // rules (key-concepts, "Exempt images"); Cloud Run honours them too (run/overview:
+        // functions need `REGION-docker.pkg.dev/PROJECT/cloud-run-source-deploy/**` exempted).
         if let Some(p) = self
             .admission_whitelist_patterns
             .iter()
@@ -367,49 +372,50 @@ impl Policy {
             return default();
         }
         // GKE: the specific rule keyed by the deploy target overrides the default
-        // (policy-yaml-reference, clusterAdmissionRules and the Kubernetes/Istio rules). One
-        // kind per policy (validate), so at most one key can match and none wins over another.
-        let ns_sa = target.service_account.clone();
-        let lookups: [(&str, &BTreeMap<String, Rule>, Option<String>); 3] = [
-            (
-                "clusterAdmissionRules",
-                &self.cluster_admission_rules,
-                target.cluster.clone(),
-            ),
-            (
-                "kubernetesNamespaceAdmissionRules",
-                &self.kubernetes_namespace_admission_rules,
-                target.namespace.clone(),
-            ),
-            (
-                "kubernetesServiceAccountAdmissionRules",
-                &self.kubernetes_service_account_admission_rules,
-                ns_sa.clone(),
-            ),
-        ];
-        for (kind, rules, key) in lookups {
-            if let Some((k, rule)) = key.and_then(|k| rules.get_key_value(&k)) {
+        // (policy-yaml-reference, clusterAdmissionRules and the Kubernetes/Istio rules); the
+        // most specific kind first (module docs).
+        // Istio identities are `spiffe://DOMAIN/ns/NS/sa/SA` or `DOMAIN/ns/NS/sa/SA` (Policy,
+        // v1 reference); the domain is the mesh's, so the namespace and account decide here.
+        if let Some((ns, sa)) = target
+            .service_account
+            .as_deref()
+            .and_then(|s| s.split_once(':'))
+        {
+            let tail = format!("/ns/{ns}/sa/{sa}");
+            if let Some((k, rule)) = self
+                .istio_service_identity_admission_rules
+                .iter()
+                .find(|(k, _)| k.ends_with(&tail))
+            {
                 return Applies::Rule {
-                    name: format!("{kind}[{k}]"),
+                    name: format!("istioServiceIdentityAdmissionRules[{k}]"),
                     rule,
                 };
             }
         }
-        // Istio identities are spiffe://TRUST_DOMAIN/ns/NS/sa/SA; the trust domain is the
-        // cluster's workload pool, so the namespace and service account decide here.
-        if let Some(sa) = &ns_sa {
-            if let Some((ns, name)) = sa.split_once(':') {
-                let tail = format!("/ns/{ns}/sa/{name}");
-                if let Some((k, rule)) = self
-                    .istio_service_identity_admission_rules
-                    .iter()
-                    .find(|(k, _)| k.ends_with(&tail))
-                {
-                    return Applies::Rule {
-                        name: format!("istioServiceIdentityAdmissionRules[{k}]"),
-                        rule,
-                    };
-                }
+        let lookups: [(&str, &BTreeMap<String, Rule>, &Option<String>); 3] = [
+            (
+                "kubernetesServiceAccountAdmissionRules",
+                &self.kubernetes_service_account_admission_rules,
+                &target.service_account,
+            ),
+            (
+                "kubernetesNamespaceAdmissionRules",
+                &self.kubernetes_namespace_admission_rules,
+                &target.namespace,
+            ),
+            (
+                "clusterAdmissionRules",
+                &self.cluster_admission_rules,
+                &target.cluster,
+            ),
+        ];
+        for (kind, rules, key) in lookups {
+            if let Some((k, rule)) = key.as_ref().and_then(|k| rules.get_key_value(k)) {
+                return Applies::Rule {
+                    name: format!("{kind}[{k}]"),
+                    rule,
+                };
             }
         }
         default()
@@ -443,8 +449,8 @@ fn system_patterns() -> impl Iterator<Item = &'static str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-/// Whether `pattern` is one the API accepts: "a trailing `*` wildcard, allowed only in text
-/// after the registry/ part", and a trailing `**` (AdmissionWhitelistPattern.name_pattern,
+/// Whether `pattern` is one the API accepts: "a trailing * wildcard, but this is allowed only in
+/// text after the registry/ part", and a trailing `**` (AdmissionWhitelistPattern.name_pattern,
 /// <https://cloud.google.com/binary-authorization/docs/reference/rest/v1/projects/getPolicy#admissionwhitelistpattern>).
 pub fn pattern_shape(pattern: &str) -> Result<(), String> {
     if pattern.is_empty() {
@@ -512,8 +518,9 @@ pub fn decide(
         }
         Applies::Rule { name, rule } => (name, rule),
     };
-    // "DRYRUN_AUDIT_LOG_ONLY: Allows all pod creation, but writes the violation to the audit
-    // log" (policy-yaml-reference, enforcementMode).
+    // DRYRUN_AUDIT_LOG_ONLY admits the deploy and writes the violation to the audit log;
+    // ENFORCED_BLOCK_AND_AUDIT_LOG blocks it and logs it (policy-yaml-reference,
+    // enforcementMode).
     let refused = |reason: String| Evaluation {
         decision: match rule.enforcement_mode {
             EnforcementMode::EnforcedBlockAndAuditLog => Decision::Denied,
@@ -531,12 +538,12 @@ pub fn decide(
             attestors: Vec::new(),
         },
         EvaluationMode::AlwaysDeny => refused("the rule denies every image (ALWAYS_DENY)".into()),
-        // GKE checks attestations against the digest in the pod spec and refuses an image given
-        // by tag ("Binary Authorization ... requires images to be specified by digest" when a
-        // rule requires attestations: https://cloud.google.com/binary-authorization/docs/key-concepts,
-        // "Attestations"; GKE: "use the image digest, not a tag"). Cloud Run resolves the tag
-        // to a digest when it creates the revision and checks that
-        // (https://cloud.google.com/run/docs/deploying#images: "the tag is resolved to a digest").
+        // An attestation binds a digest (key-concepts, "Attestations"), and GKE's enforcer checks
+        // the image as the pod spec names it: an image given by tag under an attestation rule
+        // is refused there, which is why Google's GKE guides deploy `IMAGE@sha256:...`
+        // (https://cloud.google.com/binary-authorization/docs/key-concepts). Cloud Run
+        // resolves a tag to its digest when it creates the revision and checks that digest
+        // (https://cloud.google.com/run/docs/deploying, "images are resolved to a digest").
         EvaluationMode::RequireAttestation
             if platform == Platform::Gke && image.digest().is_none() =>
         {

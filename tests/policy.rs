@@ -110,7 +110,7 @@ fn cases(emu: &Emulator) -> Vec<(Vec<String>, i32, &'static str, &'static str, &
             0,
             "allowed",
             "defaultAdmissionRule",
-            "https://cloud.google.com/binary-authorization/docs/run/policies-overview",
+            "https://cloud.google.com/binary-authorization/docs/run/overview",
         ),
         (
             v(&[&signed, "--platform=gke"]),

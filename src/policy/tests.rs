@@ -90,7 +90,7 @@ defaultAdmissionRule:
 const YAML_REF: &str = "https://cloud.google.com/binary-authorization/docs/policy-yaml-reference";
 const PATTERN_REF: &str = "https://cloud.google.com/binary-authorization/docs/reference/rest/v1/projects/getPolicy#admissionwhitelistpattern";
 const CONCEPTS: &str = "https://cloud.google.com/binary-authorization/docs/key-concepts";
-const RUN_REF: &str = "https://cloud.google.com/binary-authorization/docs/run/policies-overview";
+const RUN_REF: &str = "https://cloud.google.com/binary-authorization/docs/run/overview";
 
 use Decision::{Allowed, Denied, WouldBeDenied};
 use Platform::{Cloudrun, Gke};
@@ -693,9 +693,6 @@ fn bad_files_name_the_file_and_the_position() {
     let missing = "globalPolicyEvaluationMode: ENABLE\n";
     let msg = Policy::parse("p.yaml", missing).unwrap_err().to_string();
     assert!(msg.contains("defaultAdmissionRule is missing"), "{msg}");
-    let mixed = format!("{NAMESPACES}clusterAdmissionRules:\n  a.b:\n    evaluationMode: ALWAYS_ALLOW\n    enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n");
-    let msg = Policy::parse("p.yaml", &mixed).unwrap_err().to_string();
-    assert!(msg.contains("one type of specific rule"), "{msg}");
     let no_attestors = "defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n";
     let msg = Policy::parse("p.yaml", no_attestors)
         .unwrap_err()
@@ -709,4 +706,31 @@ fn the_system_image_list_names_its_source_and_date() {
     for p in system_patterns() {
         pattern_shape(p).unwrap_or_else(|e| panic!("{p}: {e}"));
     }
+}
+
+#[test]
+fn several_kinds_of_specific_rule_are_warned_about_and_the_most_specific_wins() {
+    let mixed = format!(
+        "{NAMESPACES}clusterAdmissionRules:\n  us-east1.c:\n    evaluationMode: ALWAYS_ALLOW\n    enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n"
+    );
+    let policy = Policy::parse("p.yaml", &mixed).unwrap();
+    assert!(
+        policy.warnings()[0].contains("several kinds"),
+        "{:?}",
+        policy.warnings()
+    );
+    let image = ImageRef::parse("r.io/p/app:1").unwrap();
+    let target = Target {
+        cluster: Some("us-east1.c".into()),
+        namespace: Some("tools".into()),
+        service_account: None,
+    };
+    let got = decide(&policy, &image, Gke, &target, &[]);
+    assert_eq!(got.decided_by, "kubernetesNamespaceAdmissionRules[tools]");
+    let target = Target {
+        namespace: Some("other".into()),
+        ..target
+    };
+    let got = decide(&policy, &image, Gke, &target, &[]);
+    assert_eq!(got.decided_by, "clusterAdmissionRules[us-east1.c]");
 }
