@@ -33,8 +33,11 @@ impl Ci for GitLab {
     ) -> io::Result<()> {
         let path = env("BINAUTHZ_OUTPUTS_FILE").unwrap_or_else(|| "binauthz-attest.env".into());
         // Resource names hold no line breaks; dotenv values must be single lines.
+        // A dotenv report holds short variables: a whole JSON report (`policy check`'s
+        // `json`) stays in the job's stdout, as `verify`'s does.
         let text: String = outputs
             .iter()
+            .filter(|(k, _)| k != "json")
             .map(|(k, v)| {
                 format!(
                     "BINAUTHZ_{}={}\n",

@@ -57,6 +57,8 @@ async fn pin_all(ctx: &Context, args: &PinArgs) -> Result<()> {
                 // Written beside the file and renamed over it: never half a manifest.
                 let tmp = path.with_extension("pin.tmp");
                 std::fs::write(&tmp, &out)
+                    .and_then(|()| std::fs::metadata(path))
+                    .and_then(|meta| std::fs::set_permissions(&tmp, meta.permissions()))
                     .and_then(|()| std::fs::rename(&tmp, path))
                     .map_err(Error::Output)?;
             }

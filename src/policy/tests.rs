@@ -734,3 +734,15 @@ fn several_kinds_of_specific_rule_are_warned_about_and_the_most_specific_wins() 
     let got = decide(&policy, &image, Gke, &target, &[]);
     assert_eq!(got.decided_by, "clusterAdmissionRules[us-east1.c]");
 }
+
+#[test]
+fn json_policies_read_like_yaml_ones_and_their_errors_have_positions_too() {
+    let policy = Policy::parse("p.json", DRYRUN).unwrap();
+    assert_eq!(
+        policy.global_policy_evaluation_mode,
+        Some(GlobalMode::Disable)
+    );
+    let bad = "{\n  \"defaultAdmissionRule\": {\n    \"evaluationMode\": \"ALWAYS_ALLOW\",\n    \"enforcementMode\": 3\n  }\n}\n";
+    let msg = Policy::parse("p.json", bad).unwrap_err().to_string();
+    assert!(msg.contains("p.json, line 4"), "{msg}");
+}
