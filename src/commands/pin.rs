@@ -107,3 +107,30 @@ pub fn rewrite(text: &str, m: &Manifest, pinned: &HashMap<ImageRef, ImageRef>) -
     out.push_str(&text[at..]);
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_are_replaced_in_file_order_in_their_quotes_and_nothing_else_moves() {
+        // Containers before init containers, non-ASCII text before the images (byte offsets,
+        // not char offsets), every quoting style, a flow mapping, a trailing comment.
+        let text = "# déploiement — ünïcode\napiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: a, image: r.io/x/a:1}\n  - name: b\n    image: \"r.io/x/b:2\"   # keep me\n  initContainers:\n  - name: c\n    image: 'r.io/x/a:1'\n";
+        let m = manifest::parse("p.yaml", text).unwrap();
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let pinned: HashMap<ImageRef, ImageRef> = images_of(&m)
+            .unwrap()
+            .into_iter()
+            .map(|i| {
+                let d = crate::reference::Digest::parse(&digest).unwrap();
+                (i.clone(), i.with_digest(&d))
+            })
+            .collect();
+        let out = rewrite(text, &m, &pinned).unwrap();
+        let expected = text
+            .replace("r.io/x/a:1", &format!("r.io/x/a@{digest}"))
+            .replace("r.io/x/b:2", &format!("r.io/x/b@{digest}"));
+        assert_eq!(out, expected);
+    }
+}
