@@ -273,11 +273,11 @@ fn table() -> Vec<Case> {
         ),
         case(
             ENFORCED,
-            "registry.k8s.io/pause:3.9",
+            "gcr.io/gke-release/pause:3.9",
             Gke,
             &[],
             Allowed,
-            "system image pattern registry.k8s.io/**",
+            "system image pattern gcr.io/gke-release/**",
             YAML_REF,
         ),
         // REQUIRE_ATTESTATION: every attestor must be satisfied.
