@@ -349,6 +349,9 @@ impl Policy {
                 };
             }
         }
+        // The pattern is matched against the image as the deploy names it (tag or digest). On
+        // Cloud Run, which resolves a tag before the check, whether a tag-specific pattern
+        // still matches is not documented: such patterns are a best reading there.
         // Exempt images: an image matching an allowlist pattern is exempt from the policy's
         // rules (key-concepts, "Exempt images"); Cloud Run honours them too (run/overview:
         // functions need `REGION-docker.pkg.dev/PROJECT/cloud-run-source-deploy/**` exempted).

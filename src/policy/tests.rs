@@ -234,10 +234,11 @@ fn table() -> Vec<Case> {
             "defaultAdmissionRule",
             YAML_REF,
         ),
+        // An exact tag pattern, on GKE where the pod spec's own reference is evaluated.
         case(
             ENFORCED,
             "gcr.io/pin/img:1.0",
-            Cloudrun,
+            Gke,
             &[],
             Allowed,
             "allowlist pattern gcr.io/pin/img:1.0",
@@ -246,7 +247,7 @@ fn table() -> Vec<Case> {
         case(
             ENFORCED,
             "gcr.io/pin/img:2.0",
-            Cloudrun,
+            Gke,
             &[],
             Denied,
             "defaultAdmissionRule",
