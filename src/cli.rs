@@ -213,7 +213,12 @@ pub struct PolicyCheckArgs {
 #[derive(Debug, Args)]
 pub struct PinArgs {
     /// Manifests (YAML, multi-document allowed).
-    #[arg(value_name = "FILE", required = true)]
+    #[arg(
+        value_name = "FILE",
+        required = true,
+        env = "BINAUTHZ_MANIFESTS",
+        value_delimiter = ','
+    )]
     pub files: Vec<PathBuf>,
 
     /// Rewrite the files instead of printing them.
