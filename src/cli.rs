@@ -140,6 +140,96 @@ pub enum Command {
         #[arg(value_name = "IMAGE@DIGEST", value_parser = parse_image)]
         image: ImageRef,
     },
+    /// Binary Authorization policies: `policy check` says whether a policy admits images,
+    /// Cloud Run services and Kubernetes manifests, before the deploy.
+    Policy {
+        /// What to do with the policy.
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// Rewrite every image in Cloud Run or Kubernetes manifests as REPO@DIGEST (the digest the
+    /// registry serves now), the files otherwise byte for byte as they were.
+    Pin(PinArgs),
+}
+
+/// `policy`'s verbs.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Decide, per image, what Binary Authorization would do at deploy: allowed, denied,
+    /// would be denied (dry run) or admitted by breakglass, with the deciding rule or pattern
+    /// and each attestor's verdict. Exits 5 when an enforced rule denies an image.
+    Check(PolicyCheckArgs),
+}
+
+/// `policy check`'s options.
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    /// Images by tag or digest, as they would be deployed.
+    #[arg(value_name = "IMAGE", env = "BINAUTHZ_IMAGES", value_delimiter = ',', value_parser = parse_image)]
+    pub images: Vec<ImageRef>,
+
+    /// Manifests to check instead of (or beside) IMAGE arguments (repeatable): Cloud Run
+    /// services and jobs, Kubernetes Pods, workloads and Lists; multi-document YAML. The
+    /// platform follows from each object's kind.
+    #[arg(
+        long = "manifest",
+        value_name = "FILE",
+        env = "BINAUTHZ_MANIFESTS",
+        value_delimiter = ','
+    )]
+    pub manifests: Vec<PathBuf>,
+
+    /// The policy, as `gcloud container binauthz policy export` writes it (YAML or JSON).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_POLICY_FILE",
+        conflicts_with = "project",
+        required_unless_present = "project"
+    )]
+    pub policy: Option<PathBuf>,
+
+    /// Read the policy of this project from Binary Authorization (GetPolicy).
+    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_POLICY_PROJECT")]
+    pub project: Option<String>,
+
+    /// Where IMAGE arguments are deployed (default: gke when --cluster, --namespace or
+    /// --service-account is given, else cloudrun).
+    #[arg(long, value_enum, env = "BINAUTHZ_POLICY_PLATFORM")]
+    pub platform: Option<crate::policy::Platform>,
+
+    /// GKE cluster, LOCATION.NAME, as clusterAdmissionRules keys it.
+    #[arg(long, value_name = "LOCATION.NAME", env = "BINAUTHZ_CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// Kubernetes namespace of the pods (default for manifests: each object's own, else `default`).
+    #[arg(long, value_name = "NS", env = "BINAUTHZ_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// Kubernetes service account of the pods, NAMESPACE:NAME.
+    #[arg(long, value_name = "NS:SA", env = "BINAUTHZ_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
+
+    /// Output format (default: json when stdout is not a terminal, else text).
+    #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
+    pub output: Option<Output>,
+}
+
+/// `pin`'s options.
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// Manifests (YAML, multi-document allowed).
+    #[arg(
+        value_name = "FILE",
+        required = true,
+        env = "BINAUTHZ_MANIFESTS",
+        value_delimiter = ','
+    )]
+    pub files: Vec<PathBuf>,
+
+    /// Rewrite the files instead of printing them.
+    #[arg(long, env = "BINAUTHZ_IN_PLACE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub in_place: bool,
 }
 
 /// `sign`'s options.

@@ -181,6 +181,23 @@ pub enum Error {
 
     #[error("could not write the output: {0}")]
     Output(#[source] std::io::Error),
+
+    #[error("policy file {file}, {position}: {reason}; fix the file (the format `gcloud container binauthz policy export` writes)")]
+    PolicyFile {
+        file: String,
+        position: String,
+        reason: String,
+    },
+
+    #[error("manifest {file}, {position}: {reason}")]
+    ManifestFile {
+        file: String,
+        position: String,
+        reason: String,
+    },
+
+    #[error("Binary Authorization would deny {denied}; see the report for the deciding rule")]
+    PolicyDenied { denied: String },
 }
 
 /// Exit codes are part of the interface (ARCHITECTURE.md, "Exit codes"); keep them stable.
@@ -203,7 +220,9 @@ impl Error {
             | Error::InvalidDigest { .. }
             | Error::InvalidName { .. }
             | Error::KeyNotForSigning { .. }
-            | Error::Rejected { .. } => exit::USAGE,
+            | Error::Rejected { .. }
+            | Error::PolicyFile { .. }
+            | Error::ManifestFile { .. } => exit::USAGE,
             Error::RegistryAuth { .. }
             | Error::NoCredentials { .. }
             | Error::Unauthenticated { .. }
@@ -218,7 +237,8 @@ impl Error {
             | Error::AttestorKeyMismatch { .. }
             | Error::SignatureDoesNotVerify { .. }
             | Error::DigestDrift { .. }
-            | Error::NotAttested { .. } => exit::DENIED,
+            | Error::NotAttested { .. }
+            | Error::PolicyDenied { .. } => exit::DENIED,
             Error::ImagesFailed { exit_code, .. } => *exit_code,
             Error::Registry { .. }
             | Error::KmsIntegrity { .. }

@@ -13,10 +13,12 @@ pub mod commands;
 pub mod commit_status;
 pub mod error;
 pub mod gcp;
+pub mod manifest;
 pub mod model;
 pub mod names;
 pub mod openpgp;
 pub mod payload;
+pub mod policy;
 pub mod progress;
 pub mod reference;
 pub mod registry;
@@ -61,5 +63,9 @@ pub async fn run(
         Command::Completions { shell } => commands::docs::completions(*shell),
         Command::Man => commands::docs::man(),
         Command::Setup(args) => commands::setup::run(&ctx, args).await,
+        Command::Policy {
+            command: cli::PolicyCommand::Check(args),
+        } => commands::policy::check(&ctx, args).await,
+        Command::Pin(args) => commands::pin::run(&ctx, args).await,
     }
 }

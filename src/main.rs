@@ -75,7 +75,19 @@ fn main() -> ExitCode {
                 })
                 .map_err(Error::Output)
         };
-        report.result.and(emitted)
+        // After the outputs (GitHub closes its log group there): the summary and warnings.
+        let noted = report
+            .summary
+            .as_deref()
+            .map_or(Ok(()), |markdown| ci.summary(&env, markdown))
+            .and_then(|()| {
+                report
+                    .warnings
+                    .iter()
+                    .try_for_each(|w| ci.warn(w, &mut log))
+            })
+            .map_err(Error::Output);
+        report.result.and(emitted).and(noted)
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -61,7 +61,13 @@ fn only_the_ci_layer_reads_a_ci_variable() {
 
 #[test]
 fn the_judgement_and_the_model_import_no_network_module() {
-    for file in ["attestation.rs", "model.rs", "algorithm.rs"] {
+    for file in [
+        "attestation.rs",
+        "model.rs",
+        "algorithm.rs",
+        "policy.rs",
+        "manifest.rs",
+    ] {
         let code = std::fs::read_to_string(src().join(file)).unwrap();
         for network in [
             "crate::gcp",

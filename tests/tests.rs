@@ -25,6 +25,9 @@ mod digest;
 mod local_keys;
 /// `payload` byte for byte against gcloud's.
 mod payload;
+/// `policy check` against real attestations (gcloud) in the emulator, the policy from a file
+/// and from the project after gcloud `policy import`; manifests; `pin` re-read by PyYAML.
+mod policy;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
 mod retries;
 /// The wrappers under real runners' rules: the action under podman, gitlab-ci-local, Tekton's

@@ -38,7 +38,7 @@ fn read(rel: &str) -> String {
 
 /// Every YAML document in a file, as JSON values (what the schema validators and we read).
 fn yaml_docs(rel: &str) -> Vec<Value> {
-    serde_yaml::Deserializer::from_str(&read(rel))
+    serde_norway::Deserializer::from_str(&read(rel))
         .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("{rel}: {e}")))
         .collect()
 }

@@ -226,6 +226,6 @@ pub struct DenySeed {
 
 impl Seed {
     pub fn from_yaml(text: &str) -> Result<Seed, String> {
-        serde_yaml::from_str(text).map_err(|e| e.to_string())
+        serde_norway::from_str(text).map_err(|e| e.to_string())
     }
 }

@@ -239,6 +239,17 @@ impl Ci for GitHub {
         Ok(())
     }
 
+    fn summary(&self, env: Env, markdown: &str) -> io::Result<()> {
+        match env("GITHUB_STEP_SUMMARY") {
+            Some(path) => append(&path, &format!("{markdown}\n")),
+            None => Ok(()),
+        }
+    }
+
+    fn warn(&self, message: &str, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "::warning title=binauthz-attest::{}", escape(message))
+    }
+
     fn fail(&self, error: &Error, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "::endgroup::")?;
         writeln!(

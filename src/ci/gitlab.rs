@@ -38,8 +38,11 @@ impl Ci for GitLab {
         outputs: &[(String, String)],
         _out: &mut dyn Write,
     ) -> io::Result<()> {
+        // A dotenv report holds short variables: a whole JSON report (`policy check`'s
+        // `json`) stays in the job's stdout, as `verify`'s does.
         let pairs: Vec<(&str, String)> = outputs
             .iter()
+            .filter(|(k, _)| k != "json")
             .map(|(k, v)| (k.as_str(), v.clone()))
             .collect();
         write_dotenv(env, &pairs)

@@ -93,6 +93,17 @@ pub trait Ci {
         Ok(())
     }
 
+    /// A command's Markdown summary (`policy check`'s table), where the CI shows one.
+    fn summary(&self, _env: Env, _markdown: &str) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// A warning (a dry-run denial, a policy pattern too broad): an annotation where the CI
+    /// has them. The command has already written it to stderr.
+    fn warn(&self, _message: &str, _log: &mut dyn io::Write) -> io::Result<()> {
+        Ok(())
+    }
+
     /// When the command failed: an annotation where the CI has them.
     fn fail(&self, _error: &Error, _log: &mut dyn io::Write) -> io::Result<()> {
         Ok(())

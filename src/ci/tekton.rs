@@ -47,7 +47,9 @@ impl Ci for Tekton {
         _out: &mut dyn Write,
     ) -> io::Result<()> {
         let dir = results_dir(env);
-        for (name, value) in outputs {
+        // Tekton caps a step's results at a few KiB (they travel in the termination message):
+        // a whole JSON report (`policy check`'s `json`) stays in the step's stdout, as `verify`'s.
+        for (name, value) in outputs.iter().filter(|(name, _)| name != "json") {
             std::fs::write(dir.join(super::upper_snake(name)), value)?;
         }
         Ok(())

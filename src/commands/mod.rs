@@ -8,6 +8,8 @@
 pub mod digest;
 pub mod docs;
 pub mod payload;
+pub mod pin;
+pub mod policy;
 pub mod setup;
 pub mod sign;
 pub mod verify;
@@ -58,6 +60,10 @@ pub struct Report {
     pub outputs: Vec<(String, String)>,
     /// How the command ended.
     pub result: Result<()>,
+    /// A Markdown summary for CIs that show one (`policy check`'s table).
+    pub summary: Option<String>,
+    /// Warnings for CIs that annotate them (a dry-run denial, a policy pattern too broad).
+    pub warnings: Vec<String>,
 }
 
 impl Report {
@@ -68,6 +74,8 @@ impl Report {
             verdicts: Vec::new(),
             outputs: Vec::new(),
             result,
+            summary: None,
+            warnings: Vec::new(),
         }
     }
 }

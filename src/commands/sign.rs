@@ -72,6 +72,8 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
         verdicts: Vec::new(),
         outputs: Vec::new(),
         result,
+        summary: None,
+        warnings: Vec::new(),
     }
 }
 

@@ -48,6 +48,8 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
         verdicts,
         outputs: Vec::new(),
         result,
+        summary: None,
+        warnings: Vec::new(),
     }
 }
 

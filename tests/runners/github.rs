@@ -190,7 +190,7 @@ impl Job {
         oidc_url: &str,
     ) -> StepResult {
         let action: Value =
-            serde_yaml::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap())
+            serde_norway::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap())
                 .unwrap();
         assert_eq!(action["runs"]["using"], "docker");
         assert!(

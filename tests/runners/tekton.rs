@@ -16,7 +16,7 @@ use super::{
 };
 
 fn yaml(rel: &str) -> Value {
-    serde_yaml::from_str(&std::fs::read_to_string(repo().join(rel)).unwrap()).unwrap()
+    serde_norway::from_str(&std::fs::read_to_string(repo().join(rel)).unwrap()).unwrap()
 }
 
 #[test]
