@@ -175,6 +175,15 @@ pub enum Error {
 
     #[error("could not write the output: {0}")]
     Output(#[source] std::io::Error),
+
+    #[error(
+        "--cosign-key {key}: {reason}; give a public key PEM file (e.g. cosign.pub) or a KMS key \
+         version projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N"
+    )]
+    CosignKey { key: String, reason: String },
+
+    #[error("no valid cosign signature by {key} for {missing}: cosign and sigstoreSigned policies would refuse it; see the output for each signature's reason")]
+    NotCosignSigned { key: String, missing: String },
 }
 
 /// Exit codes are part of the interface (ARCHITECTURE.md, "Exit codes"); keep them stable.
@@ -197,7 +206,8 @@ impl Error {
             | Error::InvalidDigest { .. }
             | Error::InvalidName { .. }
             | Error::KeyNotForSigning { .. }
-            | Error::Rejected { .. } => exit::USAGE,
+            | Error::Rejected { .. }
+            | Error::CosignKey { .. } => exit::USAGE,
             Error::RegistryAuth { .. }
             | Error::NoCredentials { .. }
             | Error::Unauthenticated { .. }
@@ -211,7 +221,8 @@ impl Error {
             | Error::AttestorKeyMismatch { .. }
             | Error::SignatureDoesNotVerify { .. }
             | Error::DigestDrift { .. }
-            | Error::NotAttested { .. } => exit::DENIED,
+            | Error::NotAttested { .. }
+            | Error::NotCosignSigned { .. } => exit::DENIED,
             Error::ImagesFailed { exit_code, .. } => *exit_code,
             Error::Registry { .. }
             | Error::KmsIntegrity { .. }

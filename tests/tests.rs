@@ -14,6 +14,9 @@ mod architecture;
 mod batch;
 /// Every CI simulated around the real binary: inputs, outputs, masking, annotations.
 mod ci;
+/// `sign --pae` and cosign signatures (`.sig` tag and sigstore bundle), judged by openssl,
+/// skopeo 1.18 and sigstore-js; `verify --cosign-key`.
+mod cosign;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the

@@ -113,6 +113,10 @@ pub struct SignRequest {
     pub source: Option<ImageRef>,
     /// `--fail-fast`: stop at the first image that fails.
     pub fail_fast: bool,
+    /// `--pae`: the DSSE payload type whose pre-authentication encoding is signed.
+    pub pae: Option<String>,
+    /// `--cosign`: the cosign storage forms written after the attestation.
+    pub cosign: Option<crate::cli::CosignForm>,
 }
 
 /// What holds the private key.
@@ -196,6 +200,12 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
             .transpose()?,
         source: args.source.clone(),
         fail_fast: args.fail_fast,
+        pae: args.pae.then(|| {
+            args.dsse_type
+                .clone()
+                .unwrap_or_else(|| attestation::GCLOUD_DSSE_TYPE.to_string())
+        }),
+        cosign: args.cosign,
     })
     .and_then(|request| {
         let single = request.images.len() == 1;
@@ -463,6 +473,12 @@ impl Batch<'_> {
         let pinned = image.with_digest(&digest);
         let image_ref = pinned.to_string();
         let payload = Payload::new(image, &digest).to_bytes();
+        // With --pae the signature covers the DSSE encoding, as gcloud's
+        // `--pae-encode-payload`; the occurrence still stores the raw payload.
+        let signed = match &self.request.pae {
+            Some(dsse_type) => attestation::pae(dsse_type, &payload),
+            None => payload.clone(),
+        };
         let signer = &self.services.signer;
         let mut outcome = Outcome {
             image: image.to_string(),
@@ -482,7 +498,7 @@ impl Batch<'_> {
         let (existing, signature) = if self.request.dry_run {
             (self.find_valid(&digest, &image_ref).await?, None)
         } else {
-            let signing = signer.sign(&self.key, &payload);
+            let signing = signer.sign(&self.key, &signed);
             let (existing, signature) = tokio::join!(self.find_valid(&digest, &image_ref), signing);
             (existing?, Some(signature))
         };
@@ -495,7 +511,7 @@ impl Batch<'_> {
             return Ok(outcome);
         };
         let signature = signature?;
-        if !self.key.verifies(&payload, &signature) {
+        if !self.key.verifies(&signed, &signature) {
             return Err(Error::SignatureDoesNotVerify {
                 key: signer.key_name(),
             });
@@ -538,7 +554,10 @@ impl Batch<'_> {
             .await?;
         Ok(filed
             .into_iter()
-            .find(|a| attestation::check(a, &self.attestor, image_ref).is_ok())
+            .find(|a| {
+                attestation::check_with(a, &self.attestor, image_ref, self.request.pae.as_deref())
+                    .is_ok()
+            })
             .map(|a| a.name))
     }
 
