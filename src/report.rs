@@ -67,6 +67,10 @@ pub struct Outcome {
     /// Why this image failed (status `failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ImageError>,
+    /// With `--cosign`: the cosign signature manifest (`.sig` tag) and/or bundle referrer,
+    /// `REPO@sha256:...`, comma-separated, written or found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosign_signature: Option<String>,
 }
 
 /// One filed attestation and whether Binary Authorization would accept it.

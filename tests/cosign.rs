@@ -2,9 +2,12 @@
 //! wrote: openssl over DSSE bytes the test builds itself, skopeo 1.18's sigstoreSigned policy
 //! (containers/image) for the `.sig` tag, and sigstore-js for the sigstore bundle.
 
-use crate::common::emulator::{openssl_verifies, unb64};
-use crate::common::Format;
+use crate::common::emulator::{openssl_verifies, unb64, Emulator};
+use crate::common::{registry, Format};
 use crate::sign::{attest, google, occurrences, push, sign_ok, version};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
 
 /// The DSSE pre-authentication encoding, written here from the DSSE protocol document
 /// (https://github.com/secure-systems-lab/dsse/blob/master/protocol.md), not from our code.
@@ -22,7 +25,7 @@ fn dsse_pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// The emulator's KMS public key of `key`.
-fn kms_pem(emu: &crate::common::emulator::Emulator, key: &str) -> String {
+fn kms_pem(emu: &Emulator, key: &str) -> String {
     emu.ok("GET", &format!("v1/{}/publicKey", version(key)), None)["pem"]
         .as_str()
         .unwrap()
@@ -91,4 +94,427 @@ fn pae_signatures_cover_the_dsse_encoding_of_the_raw_payload_and_verify_accepts_
             assert_eq!(code, 0, "{stdout}{stderr}");
         }
     }
+}
+
+/// Where `.ci/install-sigstore-verifiers` puts the verifiers (BINAUTHZ_VERIFIERS_PREFIX there
+/// and here moves them).
+fn verifiers_prefix() -> std::path::PathBuf {
+    std::env::var_os("BINAUTHZ_VERIFIERS_PREFIX")
+        .map(Into::into)
+        .unwrap_or_else(|| "/usr/local/lib/binauthz-attest".into())
+}
+
+/// skopeo 1.18 with sigstore enabled; fails loudly when it is not installed.
+fn skopeo_sigstore() -> std::path::PathBuf {
+    let path = verifiers_prefix().join("skopeo-sigstore/skopeo");
+    let works = Command::new(&path)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("skopeo version 1.1"));
+    assert!(
+        works,
+        "{} (skopeo 1.18 with sigstore) is required: run .ci/install-sigstore-verifiers",
+        path.display()
+    );
+    path
+}
+
+/// sigstore-js's node_modules; fails loudly when it is not installed.
+fn sigstore_js() -> std::path::PathBuf {
+    let modules = verifiers_prefix().join("sigstore-js/node_modules");
+    assert!(
+        modules.join("@sigstore/verify/package.json").is_file(),
+        "{} (npm @sigstore/verify) is required: run .ci/install-sigstore-verifiers",
+        modules.display()
+    );
+    modules
+}
+
+/// `skopeo copy` of `image` out of the registry under a policy requiring a sigstore signature
+/// by `key_pem` (containers/image's `sigstoreSigned`, reading the `.sig` tag through
+/// `use-sigstore-attachments`); `Err(stderr)` when refused.
+fn skopeo_accepts(dir: &Path, image: &str, key_pem: &str) -> Result<(), String> {
+    let key = dir.join("policy-key.pem");
+    std::fs::write(&key, key_pem).unwrap();
+    let policy = dir.join("policy.json");
+    let requirement = json!([{"type": "sigstoreSigned", "keyPath": key,
+        "signedIdentity": {"type": "matchRepository"}}]);
+    std::fs::write(
+        &policy,
+        json!({"default": [{"type": "reject"}], "transports": {"docker": {"": requirement}}})
+            .to_string(),
+    )
+    .unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(skopeo_sigstore())
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--registries.d")
+        .arg(registries_d(dir))
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{image}"))
+        .arg(format!("dir:{}", out_dir.path().display()))
+        .output()
+        .unwrap();
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+/// A `registries.d` that reads and writes sigstore signatures as attachments (the `.sig` tag).
+fn registries_d(dir: &Path) -> std::path::PathBuf {
+    let d = dir.join("registries.d");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(
+        d.join("default.yaml"),
+        "default-docker:\n  use-sigstore-attachments: true\n",
+    )
+    .unwrap();
+    d
+}
+
+/// GET of a registry path on Debian's docker-registry, as JSON (None on 404).
+fn registry_json(path: &str, accept: &str) -> Option<Value> {
+    let url = format!("http://{}{path}", registry().host);
+    match ureq::get(&url).set("Accept", accept).call() {
+        Ok(r) => Some(serde_json::from_str(&r.into_string().unwrap()).unwrap()),
+        Err(ureq::Error::Status(404, _)) => None,
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+fn registry_blob(repo: &str, digest: &str) -> Vec<u8> {
+    let url = format!("http://{}/v2/{repo}/blobs/{digest}", registry().host);
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut ureq::get(&url).call().unwrap().into_reader(), &mut out)
+        .unwrap();
+    out
+}
+
+/// The `.sig` manifest of `digest` in `repo`.
+fn sig_manifest(repo: &str, digest: &str) -> Option<Value> {
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    registry_json(
+        &format!("/v2/{repo}/manifests/{tag}"),
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+}
+
+fn sign_cosign(emu: &Emulator, image: &str, form: &str) -> Value {
+    let flag = format!("--cosign={form}");
+    let outcome = sign_ok(emu, image, "ec", &[&flag, "--output=json"]);
+    assert!(outcome["cosign_signature"].is_string(), "{outcome}");
+    outcome
+}
+
+fn verify_cosign(emu: &Emulator, image: &str, key: &str) -> (i32, Value, String) {
+    let (code, stdout, stderr) = attest(
+        emu,
+        &["verify", image, "--cosign-key", key, "--output=json"],
+    );
+    let verdicts = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (code, verdicts, stderr)
+}
+
+#[test]
+fn sig_tag_signatures_satisfy_skopeo_sigstore_policies_and_reruns_add_none() {
+    let emu = google("");
+    let dir = emu.dir.path();
+    let image = push("cosign/sig", Format::Oci);
+    let (repo, _) = image.split_once('/').unwrap().1.rsplit_once(':').unwrap();
+    let digest = registry().head_manifest(repo, "v1").1.unwrap();
+    let (pem, other) = (kms_pem(&emu, "ec"), kms_pem(&emu, "untrusted"));
+
+    let refused = skopeo_accepts(dir, &image, &pem).unwrap_err();
+    assert!(refused.contains("signature"), "{refused}");
+
+    let outcome = sign_cosign(&emu, &image, "sig");
+    let manifest = sig_manifest(repo, &digest).expect("the .sig manifest");
+    assert_eq!(
+        outcome["cosign_signature"],
+        format!(
+            "{}/{repo}@{}",
+            registry().host,
+            registry()
+                .head_manifest(repo, &format!("{}.sig", digest.replace(':', "-")))
+                .1
+                .unwrap()
+        )
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{manifest}");
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    let payload = registry_blob(repo, layers[0]["digest"].as_str().unwrap());
+    let signature = unb64(
+        layers[0]["annotations"]["dev.cosignproject.cosign/signature"]
+            .as_str()
+            .unwrap(),
+    );
+    assert!(openssl_verifies(
+        dir, "sha256", &pem, &payload, &signature, false
+    ));
+    let payload: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        payload["critical"]["image"]["docker-manifest-digest"],
+        digest.as_str()
+    );
+    assert_eq!(
+        payload["critical"]["identity"]["docker-reference"],
+        format!("{}/{repo}", registry().host)
+    );
+
+    // skopeo 1.18's sigstoreSigned policy: our key accepts, another key refuses.
+    skopeo_accepts(dir, &image, &pem).unwrap();
+    let refused = skopeo_accepts(dir, &image, &other).unwrap_err();
+    assert!(refused.contains("signature"), "{refused}");
+
+    // A rerun finds the signature: no second layer, same manifest.
+    let again = sign_cosign(&emu, &image, "sig");
+    assert_eq!(again["cosign_signature"], outcome["cosign_signature"]);
+    assert_eq!(sig_manifest(repo, &digest).unwrap(), manifest);
+
+    // verify --cosign-key: the PEM file and the KMS key version accept; another key refuses.
+    let pub_file = dir.join("cosign.pub");
+    std::fs::write(&pub_file, &pem).unwrap();
+    let (code, verdicts, stderr) = verify_cosign(&emu, &image, pub_file.to_str().unwrap());
+    assert_eq!(code, 0, "{verdicts} {stderr}");
+    assert_eq!(verdicts[0]["verified"], true, "{verdicts}");
+    let (code, verdicts, stderr) = verify_cosign(&emu, &image, &version("ec"));
+    assert_eq!(code, 0, "{verdicts} {stderr}");
+    let other_file = dir.join("other.pub");
+    std::fs::write(&other_file, &other).unwrap();
+    let (code, verdicts, _) = verify_cosign(&emu, &image, other_file.to_str().unwrap());
+    assert_eq!(code, 5, "{verdicts}");
+    assert!(
+        verdicts[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not verify"),
+        "{verdicts}"
+    );
+}
+
+#[test]
+fn a_signature_skopeo_wrote_is_kept_beside_ours_and_verify_checks_both() {
+    let emu = google("");
+    let dir = emu.dir.path();
+    let image = push("cosign/skopeo", Format::Oci);
+    let (repo, _) = image.split_once('/').unwrap().1.rsplit_once(':').unwrap();
+    let digest = registry().head_manifest(repo, "v1").1.unwrap();
+    let skopeo = skopeo_sigstore();
+    let passphrase = dir.join("passphrase");
+    std::fs::write(&passphrase, "correct horse\n").unwrap();
+    let prefix = dir.join("skopeo-key");
+    let out = Command::new(&skopeo)
+        .args(["generate-sigstore-key", "--output-prefix"])
+        .arg(&prefix)
+        .arg("--passphrase-file")
+        .arg(&passphrase)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&skopeo)
+        .arg("--insecure-policy")
+        .arg("--registries.d")
+        .arg(registries_d(dir))
+        .args([
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .arg("--sign-by-sigstore-private-key")
+        .arg(prefix.with_extension("private"))
+        .arg("--sign-passphrase-file")
+        .arg(&passphrase)
+        .arg(format!("docker://{image}"))
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let skopeo_pub = prefix.with_extension("pub");
+    let skopeo_layer = sig_manifest(repo, &digest).unwrap()["layers"][0].clone();
+
+    sign_cosign(&emu, &image, "sig");
+    let layers = sig_manifest(repo, &digest).unwrap()["layers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(layers.len(), 2, "{layers:?}");
+    assert_eq!(
+        layers[0], skopeo_layer,
+        "skopeo's signature is kept as it was"
+    );
+    sign_cosign(&emu, &image, "sig");
+    assert_eq!(
+        sig_manifest(repo, &digest).unwrap()["layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Both keys' signatures hold, for skopeo and for verify --cosign-key.
+    let skopeo_pem = std::fs::read_to_string(&skopeo_pub).unwrap();
+    skopeo_accepts(dir, &image, &skopeo_pem).unwrap();
+    skopeo_accepts(dir, &image, &kms_pem(&emu, "ec")).unwrap();
+    let (code, verdicts, stderr) = verify_cosign(&emu, &image, skopeo_pub.to_str().unwrap());
+    assert_eq!(code, 0, "{verdicts} {stderr}");
+    let (code, verdicts, stderr) = verify_cosign(&emu, &image, &version("ec"));
+    assert_eq!(code, 0, "{verdicts} {stderr}");
+}
+
+/// sigstore-js's verdict on a bundle with a key: `Ok(payload)` or `Err(its error)`.
+fn sigstore_js_verifies(dir: &Path, bundle: &[u8], key_pem: &str) -> Result<Value, String> {
+    let (b, k) = (dir.join("bundle.json"), dir.join("bundle-key.pem"));
+    std::fs::write(&b, bundle).unwrap();
+    std::fs::write(&k, key_pem).unwrap();
+    let out = Command::new("node")
+        .env("NODE_PATH", sigstore_js())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cosign/verify-bundle.cjs"))
+        .arg(&b)
+        .arg(&k)
+        .output()
+        .expect("node is required (Debian package nodejs)");
+    match out.status.success() {
+        true => Ok(serde_json::from_slice(&out.stdout).unwrap()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+#[test]
+fn bundles_are_referrers_sigstore_js_verifies_with_the_tag_schema_where_there_is_no_api() {
+    let emu = google("");
+    let dir = emu.dir.path();
+    let image = push("cosign/bundle", Format::Oci);
+    let (repo, _) = image.split_once('/').unwrap().1.rsplit_once(':').unwrap();
+    let digest = registry().head_manifest(repo, "v1").1.unwrap();
+    let pem = kms_pem(&emu, "ec");
+    let (code, _, _) = verify_cosign(&emu, &image, &version("ec"));
+    assert_eq!(code, 5, "no signature yet");
+
+    let outcome = sign_cosign(&emu, &image, "bundle");
+    // Debian's docker-registry has no referrers API: the referrers tag lists the referrer.
+    assert!(registry_json(&format!("/v2/{repo}/referrers/{digest}"), "*/*").is_none());
+    let index_path = format!("/v2/{repo}/manifests/{}", digest.replace(':', "-"));
+    let index = registry_json(&index_path, "application/vnd.oci.image.index.v1+json").unwrap();
+    let entries = index["manifests"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{index}");
+    assert_eq!(
+        entries[0]["artifactType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    let referrer = entries[0]["digest"].as_str().unwrap();
+    assert_eq!(
+        outcome["cosign_signature"],
+        format!("{}/{repo}@{referrer}", registry().host)
+    );
+    let manifest = registry_json(
+        &format!("/v2/{repo}/manifests/{referrer}"),
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    .unwrap();
+    assert_eq!(manifest["subject"]["digest"], digest.as_str(), "{manifest}");
+    assert_eq!(
+        manifest["artifactType"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    let bundle = registry_blob(repo, manifest["layers"][0]["digest"].as_str().unwrap());
+
+    // sigstore-js verifies it with the key, and its statement's subject is the digest.
+    let verified = sigstore_js_verifies(dir, &bundle, &pem).unwrap();
+    assert_eq!(verified["payloadType"], "application/vnd.in-toto+json");
+    let statement: Value = serde_json::from_str(verified["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        statement["predicateType"],
+        "https://sigstore.dev/cosign/sign/v1"
+    );
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            statement["subject"][0]["digest"]["sha256"]
+                .as_str()
+                .unwrap()
+        ),
+        digest
+    );
+    let refused = sigstore_js_verifies(dir, &bundle, &kms_pem(&emu, "untrusted")).unwrap_err();
+    assert!(refused.contains("signature"), "{refused}");
+
+    // A rerun finds it; verify --cosign-key accepts it.
+    let again = sign_cosign(&emu, &image, "bundle");
+    assert_eq!(again["cosign_signature"], outcome["cosign_signature"]);
+    let index = registry_json(&index_path, "application/vnd.oci.image.index.v1+json").unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
+    let (code, verdicts, stderr) = verify_cosign(&emu, &image, &version("ec"));
+    assert_eq!(code, 0, "{verdicts} {stderr}");
+}
+
+#[test]
+fn both_forms_by_default_and_the_emulators_referrers_api_lists_the_bundle() {
+    let emu = google("images:\n  - repository: demo/apps/both\n    tag: v1\n");
+    let image = format!("{}/demo/apps/both:v1", emu.host());
+    let digest = emu.registry_digest("demo/apps/both", "v1");
+    let flags = emu.registry_flags();
+    let mut args = vec![
+        "sign",
+        &image,
+        "--attestor=projects/demo/attestors/a1",
+        "--cosign",
+        "--output=json",
+    ];
+    let v = version("ec");
+    args.extend(["--kms-key-version", &v]);
+    args.extend(flags.iter().map(String::as_str));
+    let (code, stdout, stderr) = attest(&emu, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let outcome: Value = serde_json::from_str(&stdout).unwrap();
+    let stored: Vec<&str> = outcome[0]["cosign_signature"]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .collect();
+    assert_eq!(stored.len(), 2, "{outcome}");
+    let referrers = emu.ok(
+        "GET",
+        &format!("v2/demo/apps/both/referrers/{digest}?artifactType=application/vnd.dev.sigstore.bundle.v0.3%2Bjson"),
+        None,
+    );
+    let listed = referrers["manifests"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{referrers}");
+    assert!(
+        stored[1].ends_with(listed[0]["digest"].as_str().unwrap()),
+        "{stored:?} {referrers}"
+    );
+    // No referrers tag on a registry that has the API.
+    let (status, _) = emu.call(
+        "GET",
+        &format!("v2/demo/apps/both/manifests/{}", digest.replace(':', "-")),
+        None,
+    );
+    assert_eq!(status, 404);
+    let mut verify = vec!["verify", &image, "--cosign-key", &v, "--output=json"];
+    verify.extend(flags.iter().map(String::as_str));
+    let (code, stdout, stderr) = attest(&emu, &verify);
+    assert_eq!(code, 0, "{stdout} {stderr}");
+    let verdicts: Value = serde_json::from_str(&stdout).unwrap();
+    let checked = verdicts[0]["attestations"].as_array().unwrap();
+    assert_eq!(
+        checked.iter().filter(|c| c["valid"] == true).count(),
+        2,
+        "{verdicts}"
+    );
 }

@@ -317,6 +317,7 @@ pub(crate) mod tests {
             platform: None,
             duplicate_of: None,
             error: None,
+            cosign_signature: None,
         }
     }
 

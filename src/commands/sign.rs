@@ -12,8 +12,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use super::{print, read_images_file, Context, Report};
 use crate::algorithm::SigningAlgorithm;
 use crate::attestation;
-use crate::cli::SignArgs;
+use crate::cli::{CosignForm, SignArgs};
 use crate::commit_status;
+use crate::cosign;
 use crate::error::{Error, Result};
 use crate::gcp::binauthz::Binauthz;
 use crate::gcp::grafeas::Grafeas;
@@ -469,7 +470,35 @@ async fn targets<'a>(
 }
 
 impl Batch<'_> {
+    /// The attestation, then (with `--cosign`, unless a dry run) the cosign signatures by the
+    /// same signer.
     async fn attest(&self, image: &ImageRef, digest: Digest) -> Result<Outcome> {
+        let mut outcome = self.attestation(image, digest.clone()).await?;
+        if let (Some(form), false) = (self.request.cosign, self.request.dry_run) {
+            outcome.cosign_signature = Some(self.cosign(image, &digest, form).await?);
+        }
+        Ok(outcome)
+    }
+
+    /// Writes (or finds) the cosign forms `form` asks for; the stored manifests, sig first,
+    /// comma-separated.
+    async fn cosign(&self, image: &ImageRef, digest: &Digest, form: CosignForm) -> Result<String> {
+        let (registry, signer) = (&self.services.registry, self.services.signer.as_ref());
+        let mut stored = Vec::new();
+        if matches!(form, CosignForm::Sig | CosignForm::Both) {
+            stored.push(cosign::write_sig(registry, image, digest, signer, &self.key).await?);
+        }
+        if matches!(form, CosignForm::Bundle | CosignForm::Both) {
+            stored.push(cosign::write_bundle(registry, image, digest, signer, &self.key).await?);
+        }
+        Ok(stored
+            .into_iter()
+            .map(|s| s.manifest)
+            .collect::<Vec<_>>()
+            .join(","))
+    }
+
+    async fn attestation(&self, image: &ImageRef, digest: Digest) -> Result<Outcome> {
         let pinned = image.with_digest(&digest);
         let image_ref = pinned.to_string();
         let payload = Payload::new(image, &digest).to_bytes();
@@ -494,6 +523,7 @@ impl Batch<'_> {
             platform: None,
             duplicate_of: None,
             error: None,
+            cosign_signature: None,
         };
         let (existing, signature) = if self.request.dry_run {
             (self.find_valid(&digest, &image_ref).await?, None)
@@ -542,6 +572,7 @@ impl Batch<'_> {
             platform: None,
             duplicate_of: None,
             error: Some(ImageError::from(error)),
+            cosign_signature: None,
         }
     }
 
