@@ -619,7 +619,7 @@ mod tests {
         assert!(check_simple_signing(&other, repo, &digest)
             .unwrap_err()
             .contains("127.0.0.1:5000/web"));
-        let other_digest = Digest::parse(&DIGEST.replace('a', "b")).unwrap();
+        let other_digest = Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap();
         assert!(
             check_simple_signing(&simple_signing_payload(repo, &other_digest), repo, &digest)
                 .is_err()

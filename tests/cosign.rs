@@ -227,7 +227,10 @@ fn sig_tag_signatures_satisfy_skopeo_sigstore_policies_and_reruns_add_none() {
     let (pem, other) = (kms_pem(&emu, "ec"), kms_pem(&emu, "untrusted"));
 
     let refused = skopeo_accepts(dir, &image, &pem).unwrap_err();
-    assert!(refused.contains("signature"), "{refused}");
+    assert!(
+        refused.contains("A signature was required, but no signature exists"),
+        "{refused}"
+    );
 
     let outcome = sign_cosign(&emu, &image, "sig");
     let manifest = sig_manifest(repo, &digest).expect("the .sig manifest");
@@ -270,7 +273,7 @@ fn sig_tag_signatures_satisfy_skopeo_sigstore_policies_and_reruns_add_none() {
     // skopeo 1.18's sigstoreSigned policy: our key accepts, another key refuses.
     skopeo_accepts(dir, &image, &pem).unwrap();
     let refused = skopeo_accepts(dir, &image, &other).unwrap_err();
-    assert!(refused.contains("signature"), "{refused}");
+    assert!(refused.contains("invalid signature"), "{refused}");
 
     // A rerun finds the signature: no second layer, same manifest.
     let again = sign_cosign(&emu, &image, "sig");
@@ -452,7 +455,10 @@ fn bundles_are_referrers_sigstore_js_verifies_with_the_tag_schema_where_there_is
         digest
     );
     let refused = sigstore_js_verifies(dir, &bundle, &kms_pem(&emu, "untrusted")).unwrap_err();
-    assert!(refused.contains("signature"), "{refused}");
+    assert!(
+        refused.contains("VerificationError") && refused.contains("SIGNATURE_ERROR"),
+        "{refused}"
+    );
 
     // A rerun finds it; verify --cosign-key accepts it.
     let again = sign_cosign(&emu, &image, "bundle");

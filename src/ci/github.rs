@@ -155,6 +155,7 @@ impl Ci for GitHub {
                 ("image-ref", &o.image_ref),
                 ("attestation", &o.attestation),
                 ("created", &o.created),
+                ("cosign-signature", &o.cosign_signature),
                 ("json", &json),
             ] {
                 let end = delimiter(value);

@@ -19,8 +19,8 @@ impl Ci for GitLab {
         let o = Outputs::of(outcomes);
         let path = env("BINAUTHZ_OUTPUTS_FILE").unwrap_or_else(|| "binauthz-attest.env".into());
         let text = format!(
-            "BINAUTHZ_DIGEST={}\nBINAUTHZ_IMAGE_REF={}\nBINAUTHZ_ATTESTATION={}\nBINAUTHZ_CREATED={}\n",
-            o.digest, o.image_ref, o.attestation, o.created
+            "BINAUTHZ_DIGEST={}\nBINAUTHZ_IMAGE_REF={}\nBINAUTHZ_ATTESTATION={}\nBINAUTHZ_CREATED={}\nBINAUTHZ_COSIGN_SIGNATURE={}\n",
+            o.digest, o.image_ref, o.attestation, o.created, o.cosign_signature
         );
         std::fs::write(path, text)
     }
