@@ -198,6 +198,7 @@ pub fn key_hint(pem: &str) -> String {
 }
 
 /// A bundle's DSSE envelope: payload type, payload and signatures.
+#[derive(Debug)]
 pub struct Envelope {
     /// `payloadType`.
     pub payload_type: String,
@@ -639,5 +640,61 @@ mod tests {
             digest.hex()
         );
         assert!(check_statement(cosign.as_bytes(), repo, &digest).is_ok());
+    }
+
+    #[test]
+    fn bundles_are_v03_with_a_public_key_hint_and_no_log_entries() {
+        let digest = Digest::parse(DIGEST).unwrap();
+        let key = PublicKey {
+            pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
+            algorithm: crate::algorithm::SigningAlgorithm::from_kms("EC_SIGN_P256_SHA256").unwrap(),
+        };
+        let s = statement("r/app", &digest);
+        let bytes = bundle(&s, b"sig", &key);
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(value["mediaType"], BUNDLE_V03);
+        // base64 of SHA-256 of the DER bytes 00 00 00.
+        assert_eq!(
+            value["verificationMaterial"]["publicKey"]["hint"],
+            "cJ6AyISHokEeHuTfufIqhhSS0gxHZRUMDHlKvXD4FHw="
+        );
+        assert_eq!(value["verificationMaterial"]["tlogEntries"], json!([]));
+        let envelope = parse_bundle(&bytes).unwrap();
+        assert_eq!(envelope.payload_type, IN_TOTO);
+        assert_eq!(envelope.payload, s);
+        assert_eq!(envelope.signatures, vec![b"sig".to_vec()]);
+        let message = json!({"mediaType": BUNDLE_V03, "messageSignature": {}}).to_string();
+        assert!(parse_bundle(message.as_bytes())
+            .unwrap_err()
+            .contains("no DSSE envelope"));
+    }
+
+    #[test]
+    fn bare_cosign_means_both_and_a_form_needs_equals() {
+        use crate::cli::{Cli, Command, CosignForm};
+        use clap::Parser;
+        let form = |args: &[&str]| {
+            let base = [
+                "b",
+                "sign",
+                "--attestor=a",
+                "--attestor-project=p",
+                "--kms-key-version=k",
+            ];
+            let cli = Cli::try_parse_from(base.iter().chain(args)).unwrap();
+            match cli.command {
+                Command::Sign(s) => (s.cosign, s.images.len()),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(
+            form(&["--cosign", "gcr.io/p/i"]),
+            (Some(CosignForm::Both), 1)
+        );
+        assert_eq!(
+            form(&["--cosign=sig", "gcr.io/p/i"]),
+            (Some(CosignForm::Sig), 1)
+        );
+        assert_eq!(form(&["gcr.io/p/i"]), (None, 1));
     }
 }

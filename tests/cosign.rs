@@ -524,3 +524,87 @@ fn both_forms_by_default_and_the_emulators_referrers_api_lists_the_bundle() {
         "{verdicts}"
     );
 }
+
+#[test]
+fn verify_with_a_pem_needs_no_google_credentials_and_bad_keys_or_forms_are_named() {
+    let emu = google("");
+    let dir = emu.dir.path();
+    let image = push("cosign/offline", Format::Oci);
+    sign_cosign(&emu, &image, "both");
+    let public = dir.join("cosign.pub");
+    std::fs::write(&public, kms_pem(&emu, "ec")).unwrap();
+
+    // No token, no ADC: a PEM key and a registry that takes no Google token need neither.
+    let home = dir.join("offline-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = crate::common::attest_command(&emu, &home)
+        .args(["--insecure-registry", &registry().host, "verify", &image])
+        .arg("--cosign-key")
+        .arg(&public)
+        .arg("--output=json")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts: Value = serde_json::from_str(&stdout).unwrap();
+    let checked = verdicts[0]["attestations"].as_array().unwrap();
+    assert_eq!(
+        checked.iter().filter(|c| c["valid"] == true).count(),
+        2,
+        "{verdicts}"
+    );
+
+    // A private key is not a verification key: exit 2, naming the file, never its content.
+    let private = dir.join("private.pem");
+    let key = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .output()
+        .expect("openssl");
+    std::fs::write(&private, &key.stdout).unwrap();
+    let (code, stdout, stderr) = attest(
+        &emu,
+        &["verify", &image, "--cosign-key", private.to_str().unwrap()],
+    );
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains(private.to_str().unwrap()) && stderr.contains("PUBLIC KEY"),
+        "{stderr}"
+    );
+    let body = String::from_utf8_lossy(&key.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    assert!(
+        !stderr.contains(&body) && !stdout.contains(&body),
+        "the key leaked"
+    );
+
+    // `--cosign sig IMAGE` would read `sig` as an image: refused before anything is signed.
+    let v = version("ec");
+    let (code, _, stderr) = attest(
+        &emu,
+        &[
+            "sign",
+            "--attestor=projects/demo/attestors/a1",
+            "--kms-key-version",
+            &v,
+            "--cosign",
+            "sig",
+            &image,
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--cosign=sig"), "{stderr}");
+}

@@ -174,6 +174,21 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
             "no images to sign: pass IMAGE arguments, BINAUTHZ_IMAGES, or --images-file".into(),
         ));
     }
+    // `--cosign sig IMAGE` reads `sig` as an image (the form needs `=`): say so, sign nothing.
+    if let Some(form) = images
+        .iter()
+        .find(|i| {
+            i.registry() == "docker.io"
+                && i.tag().is_none()
+                && i.digest().is_none()
+                && ["sig", "bundle", "both"].contains(&i.repository())
+        })
+        .map(ImageRef::repository)
+    {
+        return Err(Error::Usage(format!(
+            "`{form}` was read as an image: write the cosign form with `=`, --cosign={form}"
+        )));
+    }
     Ok(SignRequest {
         images,
         attestor: args.attestor.name()?,
