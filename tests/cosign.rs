@@ -465,7 +465,9 @@ fn bundles_are_referrers_sigstore_js_verifies_with_the_tag_schema_where_there_is
     assert_eq!(again["cosign_signature"], outcome["cosign_signature"]);
     let index = registry_json(&index_path, "application/vnd.oci.image.index.v1+json").unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1, "{index}");
-    let (code, verdicts, stderr) = verify_cosign(&emu, &image, &version("ec"));
+    // cosign's own way of naming the key works too.
+    let gcpkms = format!("gcpkms://{}", version("ec"));
+    let (code, verdicts, stderr) = verify_cosign(&emu, &image, &gcpkms);
     assert_eq!(code, 0, "{verdicts} {stderr}");
 }
 

@@ -83,14 +83,16 @@ async fn verify_all(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verdict>> {
             "no attestor to verify against: pass --attestor (repeatable) or --cosign-key".into(),
         ));
     }
+    // A file is a PEM key; anything else must be a KMS key version (any form
+    // `--kms-key-version` takes, cosign's `gcpkms://` too).
     let cosign_kms = args
         .cosign_key
         .as_deref()
-        .filter(|k| k.starts_with("projects/"))
+        .filter(|k| !std::path::Path::new(k).exists())
         .map(|k| {
             KeyVersionName::parse(k).map_err(|e| Error::CosignKey {
                 key: k.to_string(),
-                reason: e.to_string(),
+                reason: format!("is no file, and not a KMS key version ({e})"),
             })
         })
         .transpose()?;
