@@ -9,6 +9,10 @@
 //! - a `GET` of the manifest only when the `HEAD` carries no `Docker-Content-Digest`; the digest is
 //!   then the hash of the bytes served.
 //!
+//! Writes (`sign --cosign` only, `cosign.rs`): each blob one `POST` and one `PUT` (monolithic
+//! upload), each manifest one `PUT`; referrers are read through the referrers API, or the
+//! `sha256-HEX` tag where the registry answers 404 there.
+//!
 //! Failed calls cost the same again; transient failures (connection, 429, 5xx) are retried under
 //! the one policy of `retry.rs`.
 
@@ -61,6 +65,9 @@ impl Registry {
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(retry::POLICY.attempt_timeout),
             user_agent: concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")),
+            // The blobs pushed (cosign payloads, configs, bundles) are small: one POST and one
+            // PUT each, instead of a chunked POST, PATCH, PUT.
+            use_monolithic_push: true,
             ..ClientConfig::default()
         };
         let client = Client::try_from(client_config)

@@ -610,3 +610,111 @@ fn verify_with_a_pem_needs_no_google_credentials_and_bad_keys_or_forms_are_named
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("--cosign=sig"), "{stderr}");
 }
+
+#[test]
+fn a_local_pkix_key_signs_the_attestation_and_both_cosign_forms() {
+    let emu = google("");
+    let dir = emu.dir.path();
+    let private = dir.join("local.pem");
+    let key = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .output()
+        .expect("openssl");
+    std::fs::write(&private, &key.stdout).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let public = dir.join("local.pub");
+    let out = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    emu.gcloud_ok(&[
+        "container",
+        "binauthz",
+        "attestors",
+        "public-keys",
+        "add",
+        "--attestor=projects/demo/attestors/a1",
+        &format!("--pkix-public-key-file={}", public.display()),
+        "--pkix-public-key-algorithm=ecdsa-p256-sha256",
+    ]);
+    let image = push("cosign/pkix", Format::Oci);
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "sign",
+            &image,
+            "--attestor=projects/demo/attestors/a1",
+            "--pkix-private-key",
+            private.to_str().unwrap(),
+            "--cosign",
+            "--output=json",
+        ];
+        args.extend(extra);
+        let (code, stdout, stderr) = attest(&emu, &args);
+        assert_eq!(code, 0, "{stderr}");
+        let outcome: Value = serde_json::from_str(&stdout).unwrap();
+        outcome[0].clone()
+    };
+    let first = sign(&[]);
+    assert_eq!(first["status"], "created", "{first}");
+    let pem = std::fs::read_to_string(&public).unwrap();
+    skopeo_accepts(dir, &image, &pem).unwrap();
+    let (code, verdicts, stderr) = verify_cosign(&emu, &image, public.to_str().unwrap());
+    assert_eq!(code, 0, "{verdicts} {stderr}");
+    let checked = verdicts[0]["attestations"].as_array().unwrap();
+    assert_eq!(
+        checked.iter().filter(|c| c["valid"] == true).count(),
+        2,
+        "{verdicts}"
+    );
+    let again = sign(&[]);
+    assert_eq!(again["status"], "existing", "{again}");
+    assert_eq!(again["cosign_signature"], first["cosign_signature"]);
+}
+
+#[test]
+fn a_rerun_of_both_forms_only_reads_the_registry() {
+    let emu = google("");
+    let image = push("cosign/rerun", Format::Oci);
+    let writes = || {
+        let reg = registry();
+        ["PUT", "POST", "PATCH", "DELETE"]
+            .iter()
+            .map(|m| reg.requests_to(m, "/v2/cosign/rerun/"))
+            .sum::<usize>()
+    };
+    let reads = || registry().requests_to("GET", "/v2/cosign/rerun/");
+    let (w0, r0) = (writes(), reads());
+    let started = std::time::Instant::now();
+    let first = sign_cosign(&emu, &image, "both");
+    let first_time = started.elapsed();
+    let (w1, r1) = (writes(), reads());
+    // sig: payload and config blobs (POST + PUT each), the manifest; bundle: its blob, the empty
+    // config, the referrer, the referrers tag index.
+    assert!(w1 - w0 >= 6, "{} writes", w1 - w0);
+    let started = std::time::Instant::now();
+    let again = sign_cosign(&emu, &image, "both");
+    let again_time = started.elapsed();
+    let (w2, r2) = (writes(), reads());
+    assert_eq!(w2, w1, "a rerun wrote to the registry");
+    assert_eq!(again["cosign_signature"], first["cosign_signature"]);
+    eprintln!(
+        "cosign both: first run {} writes, {} GETs, {first_time:?}; rerun 0 writes, {} GETs, {again_time:?}",
+        w1 - w0,
+        r1 - r0,
+        r2 - r1
+    );
+}
