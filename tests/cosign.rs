@@ -718,3 +718,55 @@ fn a_rerun_of_both_forms_only_reads_the_registry() {
         r2 - r1
     );
 }
+
+#[test]
+fn the_cosign_signature_reaches_github_outputs_and_tekton_results() {
+    let emu = google("");
+    let dir = emu.dir.path();
+    let image = push("cosign/outputs", Format::Oci);
+    let first = sign_cosign(&emu, &image, "sig");
+    let stored = first["cosign_signature"].as_str().unwrap().to_string();
+    let home = dir.join("ci-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let github_output = dir.join("github_output");
+    std::fs::write(&github_output, "").unwrap();
+    let results = dir.join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    for (ci, var, path) in [
+        ("github", "GITHUB_OUTPUT", &github_output),
+        ("tekton", "BINAUTHZ_TEKTON_RESULTS_DIR", &results),
+    ] {
+        let out = crate::common::attest_command(&emu, &home)
+            .env("GOOGLE_OAUTH_ACCESS_TOKEN", crate::common::emulator::TOKEN)
+            .env(var, path)
+            .args([
+                "--insecure-registry",
+                &registry().host,
+                "--ci",
+                ci,
+                "sign",
+                &image,
+            ])
+            .args(["--attestor=projects/demo/attestors/a1", "--kms-key-version"])
+            .arg(version("ec"))
+            .arg("--cosign=sig")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{ci}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&github_output).unwrap();
+    let value = text
+        .split("cosign-signature<<")
+        .nth(1)
+        .and_then(|rest| rest.lines().nth(1))
+        .unwrap_or_else(|| panic!("no cosign-signature output: {text}"));
+    assert_eq!(value, stored);
+    assert_eq!(
+        std::fs::read_to_string(results.join("COSIGN_SIGNATURE")).unwrap(),
+        stored
+    );
+}

@@ -32,7 +32,13 @@ const GITHUB_OUTPUTS: [&str; 6] = [
     "json",
     "cosign-signature",
 ];
-const TEKTON_RESULTS: [&str; 4] = ["IMAGE_URL", "IMAGE_DIGEST", "ATTESTATION", "CREATED"];
+const TEKTON_RESULTS: [&str; 5] = [
+    "IMAGE_URL",
+    "IMAGE_DIGEST",
+    "ATTESTATION",
+    "CREATED",
+    "COSIGN_SIGNATURE",
+];
 const JENKINS_OUTPUT_KEYS: [&str; 6] = [
     "digest",
     "image-ref",
