@@ -770,3 +770,45 @@ fn the_cosign_signature_reaches_github_outputs_and_tekton_results() {
         stored
     );
 }
+
+#[test]
+fn gcloud_pae_attestations_with_a_custom_dsse_type_are_what_sign_pae_would_file() {
+    let emu = google("images:\n  - repository: demo/apps/pae\n    tag: v1\n");
+    let digest = emu.registry_digest("demo/apps/pae", "v1");
+    let pinned = format!("{}/demo/apps/pae@{digest}", emu.host());
+    let dsse_type = "application/vnd.example.binauthz+json";
+    emu.gcloud_ok(&[
+        "beta",
+        "container",
+        "binauthz",
+        "attestations",
+        "sign-and-create",
+        &format!("--artifact-url={pinned}"),
+        "--attestor=a1",
+        "--attestor-project=demo",
+        &format!("--keyversion={}", version("ec")),
+        "--pae-encode-payload",
+        &format!("--dsse-type={dsse_type}"),
+    ]);
+    let before = occurrences(&emu, "demo").len();
+    let image = format!("{}/demo/apps/pae:v1", emu.host());
+    let flags = emu.registry_flags();
+    let v = version("ec");
+    let dsse_flag = format!("--dsse-type={dsse_type}");
+    let mut args = vec![
+        "sign",
+        &image,
+        "--attestor=projects/demo/attestors/a1",
+        "--kms-key-version",
+        &v,
+        "--pae",
+        &dsse_flag,
+        "--output=json",
+    ];
+    args.extend(flags.iter().map(String::as_str));
+    let (code, stdout, stderr) = attest(&emu, &args);
+    assert_eq!(code, 0, "{stderr}");
+    let outcome: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcome[0]["status"], "existing", "{outcome}");
+    assert_eq!(occurrences(&emu, "demo").len(), before);
+}
