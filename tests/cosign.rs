@@ -812,3 +812,42 @@ fn gcloud_pae_attestations_with_a_custom_dsse_type_are_what_sign_pae_would_file(
     assert_eq!(outcome[0]["status"], "existing", "{outcome}");
     assert_eq!(occurrences(&emu, "demo").len(), before);
 }
+
+#[test]
+fn every_platform_signed_gets_its_own_cosign_signature() {
+    let emu = google("");
+    let image = push("cosign/multi", Format::MultiArch);
+    let v = version("ec");
+    let (code, stdout, stderr) = attest(
+        &emu,
+        &[
+            "sign",
+            &image,
+            "--attestor=projects/demo/attestors/a1",
+            "--kms-key-version",
+            &v,
+            "--all-platforms",
+            "--cosign=sig",
+            "--output=json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let outcomes: Value = serde_json::from_str(&stdout).unwrap();
+    let outcomes = outcomes.as_array().unwrap();
+    assert_eq!(outcomes.len(), 3, "the index and its two platforms");
+    for outcome in outcomes {
+        let digest = outcome["digest"].as_str().unwrap();
+        let manifest = sig_manifest("cosign/multi", digest).expect("a .sig tag per digest");
+        let payload = registry_blob(
+            "cosign/multi",
+            manifest["layers"][0]["digest"].as_str().unwrap(),
+        );
+        let payload: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            payload["critical"]["image"]["docker-manifest-digest"],
+            digest
+        );
+    }
+    // skopeo checks the signature of the manifest the tag names: the index.
+    skopeo_accepts(emu.dir.path(), &image, &kms_pem(&emu, "ec")).unwrap();
+}
