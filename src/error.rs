@@ -182,6 +182,18 @@ pub enum Error {
     )]
     CosignKey { key: String, reason: String },
 
+    #[error(
+        "registry {registry} refused to store {what} for {image} ({reason}): --cosign writes \
+         into the image's repository; give the signing identity write access there (Artifact \
+         Registry: roles/artifactregistry.writer on the repository)"
+    )]
+    RegistryWriteDenied {
+        registry: String,
+        image: String,
+        what: String,
+        reason: String,
+    },
+
     #[error("no valid cosign signature by {key} for {missing}: cosign and sigstoreSigned policies would refuse it; see the output for each signature's reason")]
     NotCosignSigned { key: String, missing: String },
 }
@@ -211,7 +223,8 @@ impl Error {
             Error::RegistryAuth { .. }
             | Error::NoCredentials { .. }
             | Error::Unauthenticated { .. }
-            | Error::PermissionDenied { .. } => exit::AUTH,
+            | Error::PermissionDenied { .. }
+            | Error::RegistryWriteDenied { .. } => exit::AUTH,
             Error::ImageNotFound { .. }
             | Error::AttestorNotFound { .. }
             | Error::KeyVersionNotFound { .. }

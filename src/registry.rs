@@ -194,7 +194,8 @@ impl Registry {
         self.call(&what, image, || {
             self.client.push_blob(&target, bytes.clone(), &digest)
         })
-        .await?;
+        .await
+        .map_err(|e| write_denied(e, &format!("blob {digest}")))?;
         Ok(digest)
     }
 
@@ -220,7 +221,8 @@ impl Registry {
             self.client
                 .push_manifest_raw(&target, bytes.clone(), header.clone())
         })
-        .await?;
+        .await
+        .map_err(|e| write_denied(e, &format!("manifest {target}")))?;
         Ok(sha256_digest(body))
     }
 
@@ -346,6 +348,23 @@ fn oci_reference(image: &ImageRef) -> Reference {
     match (image.digest(), image.tag()) {
         (Some(digest), _) => Reference::with_digest(registry, repository, digest.to_string()),
         (None, tag) => Reference::with_tag(registry, repository, tag.unwrap_or("latest").into()),
+    }
+}
+
+/// A refused write says that writing, not reading, needs the permission.
+fn write_denied(e: Error, what: &str) -> Error {
+    match e {
+        Error::RegistryAuth {
+            registry,
+            image,
+            reason,
+        } => Error::RegistryWriteDenied {
+            registry,
+            image,
+            what: what.to_string(),
+            reason,
+        },
+        other => other,
     }
 }
 
