@@ -316,6 +316,11 @@ pub struct VerifyArgs {
     /// (projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N).
     #[arg(long, value_name = "PEM_FILE|KEY_VERSION", env = "BINAUTHZ_COSIGN_KEY")]
     pub cosign_key: Option<String>,
+
+    /// Also accept signatures over the DSSE encoding with this payload type (gcloud
+    /// `--dsse-type`, `sign --dsse-type`); gcloud's default type is always accepted.
+    #[arg(long, value_name = "TYPE", env = "BINAUTHZ_DSSE_TYPE")]
+    pub dsse_type: Option<String>,
 }
 
 /// `setup`'s options.

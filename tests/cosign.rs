@@ -811,6 +811,21 @@ fn gcloud_pae_attestations_with_a_custom_dsse_type_are_what_sign_pae_would_file(
     let outcome: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(outcome[0]["status"], "existing", "{outcome}");
     assert_eq!(occurrences(&emu, "demo").len(), before);
+
+    // verify accepts it when told the type, and says why not otherwise.
+    let mut args = vec![
+        "verify",
+        &image,
+        "--attestor=projects/demo/attestors/a1",
+        "--output=json",
+    ];
+    args.extend(flags.iter().map(String::as_str));
+    let (code, stdout, _) = attest(&emu, &args);
+    assert_eq!(code, 5, "{stdout}");
+    assert!(stdout.contains("does not verify"), "{stdout}");
+    args.push(&dsse_flag);
+    let (code, stdout, stderr) = attest(&emu, &args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
 #[test]

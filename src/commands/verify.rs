@@ -121,7 +121,8 @@ async fn verify_all(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verdict>> {
             binauthz: &binauthz,
             grafeas: &grafeas,
         };
-        verdicts = verify(clients, &images, &attestors, ctx.concurrency).await?;
+        let dsse_type = args.dsse_type.as_deref();
+        verdicts = verify(clients, &images, &attestors, dsse_type, ctx.concurrency).await?;
     }
     if let Some(shown) = &args.cosign_key {
         let key = match (&cosign_kms, &auth) {
@@ -241,6 +242,7 @@ pub async fn verify(
     clients: Clients<'_>,
     images: &[ImageRef],
     attestors: &[AttestorName],
+    dsse_type: Option<&str>,
     concurrency: usize,
 ) -> Result<Vec<Verdict>> {
     // Each distinct reference resolved once, beside the attestor reads.
@@ -287,14 +289,20 @@ pub async fn verify(
         let image_ref = image.with_digest(digest).to_string();
         for attestor in &attestors {
             let candidates = &filed[&(attestor.note.clone(), digest.clone())];
-            verdicts.push(judge(image, &image_ref, attestor, candidates));
+            verdicts.push(judge(image, &image_ref, attestor, candidates, dsse_type));
         }
     }
     Ok(verdicts)
 }
 
 /// One image against one attestor, from the attestations filed under its note for the digest.
-fn judge(image: &ImageRef, image_ref: &str, attestor: &Attestor, filed: &[Attestation]) -> Verdict {
+fn judge(
+    image: &ImageRef,
+    image_ref: &str,
+    attestor: &Attestor,
+    filed: &[Attestation],
+    dsse_type: Option<&str>,
+) -> Verdict {
     // Attestations for the same digest in other repositories are not this image's business.
     let mine = filed.iter().filter(|a| {
         let uri = a
@@ -306,7 +314,7 @@ fn judge(image: &ImageRef, image_ref: &str, attestor: &Attestor, filed: &[Attest
     });
     let checked: Vec<Checked> = mine
         .map(|a| {
-            let result = attestation::check(a, attestor, image_ref);
+            let result = attestation::check_with(a, attestor, image_ref, dsse_type);
             Checked {
                 name: a.name.clone(),
                 resource_uri: a.resource_uri.clone(),
