@@ -332,7 +332,12 @@ async fn judge_sig_layer(
             "it has no valid {SIGNATURE_ANNOTATION} annotation"
         )));
     };
-    let payload = registry.blob(image, &layer.digest).await?;
+    let payload = match registry.blob(image, &layer.digest).await {
+        Ok(payload) => payload,
+        // A layer whose blob is gone is not a signature; the others still count.
+        Err(Error::ImageNotFound { .. }) => return Ok(Err("its payload blob is missing".into())),
+        Err(e) => return Err(e),
+    };
     if let Err(reason) = check_simple_signing(&payload, &image.repository_url(), digest) {
         return Ok(Err(reason));
     }
@@ -385,9 +390,14 @@ async fn judge_bundle(
     let Some(layer) = layer else {
         return Ok(Err(format!("it has no {BUNDLE_V03} layer")));
     };
-    let blob = registry
+    let blob = match registry
         .blob(image, layer["digest"].as_str().unwrap_or_default())
-        .await?;
+        .await
+    {
+        Ok(blob) => blob,
+        Err(Error::ImageNotFound { .. }) => return Ok(Err("its bundle blob is missing".into())),
+        Err(e) => return Err(e),
+    };
     let envelope = match parse_bundle(&blob) {
         Ok(envelope) => envelope,
         Err(reason) => return Ok(Err(reason)),

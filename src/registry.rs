@@ -424,6 +424,7 @@ fn registry_error(e: OciDistributionError, image: &ImageRef) -> Error {
                 OciErrorCode::ManifestUnknown,
                 OciErrorCode::NameUnknown,
                 OciErrorCode::NotFound,
+                OciErrorCode::BlobUnknown,
             ]) {
                 not_found()
             } else if has(&[OciErrorCode::Unauthorized, OciErrorCode::Denied]) {
