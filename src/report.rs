@@ -152,6 +152,10 @@ impl Outcome {
                 return format!("{}  FAILED: {why}", self.image);
             }
         };
-        format!("{}  {what} by {}", self.image_ref, self.attestor)
+        let cosign = match &self.cosign_signature {
+            Some(stored) => format!("; cosign signature {stored}"),
+            None => String::new(),
+        };
+        format!("{}  {what} by {}{cosign}", self.image_ref, self.attestor)
     }
 }
