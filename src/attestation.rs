@@ -27,6 +27,17 @@ pub fn check(
     attestor: &Attestor,
     image_ref: &str,
 ) -> Result<String, String> {
+    check_with(attestation, attestor, image_ref, None)
+}
+
+/// [`check`], also accepting signatures over the DSSE encoding with `dsse_type` (gcloud
+/// `--dsse-type`), besides gcloud's default type.
+pub fn check_with(
+    attestation: &Attestation,
+    attestor: &Attestor,
+    image_ref: &str,
+    dsse_type: Option<&str>,
+) -> Result<String, String> {
     let filed_for = attestation
         .resource_uri
         .strip_prefix("https://")
@@ -52,10 +63,13 @@ pub fn check(
     if attestor.keys.is_empty() {
         return Err(format!("attestor {} has no public keys", attestor.name));
     }
-    let signed_forms = [
+    let mut signed_forms = vec![
         attestation.payload.clone(),
         pae(GCLOUD_DSSE_TYPE, &attestation.payload),
     ];
+    if let Some(other) = dsse_type.filter(|t| *t != GCLOUD_DSSE_TYPE) {
+        signed_forms.push(pae(other, &attestation.payload));
+    }
     let mut reasons = Vec::new();
     for (key_id, signature) in &attestation.signatures {
         let Some(key) = attestor.key(key_id) else {

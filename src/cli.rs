@@ -104,7 +104,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Sign images and file their Binary Authorization attestations (once: reruns find them).
-    Sign(SignArgs),
+    Sign(Box<SignArgs>),
     /// List the attestor's attestations for each image's digest and say whether Binary
     /// Authorization would accept them; exits 5 when an image has no valid one.
     Verify(VerifyArgs),
@@ -316,6 +316,46 @@ pub struct SignArgs {
     /// GITHUB_TOKEN (GITHUB_API_URL for GitHub Enterprise).
     #[arg(long, env = "BINAUTHZ_GITHUB_STATUS", value_parser = clap::builder::BoolishValueParser::new())]
     pub github_status: bool,
+
+    /// Sign the DSSE pre-authentication encoding of the payload, as gcloud
+    /// `--pae-encode-payload` does (the stored payload stays as it is).
+    #[arg(long, env = "BINAUTHZ_PAE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub pae: bool,
+
+    /// With --pae: the DSSE payload type (gcloud's default:
+    /// application/vnd.dev.cosign.simplesigning.v1+json).
+    #[arg(
+        long,
+        value_name = "TYPE",
+        env = "BINAUTHZ_DSSE_TYPE",
+        requires = "pae"
+    )]
+    pub dsse_type: Option<String>,
+
+    /// Also write cosign signatures with the same key, after the attestation: `sig` (the
+    /// sha256-HEX.sig tag), `bundle` (a sigstore bundle attached as an OCI 1.1 referrer) or
+    /// `both` (what --cosign alone means).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORM",
+        env = "BINAUTHZ_COSIGN",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "both"
+    )]
+    pub cosign: Option<CosignForm>,
+}
+
+/// Which cosign storage forms `sign --cosign` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CosignForm {
+    /// The `sha256-HEX.sig` tag: one layer per signature (cosign 2 and containers/image).
+    Sig,
+    /// A sigstore bundle v0.3 as an OCI 1.1 referrer (cosign 3's default).
+    Bundle,
+    /// Both, so verifiers of either generation accept the image.
+    Both,
 }
 
 /// `--attestor` and `--attestor-project`, shared by the commands that take an attestor.
@@ -366,7 +406,7 @@ pub struct VerifyArgs {
         value_name = "ATTESTOR",
         env = "BINAUTHZ_ATTESTOR",
         value_delimiter = ',',
-        required = true
+        required_unless_present = "cosign_key"
     )]
     pub attestors: Vec<String>,
 
@@ -377,6 +417,17 @@ pub struct VerifyArgs {
     /// Output format (default: json when stdout is not a terminal, else text).
     #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
     pub output: Option<Output>,
+
+    /// Also verify each image's cosign signatures (the .sig tag and sigstore bundle referrers)
+    /// offline against this key: a public key PEM file or a KMS key version
+    /// (projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N).
+    #[arg(long, value_name = "PEM_FILE|KEY_VERSION", env = "BINAUTHZ_COSIGN_KEY")]
+    pub cosign_key: Option<String>,
+
+    /// Also accept signatures over the DSSE encoding with this payload type (gcloud
+    /// `--dsse-type`, `sign --dsse-type`); gcloud's default type is always accepted.
+    #[arg(long, value_name = "TYPE", env = "BINAUTHZ_DSSE_TYPE")]
+    pub dsse_type: Option<String>,
 }
 
 /// `setup`'s options.

@@ -198,6 +198,27 @@ pub enum Error {
 
     #[error("Binary Authorization would deny {denied}; see the report for the deciding rule")]
     PolicyDenied { denied: String },
+
+    #[error(
+        "--cosign-key {key}: {reason}; give a public key PEM file (e.g. cosign.pub) or a KMS key \
+         version projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N"
+    )]
+    CosignKey { key: String, reason: String },
+
+    #[error(
+        "registry {registry} refused to store {what} for {image} ({reason}): --cosign writes \
+         into the image's repository; give the signing identity write access there (Artifact \
+         Registry: roles/artifactregistry.writer on the repository)"
+    )]
+    RegistryWriteDenied {
+        registry: String,
+        image: String,
+        what: String,
+        reason: String,
+    },
+
+    #[error("no valid cosign signature by {key} for {missing}: cosign and sigstoreSigned policies would refuse it; see the output for each signature's reason")]
+    NotCosignSigned { key: String, missing: String },
 }
 
 /// Exit codes are part of the interface (ARCHITECTURE.md, "Exit codes"); keep them stable.
@@ -222,11 +243,13 @@ impl Error {
             | Error::KeyNotForSigning { .. }
             | Error::Rejected { .. }
             | Error::PolicyFile { .. }
-            | Error::ManifestFile { .. } => exit::USAGE,
+            | Error::ManifestFile { .. }
+            | Error::CosignKey { .. } => exit::USAGE,
             Error::RegistryAuth { .. }
             | Error::NoCredentials { .. }
             | Error::Unauthenticated { .. }
-            | Error::PermissionDenied { .. } => exit::AUTH,
+            | Error::PermissionDenied { .. }
+            | Error::RegistryWriteDenied { .. } => exit::AUTH,
             Error::ImageNotFound { .. }
             | Error::AttestorNotFound { .. }
             | Error::NoteNotFound { .. }
@@ -238,7 +261,8 @@ impl Error {
             | Error::SignatureDoesNotVerify { .. }
             | Error::DigestDrift { .. }
             | Error::NotAttested { .. }
-            | Error::PolicyDenied { .. } => exit::DENIED,
+            | Error::PolicyDenied { .. }
+            | Error::NotCosignSigned { .. } => exit::DENIED,
             Error::ImagesFailed { exit_code, .. } => *exit_code,
             Error::Registry { .. }
             | Error::KmsIntegrity { .. }

@@ -11,6 +11,7 @@ pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod commit_status;
+pub mod cosign;
 pub mod error;
 pub mod gcp;
 pub mod manifest;

@@ -9,6 +9,10 @@
 //! - a `GET` of the manifest only when the `HEAD` carries no `Docker-Content-Digest`; the digest is
 //!   then the hash of the bytes served.
 //!
+//! Writes (`sign --cosign` only, `cosign.rs`): each blob one `POST` and one `PUT` (monolithic
+//! upload), each manifest one `PUT`; referrers are read through the referrers API, or the
+//! `sha256-HEX` tag where the registry answers 404 there.
+//!
 //! Failed calls cost the same again; transient failures (connection, 429, 5xx) are retried under
 //! the one policy of `retry.rs`.
 
@@ -61,6 +65,9 @@ impl Registry {
             connect_timeout: Some(Duration::from_secs(10)),
             read_timeout: Some(retry::POLICY.attempt_timeout),
             user_agent: concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")),
+            // The blobs pushed (cosign payloads, configs, bundles) are small: one POST and one
+            // PUT each, instead of a chunked POST, PATCH, PUT.
+            use_monolithic_push: true,
             ..ClientConfig::default()
         };
         let client = Client::try_from(client_config)
@@ -132,6 +139,113 @@ impl Registry {
                 Ok(Child { platform, digest })
             })
             .collect()
+    }
+
+    /// The raw manifest `image` names under `reference` (a tag or a digest) in its repository, and
+    /// its digest; `None` when the registry has none there. One manifest GET.
+    pub async fn manifest_raw(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+        accept: &[&str],
+    ) -> Result<Option<(Vec<u8>, String)>> {
+        let target = in_repository(image, reference);
+        let auth = self.auth_for(image.registry());
+        let what = format!("registry {}: manifest GET of {target}", image.registry());
+        let pulled = self
+            .call(&what, image, || {
+                self.client.pull_manifest_raw(&target, &auth, accept)
+            })
+            .await;
+        match pulled {
+            Ok((bytes, digest)) => Ok(Some((bytes.to_vec(), digest))),
+            Err(Error::ImageNotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The blob `digest` of `image`'s repository, checked against its digest by oci-client.
+    pub async fn blob(&self, image: &ImageRef, digest: &str) -> Result<Vec<u8>> {
+        let target = oci_reference(image);
+        let auth = self.auth_for(image.registry());
+        self.client
+            .store_auth_if_needed(target.resolve_registry(), &auth)
+            .await;
+        let what = format!("registry {}: blob GET of {digest}", image.registry());
+        self.call(&what, image, || async {
+            let mut out = Vec::new();
+            self.client.pull_blob(&target, digest, &mut out).await?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Uploads `data` as a blob of `image`'s repository (content-addressed: a retry or a rerun
+    /// stores nothing twice).
+    pub async fn push_blob(&self, image: &ImageRef, data: &[u8]) -> Result<String> {
+        let target = oci_reference(image);
+        let digest = sha256_digest(data);
+        let auth = self.auth_for(image.registry());
+        self.client
+            .store_auth_if_needed(target.resolve_registry(), &auth)
+            .await;
+        let what = format!("registry {}: blob upload of {digest}", image.registry());
+        let bytes = bytes::Bytes::copy_from_slice(data);
+        self.call(&what, image, || {
+            self.client.push_blob(&target, bytes.clone(), &digest)
+        })
+        .await
+        .map_err(|e| write_denied(e, &format!("blob {digest}")))?;
+        Ok(digest)
+    }
+
+    /// Stores `body` (of media type `content_type`) as a manifest of `image`'s repository under
+    /// `reference`, a tag or its own digest; returns its digest.
+    pub async fn push_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<String> {
+        let target = in_repository(image, reference);
+        let auth = self.auth_for(image.registry());
+        self.client
+            .store_auth_if_needed(target.resolve_registry(), &auth)
+            .await;
+        let header = http::HeaderValue::from_str(content_type)
+            .map_err(|_| Error::Setup(format!("invalid media type {content_type}")))?;
+        let what = format!("registry {}: manifest PUT of {target}", image.registry());
+        let bytes = bytes::Bytes::copy_from_slice(body);
+        self.call(&what, image, || {
+            self.client
+                .push_manifest_raw(&target, bytes.clone(), header.clone())
+        })
+        .await
+        .map_err(|e| write_denied(e, &format!("manifest {target}")))?;
+        Ok(sha256_digest(body))
+    }
+
+    /// The referrers of `image` at `digest` with `artifact_type` (OCI 1.1 referrers API, or the
+    /// `sha256-HEX` referrers tag where the registry lacks it, as oci-client falls back).
+    pub async fn referrers(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        artifact_type: &str,
+    ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
+        let target = oci_reference(&image.with_digest(digest));
+        let auth = self.auth_for(image.registry());
+        self.client
+            .store_auth_if_needed(target.resolve_registry(), &auth)
+            .await;
+        let what = format!("registry {}: referrers of {target}", image.registry());
+        let index = self
+            .call(&what, image, || {
+                self.client.pull_referrers(&target, Some(artifact_type))
+            })
+            .await?;
+        Ok(index.manifests)
     }
 
     /// One registry call under the retry policy, its failure as our error naming `image`.
@@ -237,6 +351,41 @@ fn oci_reference(image: &ImageRef) -> Reference {
     }
 }
 
+/// A refused write says that writing, not reading, needs the permission.
+fn write_denied(e: Error, what: &str) -> Error {
+    match e {
+        Error::RegistryAuth {
+            registry,
+            image,
+            reason,
+        } => Error::RegistryWriteDenied {
+            registry,
+            image,
+            what: what.to_string(),
+            reason,
+        },
+        other => other,
+    }
+}
+
+/// `image`'s repository at `reference`: a digest (`sha256:...`) or a tag.
+fn in_repository(image: &ImageRef, reference: &str) -> Reference {
+    let base = oci_reference(image);
+    let (registry, repository) = (base.registry().to_string(), base.repository().to_string());
+    match reference.contains(':') {
+        true => Reference::with_digest(registry, repository, reference.to_string()),
+        false => Reference::with_tag(registry, repository, reference.to_string()),
+    }
+}
+
+/// `sha256:HEX` of `data`, as registries address content.
+pub fn sha256_digest(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(data);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 fn is_transient(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout(),
@@ -275,6 +424,7 @@ fn registry_error(e: OciDistributionError, image: &ImageRef) -> Error {
                 OciErrorCode::ManifestUnknown,
                 OciErrorCode::NameUnknown,
                 OciErrorCode::NotFound,
+                OciErrorCode::BlobUnknown,
             ]) {
                 not_found()
             } else if has(&[OciErrorCode::Unauthorized, OciErrorCode::Denied]) {

@@ -67,6 +67,10 @@ pub struct Outcome {
     /// Why this image failed (status `failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ImageError>,
+    /// With `--cosign`: the cosign signature manifest (`.sig` tag) and/or bundle referrer,
+    /// `REPO@sha256:...`, comma-separated, written or found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosign_signature: Option<String>,
 }
 
 /// One filed attestation and whether Binary Authorization would accept it.
@@ -148,6 +152,10 @@ impl Outcome {
                 return format!("{}  FAILED: {why}", self.image);
             }
         };
-        format!("{}  {what} by {}", self.image_ref, self.attestor)
+        let cosign = match &self.cosign_signature {
+            Some(stored) => format!("; cosign signature {stored}"),
+            None => String::new(),
+        };
+        format!("{}  {what} by {}{cosign}", self.image_ref, self.attestor)
     }
 }

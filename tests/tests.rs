@@ -18,6 +18,9 @@ mod batch;
 mod ci;
 /// Eventual consistency: a lost create under the emulator's list lag ends in one attestation.
 mod consistency;
+/// `sign --pae` and cosign signatures (`.sig` tag and sigstore bundle), judged by openssl,
+/// skopeo 1.18 and sigstore-js; `verify --cosign-key`.
+mod cosign;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the

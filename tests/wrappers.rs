@@ -24,9 +24,29 @@ const CLOUDBUILD_EXAMPLE: &str = "examples/cloudbuild.yaml";
 const GITLAB_JOB: &str = "binauthz-attest";
 
 /// The outputs every CI gets (issue 4), under each CI's own names.
-const GITHUB_OUTPUTS: [&str; 5] = ["digest", "image-ref", "attestation", "created", "json"];
-const TEKTON_RESULTS: [&str; 4] = ["IMAGE_URL", "IMAGE_DIGEST", "ATTESTATION", "CREATED"];
-const JENKINS_OUTPUT_KEYS: [&str; 5] = ["digest", "image-ref", "attestation", "created", "images"];
+const GITHUB_OUTPUTS: [&str; 6] = [
+    "digest",
+    "image-ref",
+    "attestation",
+    "created",
+    "json",
+    "cosign-signature",
+];
+const TEKTON_RESULTS: [&str; 5] = [
+    "IMAGE_URL",
+    "IMAGE_DIGEST",
+    "ATTESTATION",
+    "CREATED",
+    "COSIGN_SIGNATURE",
+];
+const JENKINS_OUTPUT_KEYS: [&str; 6] = [
+    "digest",
+    "image-ref",
+    "attestation",
+    "created",
+    "images",
+    "cosign-signature",
+];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -24,6 +24,9 @@ static final Map<String, String> ARG_ENV = [
     googleRegistry  : 'BINAUTHZ_GOOGLE_REGISTRIES',
     accessTokenFile : 'CLOUDSDK_AUTH_ACCESS_TOKEN_FILE',
     outputsFile     : 'BINAUTHZ_OUTPUTS_FILE',
+    pae             : 'BINAUTHZ_PAE',
+    dsseType        : 'BINAUTHZ_DSSE_TYPE',
+    cosign          : 'BINAUTHZ_COSIGN',
 ]
 
 // Arguments this step handles itself rather than passing on.

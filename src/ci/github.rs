@@ -34,6 +34,9 @@ const INPUTS: &[(&str, &str)] = &[
     ("fail-fast", "BINAUTHZ_FAIL_FAST"),
     ("timeout", "BINAUTHZ_TIMEOUT"),
     ("concurrency", "BINAUTHZ_CONCURRENCY"),
+    ("pae", "BINAUTHZ_PAE"),
+    ("dsse-type", "BINAUTHZ_DSSE_TYPE"),
+    ("cosign", "BINAUTHZ_COSIGN"),
 ];
 
 /// `--github-status`'s target from GitHub's own variables, as Actions sets them for every job
@@ -159,6 +162,7 @@ impl Ci for GitHub {
                 ("image-ref", &o.image_ref),
                 ("attestation", &o.attestation),
                 ("created", &o.created),
+                ("cosign-signature", &o.cosign_signature),
                 ("json", &json),
             ] {
                 let end = delimiter(value);

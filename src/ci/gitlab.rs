@@ -28,6 +28,7 @@ impl Ci for GitLab {
                 ("image-ref", o.image_ref),
                 ("attestation", o.attestation),
                 ("created", o.created.to_string()),
+                ("cosign-signature", o.cosign_signature),
             ],
         )
     }

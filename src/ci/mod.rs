@@ -255,6 +255,8 @@ pub struct Outputs {
     pub attestation: String,
     /// `true` when this run filed the attestation.
     pub created: String,
+    /// With `--cosign`: the cosign signature manifests (`REPO@DIGEST`, comma-separated).
+    pub cosign_signature: String,
 }
 
 impl Outputs {
@@ -268,6 +270,9 @@ impl Outputs {
             repository: field(|o| o.image_ref.split('@').next().unwrap_or_default()),
             attestation: field(|o| &o.attestation),
             created: first.is_some_and(|o| o.created).to_string(),
+            cosign_signature: first
+                .and_then(|o| o.cosign_signature.clone())
+                .unwrap_or_default(),
         }
     }
 
@@ -277,6 +282,7 @@ impl Outputs {
         let value = json!({
             "digest": o.digest, "image-ref": o.image_ref, "attestation": o.attestation,
             "created": o.created == "true", "images": outcomes,
+            "cosign-signature": o.cosign_signature,
         });
         serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
     }
@@ -368,6 +374,7 @@ pub(crate) mod tests {
             platform: None,
             duplicate_of: None,
             error: None,
+            cosign_signature: None,
         }
     }
 

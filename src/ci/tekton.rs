@@ -34,6 +34,7 @@ impl Ci for Tekton {
             ("IMAGE_DIGEST", &o.digest),
             ("ATTESTATION", &o.attestation),
             ("CREATED", &o.created),
+            ("COSIGN_SIGNATURE", &o.cosign_signature),
         ] {
             std::fs::write(dir.join(name), value)?;
         }

@@ -242,7 +242,7 @@ async fn check_all(
                 .map(|a| AttestorName::parse(a, None))
                 .collect::<Result<Vec<_>>>()?;
             let images: Vec<ImageRef> = members.iter().map(|&i| items[i].image.clone()).collect();
-            let found = verify::verify(clients, &images, &names, ctx.concurrency).await?;
+            let found = verify::verify(clients, &images, &names, None, ctx.concurrency).await?;
             // Image-major: image k's verdicts are found[k*n .. (k+1)*n].
             for (k, chunk) in found.chunks(names.len()).enumerate() {
                 verdicts[members[k]] = chunk.to_vec();

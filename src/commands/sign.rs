@@ -13,8 +13,9 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use super::{print, read_images_file, Context, Report};
 use crate::algorithm::SigningAlgorithm;
 use crate::attestation;
-use crate::cli::SignArgs;
+use crate::cli::{CosignForm, SignArgs};
 use crate::commit_status;
+use crate::cosign;
 use crate::error::{Error, Result};
 use crate::gcp::binauthz::Binauthz;
 use crate::gcp::grafeas::Grafeas;
@@ -122,6 +123,10 @@ pub struct SignRequest {
     pub source: Option<ImageRef>,
     /// `--fail-fast`: stop at the first image that fails.
     pub fail_fast: bool,
+    /// `--pae`: the DSSE payload type whose pre-authentication encoding is signed.
+    pub pae: Option<String>,
+    /// `--cosign`: the cosign storage forms written after the attestation.
+    pub cosign: Option<crate::cli::CosignForm>,
 }
 
 /// What holds the private key.
@@ -178,6 +183,21 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
             "no images to sign: pass IMAGE arguments, BINAUTHZ_IMAGES, or --images-file".into(),
         ));
     }
+    // `--cosign sig IMAGE` reads `sig` as an image (the form needs `=`): say so, sign nothing.
+    if let Some(form) = images
+        .iter()
+        .find(|i| {
+            i.registry() == "docker.io"
+                && i.tag().is_none()
+                && i.digest().is_none()
+                && ["sig", "bundle", "both"].contains(&i.repository())
+        })
+        .map(ImageRef::repository)
+    {
+        return Err(Error::Usage(format!(
+            "`{form}` was read as an image: write the cosign form with `=`, --cosign={form}"
+        )));
+    }
     Ok(SignRequest {
         images,
         attestor: args.attestor.name()?,
@@ -205,6 +225,12 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
             .transpose()?,
         source: args.source.clone(),
         fail_fast: args.fail_fast,
+        pae: args.pae.then(|| {
+            args.dsse_type
+                .clone()
+                .unwrap_or_else(|| attestation::GCLOUD_DSSE_TYPE.to_string())
+        }),
+        cosign: args.cosign,
     })
     .and_then(|request| {
         let single = request.images.len() == 1;
@@ -468,10 +494,44 @@ async fn targets<'a>(
 }
 
 impl Batch<'_> {
+    /// The attestation, then (with `--cosign`, unless a dry run) the cosign signatures by the
+    /// same signer.
     async fn attest(&self, image: &ImageRef, digest: Digest) -> Result<Outcome> {
+        let mut outcome = self.attestation(image, digest.clone()).await?;
+        if let (Some(form), false) = (self.request.cosign, self.request.dry_run) {
+            outcome.cosign_signature = Some(self.cosign(image, &digest, form).await?);
+        }
+        Ok(outcome)
+    }
+
+    /// Writes (or finds) the cosign forms `form` asks for; the stored manifests, sig first,
+    /// comma-separated.
+    async fn cosign(&self, image: &ImageRef, digest: &Digest, form: CosignForm) -> Result<String> {
+        let (registry, signer) = (&self.services.registry, self.services.signer.as_ref());
+        let mut stored = Vec::new();
+        if matches!(form, CosignForm::Sig | CosignForm::Both) {
+            stored.push(cosign::write_sig(registry, image, digest, signer, &self.key).await?);
+        }
+        if matches!(form, CosignForm::Bundle | CosignForm::Both) {
+            stored.push(cosign::write_bundle(registry, image, digest, signer, &self.key).await?);
+        }
+        Ok(stored
+            .into_iter()
+            .map(|s| s.manifest)
+            .collect::<Vec<_>>()
+            .join(","))
+    }
+
+    async fn attestation(&self, image: &ImageRef, digest: Digest) -> Result<Outcome> {
         let pinned = image.with_digest(&digest);
         let image_ref = pinned.to_string();
         let payload = Payload::new(image, &digest).to_bytes();
+        // With --pae the signature covers the DSSE encoding, as gcloud's
+        // `--pae-encode-payload`; the occurrence still stores the raw payload.
+        let signed = match &self.request.pae {
+            Some(dsse_type) => attestation::pae(dsse_type, &payload),
+            None => payload.clone(),
+        };
         let signer = &self.services.signer;
         let mut outcome = Outcome {
             image: image.to_string(),
@@ -487,11 +547,12 @@ impl Batch<'_> {
             platform: None,
             duplicate_of: None,
             error: None,
+            cosign_signature: None,
         };
         let (existing, signature) = if self.request.dry_run {
             (self.find_valid(&digest, &image_ref).await?, None)
         } else {
-            let signing = signer.sign(&self.key, &payload);
+            let signing = signer.sign(&self.key, &signed);
             let (existing, signature) = tokio::join!(self.find_valid(&digest, &image_ref), signing);
             (existing?, Some(signature))
         };
@@ -504,7 +565,7 @@ impl Batch<'_> {
             return Ok(outcome);
         };
         let signature = signature?;
-        if !self.key.verifies(&payload, &signature) {
+        if !self.key.verifies(&signed, &signature) {
             return Err(Error::SignatureDoesNotVerify {
                 key: signer.key_name(),
             });
@@ -535,6 +596,7 @@ impl Batch<'_> {
             platform: None,
             duplicate_of: None,
             error: Some(ImageError::from(error)),
+            cosign_signature: None,
         }
     }
 
@@ -552,7 +614,10 @@ impl Batch<'_> {
             .await?;
         Ok(filed
             .into_iter()
-            .filter(|a| attestation::check(a, &self.attestor, image_ref).is_ok())
+            .filter(|a| {
+                attestation::check_with(a, &self.attestor, image_ref, self.request.pae.as_deref())
+                    .is_ok()
+            })
             .map(|a| a.name)
             .collect())
     }

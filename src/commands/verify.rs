@@ -11,14 +11,17 @@ use std::collections::HashMap;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use super::{print, read_images_file, Context, Report};
+use crate::algorithm::SigningAlgorithm;
 use crate::attestation;
 use crate::cli::VerifyArgs;
+use crate::cosign;
 use crate::error::{Error, Result};
 use crate::gcp::binauthz::Binauthz;
 use crate::gcp::grafeas::Grafeas;
+use crate::gcp::kms::Kms;
 use crate::gcp::Endpoints;
 use crate::model::{Attestation, Attestor};
-use crate::names::{AttestorName, NoteName};
+use crate::names::{AttestorName, KeyVersionName, NoteName};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::Registry;
 use crate::report::{Checked, Verdict};
@@ -34,13 +37,22 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
     let printed = print(args.output, &verdicts, Verdict::line);
     let failing: Vec<String> = verdicts
         .iter()
-        .filter(|v| !v.verified)
+        .filter(|v| !v.verified && !v.attestor.starts_with(COSIGN_KEY))
         .map(|v| format!("{} by {}", v.image_ref_or_image(), v.attestor))
         .collect();
-    let result = printed.and(match failing.is_empty() {
-        true => Ok(()),
-        false => Err(Error::NotAttested {
+    let unsigned: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| !v.verified && v.attestor.starts_with(COSIGN_KEY))
+        .map(|v| v.image_ref_or_image())
+        .collect();
+    let result = printed.and(match (failing.is_empty(), unsigned.is_empty()) {
+        (true, true) => Ok(()),
+        (false, _) => Err(Error::NotAttested {
             missing: failing.join(", "),
+        }),
+        (true, false) => Err(Error::NotCosignSigned {
+            key: args.cosign_key.clone().unwrap_or_default(),
+            missing: unsigned.join(", "),
         }),
     });
     Report {
@@ -68,25 +80,152 @@ async fn verify_all(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verdict>> {
         .iter()
         .map(|a| AttestorName::parse(a, args.attestor_project.as_deref()))
         .collect::<Result<Vec<_>>>()?;
-    if attestors.is_empty() {
+    if attestors.is_empty() && args.cosign_key.is_none() {
         return Err(Error::Usage(
-            "no attestor to verify against: pass --attestor (repeatable)".into(),
+            "no attestor to verify against: pass --attestor (repeatable) or --cosign-key".into(),
         ));
     }
-    let auth = ctx.auth()?;
+    // A file is a PEM key; anything else must be a KMS key version (any form
+    // `--kms-key-version` takes, cosign's `gcpkms://` too).
+    let cosign_kms = args
+        .cosign_key
+        .as_deref()
+        .filter(|k| !std::path::Path::new(k).exists())
+        .map(|k| {
+            KeyVersionName::parse(k).map_err(|e| Error::CosignKey {
+                key: k.to_string(),
+                reason: format!("is no file, and not a KMS key version ({e})"),
+            })
+        })
+        .transpose()?;
+    // Google credentials only when something Google is asked: a PEM key and a registry that
+    // takes no Google token verify with none.
+    let needs_google =
+        !attestors.is_empty() || cosign_kms.is_some() || ctx.registry.needs_google_token(&images);
     let endpoints = Endpoints::from_env();
-    let token = auth.warm().await?;
-    let registry = ctx.registry_client(Some(token), &images)?;
-    let (binauthz, grafeas) = tokio::try_join!(
-        Binauthz::new(&auth, &endpoints),
-        Grafeas::new(&auth, &endpoints)
-    )?;
-    let clients = Clients {
-        registry: &registry,
-        binauthz: &binauthz,
-        grafeas: &grafeas,
+    let (auth, token) = match needs_google {
+        true => {
+            let auth = ctx.auth()?;
+            let token = auth.warm().await?;
+            (Some(auth), Some(token))
+        }
+        false => (None, None),
     };
-    verify(clients, &images, &attestors, ctx.concurrency).await
+    let registry = ctx.registry_client(token, &images)?;
+    let mut verdicts = Vec::new();
+    if let (Some(auth), false) = (&auth, attestors.is_empty()) {
+        let (binauthz, grafeas) = tokio::try_join!(
+            Binauthz::new(auth, &endpoints),
+            Grafeas::new(auth, &endpoints)
+        )?;
+        let clients = Clients {
+            registry: &registry,
+            binauthz: &binauthz,
+            grafeas: &grafeas,
+        };
+        let dsse_type = args.dsse_type.as_deref();
+        verdicts = verify(clients, &images, &attestors, dsse_type, ctx.concurrency).await?;
+    }
+    if let Some(shown) = &args.cosign_key {
+        let key = match (&cosign_kms, &auth) {
+            (Some(version), Some(auth)) => {
+                let public = Kms::new(auth, &endpoints)
+                    .await?
+                    .public_key(version)
+                    .await?;
+                VerifyKey {
+                    pem: public.pem,
+                    algorithm: Some(public.algorithm),
+                }
+            }
+            _ => VerifyKey::from_pem_file(shown)?,
+        };
+        verdicts.extend(cosign_verdicts(&registry, &images, shown, &key, ctx.concurrency).await?);
+    }
+    Ok(verdicts)
+}
+
+/// The attestor column of a cosign verdict: `cosign key KEY`.
+const COSIGN_KEY: &str = "cosign key ";
+
+/// The key `--cosign-key` names, as a verifier: its PEM and, from KMS, its algorithm (a PEM file
+/// is tried under every algorithm its key type allows, as cosign does from the key alone).
+struct VerifyKey {
+    pem: String,
+    algorithm: Option<SigningAlgorithm>,
+}
+
+impl VerifyKey {
+    fn from_pem_file(path: &str) -> Result<VerifyKey> {
+        let bad = |reason: String| Error::CosignKey {
+            key: path.to_string(),
+            reason,
+        };
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| bad(format!("cannot be read ({})", e.kind())))?;
+        if !pem.contains("-----BEGIN PUBLIC KEY-----") {
+            return Err(bad(
+                "holds no `PUBLIC KEY` PEM block (verifying needs the public key only)".into(),
+            ));
+        }
+        Ok(VerifyKey {
+            pem,
+            algorithm: None,
+        })
+    }
+
+    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self.algorithm {
+            Some(a) => a.verifies(&self.pem, message, signature),
+            None => SigningAlgorithm::all().any(|a| a.verifies(&self.pem, message, signature)),
+        }
+    }
+}
+
+/// Each image's cosign signatures, both storage forms, judged against `key`: one verdict per
+/// image, verified when at least one signature holds.
+async fn cosign_verdicts(
+    registry: &Registry,
+    images: &[ImageRef],
+    shown: &str,
+    key: &VerifyKey,
+    concurrency: usize,
+) -> Result<Vec<Verdict>> {
+    let verifies = |m: &[u8], s: &[u8]| key.verifies(m, s);
+    let verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync) = &verifies;
+    stream::iter(images)
+        .map(|image| async move {
+            let digest = registry.resolve(image).await?;
+            let (mut checked, bundles) = tokio::try_join!(
+                cosign::check_sig(registry, image, &digest, verifies),
+                cosign::check_bundles(registry, image, &digest, verifies)
+            )?;
+            checked.extend(bundles);
+            let image_ref = image.with_digest(&digest).to_string();
+            let valid = checked.iter().find(|c| c.valid).map(|c| c.name.clone());
+            let reason = match (&valid, checked.as_slice()) {
+                (Some(_), _) => String::new(),
+                (None, []) => format!("no cosign signature for {image_ref} (neither a .sig tag nor a sigstore bundle referrer)"),
+                (None, all) => all
+                    .iter()
+                    .map(|c| format!("{}: {}", c.name, c.reason))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            Ok::<_, Error>(Verdict {
+                image: image.to_string(),
+                image_ref,
+                attestor: format!("{COSIGN_KEY}{shown}"),
+                verified: valid.is_some(),
+                public_key_id: valid.as_ref().map(|_| shown.to_string()),
+                attestation: valid,
+                reason,
+                attestations: checked,
+            })
+        })
+        .buffered(concurrency)
+        .try_collect()
+        .await
 }
 
 /// The clients `verify` reads through.
@@ -105,6 +244,7 @@ pub async fn verify(
     clients: Clients<'_>,
     images: &[ImageRef],
     attestors: &[AttestorName],
+    dsse_type: Option<&str>,
     concurrency: usize,
 ) -> Result<Vec<Verdict>> {
     // Each distinct reference resolved once, beside the attestor reads.
@@ -151,14 +291,20 @@ pub async fn verify(
         let image_ref = image.with_digest(digest).to_string();
         for attestor in &attestors {
             let candidates = &filed[&(attestor.note.clone(), digest.clone())];
-            verdicts.push(judge(image, &image_ref, attestor, candidates));
+            verdicts.push(judge(image, &image_ref, attestor, candidates, dsse_type));
         }
     }
     Ok(verdicts)
 }
 
 /// One image against one attestor, from the attestations filed under its note for the digest.
-fn judge(image: &ImageRef, image_ref: &str, attestor: &Attestor, filed: &[Attestation]) -> Verdict {
+fn judge(
+    image: &ImageRef,
+    image_ref: &str,
+    attestor: &Attestor,
+    filed: &[Attestation],
+    dsse_type: Option<&str>,
+) -> Verdict {
     // Attestations for the same digest in other repositories are not this image's business.
     let mine = filed.iter().filter(|a| {
         let uri = a
@@ -170,7 +316,7 @@ fn judge(image: &ImageRef, image_ref: &str, attestor: &Attestor, filed: &[Attest
     });
     let checked: Vec<Checked> = mine
         .map(|a| {
-            let result = attestation::check(a, attestor, image_ref);
+            let result = attestation::check_with(a, attestor, image_ref, dsse_type);
             Checked {
                 name: a.name.clone(),
                 resource_uri: a.resource_uri.clone(),

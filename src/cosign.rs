@@ -1,0 +1,710 @@
+//! cosign signatures of an image, in both of cosign's storage forms, written by `sign --cosign`
+//! with the attestation's own signer and judged offline by `verify --cosign-key`:
+//!
+//! - `sig`: the "simple signing" payload for the digest, signed, as one layer of the OCI
+//!   manifest tagged `sha256-HEX.sig` in the image's repository (cosign's
+//!   `specs/SIGNATURE_SPEC.md`, https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md;
+//!   containers/image reads the same tag with `use-sigstore-attachments`). A new signature is
+//!   appended to the layers already there, so other signers' signatures stay.
+//! - `bundle`: a sigstore bundle v0.3 (https://github.com/sigstore/protobuf-specs,
+//!   `protos/sigstore_bundle.proto`) holding a DSSE envelope over an in-toto statement whose
+//!   subject is the digest and whose predicate type is cosign 3's `https://sigstore.dev/cosign/sign/v1`,
+//!   with public-key verification material and no transparency-log entry, attached as an OCI 1.1
+//!   referrer of the image (cosign's `specs/BUNDLE_SPEC.md`); where the registry has no referrers
+//!   API, the `sha256-HEX` referrers tag index lists it (OCI distribution spec, "Referrers tag
+//!   schema", https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema).
+//!
+//! Both are idempotent: a signature by the same key for the same digest and repository already
+//! there is reported, not written again.
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::attestation::pae;
+use crate::error::{Error, Result};
+use crate::model::PublicKey;
+use crate::reference::{Digest, ImageRef};
+use crate::registry::{sha256_digest, Registry};
+use crate::report::Checked;
+use crate::signer::Signer;
+
+/// The layer media type of a simple-signing payload (cosign's `SimpleSigningMediaType`).
+pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The layer annotation holding the base64 signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The payload's `critical.type`.
+pub const COSIGN_TYPE: &str = "cosign container image signature";
+/// Bundle v0.3 media type: the layer's and the referrer's `artifactType` (cosign 3).
+pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The DSSE payload type of an in-toto statement.
+pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// cosign 3's predicate type for an image signature in a bundle.
+pub const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+const STATEMENT_V1: &str = "https://in-toto.io/Statement/v1";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The OCI empty descriptor's media type and content (`{}`), the config of artifacts.
+const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+
+/// What was written or found for one storage form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// `REPO@sha256:...` of the signature manifest (sig) or the referrer (bundle).
+    pub manifest: String,
+    /// True when this run wrote it.
+    pub created: bool,
+}
+
+/// The tag of the signature manifest: `sha256-HEX.sig`.
+pub fn sig_tag(digest: &Digest) -> String {
+    format!("{}.sig", referrers_tag(digest))
+}
+
+/// The referrers tag of the tag schema: `sha256-HEX`.
+pub fn referrers_tag(digest: &Digest) -> String {
+    digest.to_string().replace(':', "-")
+}
+
+/// The simple-signing payload cosign signs for `digest` in `repository` (compact JSON, keys in
+/// cosign's order, `optional` null, no trailing newline).
+pub fn simple_signing_payload(repository: &str, digest: &Digest) -> Vec<u8> {
+    let s = |v: &str| Value::String(v.to_string()).to_string();
+    format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":{}}},"image":{{"docker-manifest-digest":{}}},"type":{}}},"optional":null}}"#,
+        s(repository),
+        s(&digest.to_string()),
+        s(COSIGN_TYPE)
+    )
+    .into_bytes()
+}
+
+/// `Ok` when a simple-signing payload signs `digest` in `repository`: its digest is this one
+/// and its identity names the repository (with or without a tag, as containers/image's
+/// `matchRepository` and cosign accept).
+pub fn check_simple_signing(
+    payload: &[u8],
+    repository: &str,
+    digest: &Digest,
+) -> Result<(), String> {
+    let value: Value =
+        serde_json::from_slice(payload).map_err(|e| format!("its payload is not JSON ({e})"))?;
+    let critical = &value["critical"];
+    if critical["type"] != COSIGN_TYPE {
+        return Err(format!(
+            "its payload type is {}, not {COSIGN_TYPE}",
+            critical["type"]
+        ));
+    }
+    let signed = critical["image"]["docker-manifest-digest"]
+        .as_str()
+        .unwrap_or_default();
+    if signed != digest.to_string() {
+        return Err(format!("its payload signs digest {signed}, not {digest}"));
+    }
+    let identity = critical["identity"]["docker-reference"]
+        .as_str()
+        .unwrap_or_default();
+    if repository_of(identity) != repository {
+        return Err(format!("its payload names {identity}, not {repository}"));
+    }
+    Ok(())
+}
+
+/// `registry/repo` of a reference written with or without a tag or digest.
+fn repository_of(reference: &str) -> &str {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    match without_digest.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => without_digest,
+    }
+}
+
+/// The in-toto statement cosign 3 signs for an image (`signDigestBundle`), its subject also
+/// naming the repository so a verifier can check where it belongs.
+pub fn statement(repository: &str, digest: &Digest) -> Vec<u8> {
+    json!({
+        "_type": STATEMENT_V1,
+        "subject": [{"name": repository, "digest": {digest.algorithm().name(): digest.hex()}}],
+        "predicateType": SIGN_PREDICATE,
+        "predicate": {},
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// `Ok` when a statement's subject is `digest` (and names `repository`, when it names one) and
+/// its predicate is cosign's image signature.
+pub fn check_statement(statement: &[u8], repository: &str, digest: &Digest) -> Result<(), String> {
+    let value: Value = serde_json::from_slice(statement)
+        .map_err(|e| format!("its statement is not JSON ({e})"))?;
+    if value["predicateType"] != SIGN_PREDICATE {
+        return Err(format!(
+            "its predicate type is {}, not {SIGN_PREDICATE}",
+            value["predicateType"]
+        ));
+    }
+    let subjects = value["subject"].as_array().cloned().unwrap_or_default();
+    let ours = subjects
+        .iter()
+        .find(|s| s["digest"][digest.algorithm().name()].as_str() == Some(digest.hex()));
+    let Some(subject) = ours else {
+        return Err(format!("its statement's subjects do not include {digest}"));
+    };
+    match subject["name"].as_str() {
+        Some(name) if !name.is_empty() && repository_of(name) != repository => {
+            Err(format!("its statement names {name}, not {repository}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A sigstore bundle v0.3 (protobuf JSON): the DSSE envelope over `statement`, the public key
+/// identified by a hint (base64 SHA-256 of its SubjectPublicKeyInfo), no transparency-log
+/// entries and no timestamps.
+pub fn bundle(statement: &[u8], signature: &[u8], key: &PublicKey) -> Vec<u8> {
+    let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
+    json!({
+        "mediaType": BUNDLE_V03,
+        "verificationMaterial": {
+            "publicKey": {"hint": key_hint(&key.pem)},
+            "tlogEntries": [],
+            "timestampVerificationData": {},
+        },
+        "dsseEnvelope": {
+            "payload": b64(statement),
+            "payloadType": IN_TOTO,
+            "signatures": [{"sig": b64(signature), "keyid": ""}],
+        },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// base64 of the SHA-256 of the key's SubjectPublicKeyInfo DER.
+pub fn key_hint(pem: &str) -> String {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap_or_default();
+    use sha2::Digest as _;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(der))
+}
+
+/// A bundle's DSSE envelope: payload type, payload and signatures.
+#[derive(Debug)]
+pub struct Envelope {
+    /// `payloadType`.
+    pub payload_type: String,
+    /// The decoded payload.
+    pub payload: Vec<u8>,
+    /// The decoded signatures.
+    pub signatures: Vec<Vec<u8>>,
+}
+
+/// The DSSE envelope of a bundle, or why it is not one we can judge.
+pub fn parse_bundle(bytes: &[u8]) -> Result<Envelope, String> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the bundle is not JSON ({e})"))?;
+    let media_type = value["mediaType"].as_str().unwrap_or_default();
+    if !media_type.starts_with("application/vnd.dev.sigstore.bundle") {
+        return Err(format!(
+            "its media type {media_type:?} is not a sigstore bundle's"
+        ));
+    }
+    let envelope = &value["dsseEnvelope"];
+    if envelope.is_null() {
+        return Err(
+            "it holds no DSSE envelope (a message signature is not an image signature)".into(),
+        );
+    }
+    let decode = |v: &Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or_default())
+            .map_err(|e| format!("its envelope has invalid base64 ({e})"))
+    };
+    Ok(Envelope {
+        payload_type: envelope["payloadType"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        payload: decode(&envelope["payload"])?,
+        signatures: envelope["signatures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| decode(&s["sig"]))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+/// One signature layer of a `.sig` manifest.
+pub struct SigLayer {
+    /// The layer descriptor as stored (kept verbatim when appending).
+    pub descriptor: Value,
+    /// The payload blob's digest.
+    pub digest: String,
+    /// The decoded signature annotation, when present and valid base64.
+    pub signature: Option<Vec<u8>>,
+}
+
+/// The `.sig` manifest of `digest` in `image`'s repository, when there is one: its digest and
+/// its layers.
+pub async fn sig_manifest(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+) -> Result<Option<(String, Vec<SigLayer>)>> {
+    let Some((bytes, manifest_digest)) = registry
+        .manifest_raw(image, &sig_tag(digest), &[OCI_MANIFEST, DOCKER_MANIFEST])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Registry {
+        registry: image.registry().to_string(),
+        image: format!("{}:{}", image.repository_url(), sig_tag(digest)),
+        reason: format!("its signature manifest is not JSON ({e})"),
+    })?;
+    let layers = value["layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|layer| SigLayer {
+            descriptor: layer.clone(),
+            digest: layer["digest"].as_str().unwrap_or_default().to_string(),
+            signature: layer["annotations"][SIGNATURE_ANNOTATION]
+                .as_str()
+                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok()),
+        })
+        .collect();
+    Ok(Some((manifest_digest, layers)))
+}
+
+/// Judges every layer of the `.sig` manifest: one [`Checked`] each.
+pub async fn check_sig(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+    verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync),
+) -> Result<Vec<Checked>> {
+    let repository = image.repository_url();
+    let Some((manifest, layers)) = sig_manifest(registry, image, digest).await? else {
+        return Ok(Vec::new());
+    };
+    let mut checked = Vec::new();
+    for (n, layer) in layers.iter().enumerate() {
+        let name = format!("{repository}:{}@{manifest} layer {n}", sig_tag(digest));
+        let result = judge_sig_layer(registry, image, digest, layer, verifies).await?;
+        checked.push(Checked {
+            name,
+            resource_uri: image.with_digest(digest).to_string(),
+            public_key_ids: Vec::new(),
+            valid: result.is_ok(),
+            verified_by: None,
+            reason: result.err().unwrap_or_default(),
+        });
+    }
+    Ok(checked)
+}
+
+async fn judge_sig_layer(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+    layer: &SigLayer,
+    verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync),
+) -> Result<Result<(), String>> {
+    if layer.descriptor["mediaType"] != SIMPLE_SIGNING {
+        return Ok(Err(format!(
+            "its media type is {}, not {SIMPLE_SIGNING}",
+            layer.descriptor["mediaType"]
+        )));
+    }
+    let Some(signature) = &layer.signature else {
+        return Ok(Err(format!(
+            "it has no valid {SIGNATURE_ANNOTATION} annotation"
+        )));
+    };
+    let payload = match registry.blob(image, &layer.digest).await {
+        Ok(payload) => payload,
+        // A layer whose blob is gone is not a signature; the others still count.
+        Err(Error::ImageNotFound { .. }) => return Ok(Err("its payload blob is missing".into())),
+        Err(e) => return Err(e),
+    };
+    if let Err(reason) = check_simple_signing(&payload, &image.repository_url(), digest) {
+        return Ok(Err(reason));
+    }
+    Ok(match verifies(&payload, signature) {
+        true => Ok(()),
+        false => Err("its signature does not verify with the key".into()),
+    })
+}
+
+/// Judges every sigstore bundle referrer of the image: one [`Checked`] each.
+pub async fn check_bundles(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+    verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync),
+) -> Result<Vec<Checked>> {
+    let repository = image.repository_url();
+    let mut checked = Vec::new();
+    for entry in registry.referrers(image, digest, BUNDLE_V03).await? {
+        let result = judge_bundle(registry, image, digest, &entry.digest, verifies).await?;
+        checked.push(Checked {
+            name: format!("{repository}@{}", entry.digest),
+            resource_uri: image.with_digest(digest).to_string(),
+            public_key_ids: Vec::new(),
+            valid: result.is_ok(),
+            verified_by: None,
+            reason: result.err().unwrap_or_default(),
+        });
+    }
+    Ok(checked)
+}
+
+async fn judge_bundle(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+    referrer: &str,
+    verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync),
+) -> Result<Result<(), String>> {
+    let Some((bytes, _)) = registry
+        .manifest_raw(image, referrer, &[OCI_MANIFEST])
+        .await?
+    else {
+        return Ok(Err("the referrer manifest is gone".into()));
+    };
+    let manifest: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let layer = manifest["layers"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["mediaType"] == BUNDLE_V03));
+    let Some(layer) = layer else {
+        return Ok(Err(format!("it has no {BUNDLE_V03} layer")));
+    };
+    let blob = match registry
+        .blob(image, layer["digest"].as_str().unwrap_or_default())
+        .await
+    {
+        Ok(blob) => blob,
+        Err(Error::ImageNotFound { .. }) => return Ok(Err("its bundle blob is missing".into())),
+        Err(e) => return Err(e),
+    };
+    let envelope = match parse_bundle(&blob) {
+        Ok(envelope) => envelope,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if envelope.payload_type != IN_TOTO {
+        return Ok(Err(format!(
+            "its envelope's payload type is {}, not {IN_TOTO}",
+            envelope.payload_type
+        )));
+    }
+    if let Err(reason) = check_statement(&envelope.payload, &image.repository_url(), digest) {
+        return Ok(Err(reason));
+    }
+    let signed = pae(IN_TOTO, &envelope.payload);
+    Ok(
+        match envelope.signatures.iter().any(|s| verifies(&signed, s)) {
+            true => Ok(()),
+            false => Err("no signature of its envelope verifies with the key".into()),
+        },
+    )
+}
+
+/// Signs with `signer` and checks the signature locally before anything is stored.
+async fn signed(signer: &dyn Signer, key: &PublicKey, message: &[u8]) -> Result<Vec<u8>> {
+    let signature = signer.sign(key, message).await?;
+    if !key.verifies(message, &signature) {
+        return Err(Error::SignatureDoesNotVerify {
+            key: signer.key_name(),
+        });
+    }
+    Ok(signature)
+}
+
+/// The `sig` form: finds a valid signature by `key` in the `.sig` manifest, or appends one.
+pub async fn write_sig(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+    signer: &dyn Signer,
+    key: &PublicKey,
+) -> Result<Stored> {
+    let repository = image.repository_url();
+    let existing = sig_manifest(registry, image, digest).await?;
+    let verifies = |m: &[u8], s: &[u8]| key.verifies(m, s);
+    let mut kept = Vec::new();
+    if let Some((manifest, layers)) = existing {
+        for layer in layers {
+            if judge_sig_layer(registry, image, digest, &layer, &verifies)
+                .await?
+                .is_ok()
+            {
+                return Ok(Stored {
+                    manifest: format!("{repository}@{manifest}"),
+                    created: false,
+                });
+            }
+            kept.push(layer);
+        }
+    }
+    let payload = simple_signing_payload(&repository, digest);
+    let signature = signed(signer, key, &payload).await?;
+    let payload_digest = registry.push_blob(image, &payload).await?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&signature);
+    let mut layers: Vec<Value> = kept.into_iter().map(|l| l.descriptor).collect();
+    layers.push(json!({
+        "mediaType": SIMPLE_SIGNING,
+        "digest": payload_digest,
+        "size": payload.len(),
+        "annotations": {SIGNATURE_ANNOTATION: b64},
+    }));
+    // The config lists each layer's digest as a diff id, as cosign and containers/image write it.
+    let diff_ids: Vec<Value> = layers.iter().map(|l| l["digest"].clone()).collect();
+    let config = json!({
+        "architecture": "", "os": "", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    })
+    .to_string()
+    .into_bytes();
+    let config_digest = registry.push_blob(image, &config).await?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": layers,
+    })
+    .to_string()
+    .into_bytes();
+    let manifest_digest = registry
+        .push_manifest(image, &sig_tag(digest), &manifest, OCI_MANIFEST)
+        .await?;
+    Ok(Stored {
+        manifest: format!("{repository}@{manifest_digest}"),
+        created: true,
+    })
+}
+
+/// The `bundle` form: finds a valid bundle referrer by `key`, or attaches one (and lists it in
+/// the referrers tag where the registry has no referrers API).
+pub async fn write_bundle(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+    signer: &dyn Signer,
+    key: &PublicKey,
+) -> Result<Stored> {
+    let repository = image.repository_url();
+    let verifies = |m: &[u8], s: &[u8]| key.verifies(m, s);
+    for entry in registry.referrers(image, digest, BUNDLE_V03).await? {
+        if judge_bundle(registry, image, digest, &entry.digest, &verifies)
+            .await?
+            .is_ok()
+        {
+            return Ok(Stored {
+                manifest: format!("{repository}@{}", entry.digest),
+                created: false,
+            });
+        }
+    }
+    let subject = subject(registry, image, digest).await?;
+    let statement = statement(&repository, digest);
+    let signature = signed(signer, key, &pae(IN_TOTO, &statement)).await?;
+    let bundle = bundle(&statement, &signature, key);
+    let bundle_digest = registry.push_blob(image, &bundle).await?;
+    let empty_digest = registry.push_blob(image, b"{}").await?;
+    let annotations = json!({
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        "dev.sigstore.bundle.predicateType": SIGN_PREDICATE,
+    });
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": BUNDLE_V03,
+        "config": {"mediaType": EMPTY, "digest": empty_digest, "size": 2},
+        "layers": [{"mediaType": BUNDLE_V03, "digest": bundle_digest, "size": bundle.len()}],
+        "subject": subject,
+        "annotations": annotations,
+    })
+    .to_string()
+    .into_bytes();
+    let manifest_digest = sha256_digest(&manifest);
+    registry
+        .push_manifest(image, &manifest_digest, &manifest, OCI_MANIFEST)
+        .await?;
+    let listed = registry
+        .referrers(image, digest, BUNDLE_V03)
+        .await?
+        .iter()
+        .any(|e| e.digest == manifest_digest);
+    if !listed {
+        // No referrers API: keep the tag schema's index (other referrers stay listed).
+        let tag = referrers_tag(digest);
+        let mut index = match registry.manifest_raw(image, &tag, &[OCI_INDEX]).await? {
+            Some((bytes, _)) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            None => Value::Null,
+        };
+        if !index["manifests"].is_array() {
+            index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
+        }
+        if let Some(manifests) = index["manifests"].as_array_mut() {
+            manifests.push(json!({
+                "mediaType": OCI_MANIFEST,
+                "digest": manifest_digest,
+                "size": manifest.len(),
+                "artifactType": BUNDLE_V03,
+                "annotations": annotations,
+            }));
+        }
+        registry
+            .push_manifest(image, &tag, index.to_string().as_bytes(), OCI_INDEX)
+            .await?;
+    }
+    Ok(Stored {
+        manifest: format!("{repository}@{manifest_digest}"),
+        created: true,
+    })
+}
+
+/// The image's descriptor as a referrer's `subject`: media type, digest, size.
+async fn subject(registry: &Registry, image: &ImageRef, digest: &Digest) -> Result<Value> {
+    let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST];
+    let (bytes, _) = registry
+        .manifest_raw(image, &digest.to_string(), &accept)
+        .await?
+        .ok_or_else(|| Error::ImageNotFound {
+            image: image.with_digest(digest).to_string(),
+        })?;
+    let value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let media_type = match value["mediaType"].as_str() {
+        Some(t) => t.to_string(),
+        None if value["manifests"].is_array() => OCI_INDEX.to_string(),
+        None => OCI_MANIFEST.to_string(),
+    };
+    Ok(json!({"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+
+    #[test]
+    fn the_payload_is_cosigns_byte_for_byte() {
+        // cosign's payload for an image (sigstore/sigstore pkg/signature/payload, as in
+        // cosign's SIGNATURE_SPEC.md): compact, `optional` null, no newline.
+        let digest = Digest::parse(DIGEST).unwrap();
+        assert_eq!(
+            String::from_utf8(simple_signing_payload("us-docker.pkg.dev/p/r/app", &digest))
+                .unwrap(),
+            format!(
+                r#"{{"critical":{{"identity":{{"docker-reference":"us-docker.pkg.dev/p/r/app"}},"image":{{"docker-manifest-digest":"{DIGEST}"}},"type":"cosign container image signature"}},"optional":null}}"#
+            )
+        );
+        assert_eq!(sig_tag(&digest), format!("sha256-{}.sig", &DIGEST[7..]));
+    }
+
+    #[test]
+    fn payloads_are_judged_by_digest_and_repository_tag_or_not() {
+        let digest = Digest::parse(DIGEST).unwrap();
+        let repo = "127.0.0.1:5000/app";
+        assert!(
+            check_simple_signing(&simple_signing_payload(repo, &digest), repo, &digest).is_ok()
+        );
+        // skopeo writes the tag into the identity.
+        let skopeo = format!(
+            r#"{{"critical":{{"identity":{{"docker-reference":"{repo}:v1"}},"image":{{"docker-manifest-digest":"{DIGEST}"}},"type":"cosign container image signature"}},"optional":{{"creator":"containers/image 5.34.2"}}}}"#
+        );
+        assert!(check_simple_signing(skopeo.as_bytes(), repo, &digest).is_ok());
+        let other = simple_signing_payload("127.0.0.1:5000/web", &digest);
+        assert!(check_simple_signing(&other, repo, &digest)
+            .unwrap_err()
+            .contains("127.0.0.1:5000/web"));
+        let other_digest = Digest::parse(&format!("sha256:{}", "b".repeat(64))).unwrap();
+        assert!(
+            check_simple_signing(&simple_signing_payload(repo, &other_digest), repo, &digest)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn statements_name_the_digest_and_repository() {
+        let digest = Digest::parse(DIGEST).unwrap();
+        let repo = "127.0.0.1:5000/app";
+        let s = statement(repo, &digest);
+        assert!(check_statement(&s, repo, &digest).is_ok());
+        assert!(check_statement(&s, "127.0.0.1:5000/web", &digest).is_err());
+        // cosign 3's own statement has no subject name: the digest decides.
+        let cosign = format!(
+            r#"{{"_type":"{STATEMENT_V1}","subject":[{{"digest":{{"sha256":"{}"}}}}],"predicateType":"{SIGN_PREDICATE}","predicate":{{}}}}"#,
+            digest.hex()
+        );
+        assert!(check_statement(cosign.as_bytes(), repo, &digest).is_ok());
+    }
+
+    #[test]
+    fn bundles_are_v03_with_a_public_key_hint_and_no_log_entries() {
+        let digest = Digest::parse(DIGEST).unwrap();
+        let key = PublicKey {
+            pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
+            algorithm: crate::algorithm::SigningAlgorithm::from_kms("EC_SIGN_P256_SHA256").unwrap(),
+        };
+        let s = statement("r/app", &digest);
+        let bytes = bundle(&s, b"sig", &key);
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(value["mediaType"], BUNDLE_V03);
+        // base64 of SHA-256 of the DER bytes 00 00 00.
+        assert_eq!(
+            value["verificationMaterial"]["publicKey"]["hint"],
+            "cJ6AyISHokEeHuTfufIqhhSS0gxHZRUMDHlKvXD4FHw="
+        );
+        assert_eq!(value["verificationMaterial"]["tlogEntries"], json!([]));
+        let envelope = parse_bundle(&bytes).unwrap();
+        assert_eq!(envelope.payload_type, IN_TOTO);
+        assert_eq!(envelope.payload, s);
+        assert_eq!(envelope.signatures, vec![b"sig".to_vec()]);
+        let message = json!({"mediaType": BUNDLE_V03, "messageSignature": {}}).to_string();
+        assert!(parse_bundle(message.as_bytes())
+            .unwrap_err()
+            .contains("no DSSE envelope"));
+    }
+
+    #[test]
+    fn bare_cosign_means_both_and_a_form_needs_equals() {
+        use crate::cli::{Cli, Command, CosignForm};
+        use clap::Parser;
+        let form = |args: &[&str]| {
+            let base = [
+                "b",
+                "sign",
+                "--attestor=a",
+                "--attestor-project=p",
+                "--kms-key-version=k",
+            ];
+            let cli = Cli::try_parse_from(base.iter().chain(args)).unwrap();
+            match cli.command {
+                Command::Sign(s) => (s.cosign, s.images.len()),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(
+            form(&["--cosign", "gcr.io/p/i"]),
+            (Some(CosignForm::Both), 1)
+        );
+        assert_eq!(
+            form(&["--cosign=sig", "gcr.io/p/i"]),
+            (Some(CosignForm::Sig), 1)
+        );
+        assert_eq!(form(&["gcr.io/p/i"]), (None, 1));
+    }
+}
