@@ -98,7 +98,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Sign images and file their Binary Authorization attestations (once: reruns find them).
-    Sign(SignArgs),
+    // Boxed: sign has by far the most flags (clippy::large_enum_variant).
+    Sign(Box<SignArgs>),
     /// List the attestor's attestations for each image's digest and say whether Binary
     /// Authorization would accept them; exits 5 when an image has no valid one.
     Verify(VerifyArgs),
@@ -158,8 +159,8 @@ pub struct SignArgs {
         long,
         value_name = "KEY_VERSION",
         env = "BINAUTHZ_KMS_KEY_VERSION",
-        required_unless_present = "pkix_private_key",
-        conflicts_with = "pkix_private_key"
+        required_unless_present_any = ["pkix_private_key", "pgp_private_key"],
+        conflicts_with_all = ["pkix_private_key", "pgp_private_key"]
     )]
     pub kms_key_version: Option<String>,
 
@@ -177,6 +178,27 @@ pub struct SignArgs {
         requires = "pkix_private_key"
     )]
     pub signature_algorithm: Option<String>,
+
+    /// Or an ASCII-armored OpenPGP secret key file that signs (gpg --armor
+    /// --export-secret-keys), whose public key the attestor holds; its passphrase comes from
+    /// BINAUTHZ_PGP_PASSPHRASE or --pgp-passphrase-file. Neither is ever printed.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_PGP_PRIVATE_KEY",
+        conflicts_with = "pkix_private_key"
+    )]
+    pub pgp_private_key: Option<PathBuf>,
+
+    /// With --pgp-private-key: a file whose first line is the key's passphrase (instead of
+    /// BINAUTHZ_PGP_PASSPHRASE).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_PGP_PASSPHRASE_FILE",
+        requires = "pgp_private_key"
+    )]
+    pub pgp_passphrase_file: Option<PathBuf>,
 
     /// Project that stores the attestations (default: the attestor's project).
     #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_PROJECT")]

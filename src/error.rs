@@ -175,6 +175,12 @@ pub enum Error {
 
     #[error("could not write the output: {0}")]
     Output(#[source] std::io::Error),
+
+    #[error(
+        "the OpenPGP secret key in {key} {reason}: set BINAUTHZ_PGP_PASSPHRASE or pass \
+         --pgp-passphrase-file with the key's passphrase; nothing was written"
+    )]
+    PgpPassphrase { key: String, reason: String },
 }
 
 /// Exit codes are part of the interface (ARCHITECTURE.md, "Exit codes"); keep them stable.
@@ -220,6 +226,7 @@ impl Error {
             | Error::Timeout { .. }
             | Error::RetryAfterTooLong { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
+            Error::PgpPassphrase { .. } => exit::USAGE,
         }
     }
 }

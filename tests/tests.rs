@@ -21,6 +21,8 @@ mod digest;
 mod local_keys;
 /// `payload` byte for byte against gcloud's.
 mod payload;
+/// `sign --pgp-private-key`: gpg keys added with gcloud, judged by gpg, gcloud and the emulator.
+mod pgp_keys;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
 mod retries;
 /// The wrappers under real runners' rules: the action under podman, gitlab-ci-local, Tekton's

@@ -777,6 +777,8 @@ fn expected_inputs(cli: &Cli, left_out: &[&str]) -> BTreeSet<String> {
         // them key-file inputs (and makes kms-key-version optional there).
         "pkix-private-key",
         "signature-algorithm",
+        "pgp-private-key",
+        "pgp-passphrase-file",
     ];
     let mut expected: BTreeSet<String> = cli
         .flags
