@@ -307,17 +307,41 @@ pub struct SetupArgs {
 
     /// The KMS key that signs: projects/P/locations/L/keyRings/R/cryptoKeys/K. Created when
     /// missing; an existing key of another purpose or algorithm is refused, never altered.
-    #[arg(long, value_name = "KEY", env = "BINAUTHZ_KMS_KEY")]
-    pub kms_key: String,
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "BINAUTHZ_KMS_KEY",
+        required_unless_present_any = ["pkix_public_key", "pgp_public_key"],
+        conflicts_with_all = ["pkix_public_key", "pgp_public_key"]
+    )]
+    pub kms_key: Option<String>,
 
-    /// The key's algorithm, as gcloud writes it.
+    /// The key's algorithm, as gcloud writes it (default ec-sign-p256-sha256 for a KMS key;
+    /// for --pkix-public-key, the curve's for EC keys and required for RSA keys, e.g.
+    /// rsa-pss-3072-sha256 or rsa-sign-pkcs1-4096-sha512).
     #[arg(
         long,
         value_name = "ALGORITHM",
         env = "BINAUTHZ_ALGORITHM",
-        default_value = "ec-sign-p256-sha256"
+        conflicts_with = "pgp_public_key"
     )]
-    pub algorithm: String,
+    pub algorithm: Option<String>,
+
+    /// Or the public half of a PKIX key the team holds (PEM `PUBLIC KEY`, e.g. from `openssl
+    /// pkey -pubout`): added to the attestor (Binary Authorization assigns its
+    /// `ni:///sha-256;...` id); sign with --pkix-private-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_PKIX_PUBLIC_KEY",
+        conflicts_with = "pgp_public_key"
+    )]
+    pub pkix_public_key: Option<PathBuf>,
+
+    /// Or an ASCII-armored OpenPGP public key (gpg --armor --export FINGERPRINT): added to the
+    /// attestor under its fingerprint; sign with --pgp-private-key.
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PGP_PUBLIC_KEY")]
+    pub pgp_public_key: Option<PathBuf>,
 
     /// Who signs in CI (repeatable): serviceAccount:EMAIL, or a Workload Identity Federation
     /// principal:// or principalSet://. Gets exactly the roles `sign` needs, on exactly the

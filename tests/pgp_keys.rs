@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A gpg home of its own; its agent is stopped when the test ends.
-struct GnupgHome(PathBuf);
+pub(crate) struct GnupgHome(PathBuf);
 
 impl GnupgHome {
     fn new(dir: &Path, name: &str) -> GnupgHome {
@@ -23,7 +23,7 @@ impl GnupgHome {
         GnupgHome(home)
     }
 
-    fn gpg(&self, args: &[&str]) -> Output {
+    pub(crate) fn gpg(&self, args: &[&str]) -> Output {
         Command::new("gpg")
             .env("GNUPGHOME", &self.0)
             .args(["--batch", "--pinentry-mode", "loopback"])
@@ -34,7 +34,7 @@ impl GnupgHome {
             })
     }
 
-    fn gpg_ok(&self, args: &[&str]) -> Vec<u8> {
+    pub(crate) fn gpg_ok(&self, args: &[&str]) -> Vec<u8> {
         let out = self.gpg(args);
         assert!(
             out.status.success(),
@@ -56,14 +56,14 @@ impl Drop for GnupgHome {
 }
 
 /// A key made as the guides make it; `passphrase` "" leaves it unprotected.
-struct Key {
-    home: GnupgHome,
-    fingerprint: String,
-    secret: PathBuf,
-    public: PathBuf,
+pub(crate) struct Key {
+    pub(crate) home: GnupgHome,
+    pub(crate) fingerprint: String,
+    pub(crate) secret: PathBuf,
+    pub(crate) public: PathBuf,
 }
 
-fn make_key(dir: &Path, name: &str, algorithm: &str, passphrase: &str) -> Key {
+pub(crate) fn make_key(dir: &Path, name: &str, algorithm: &str, passphrase: &str) -> Key {
     let home = GnupgHome::new(dir, &format!("gnupg-{name}"));
     home.gpg_ok(&[
         "--passphrase",

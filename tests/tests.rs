@@ -31,6 +31,8 @@ mod runners;
 /// `setup` against the IAM-enforcing emulator: the chain, least privilege proven binding by
 /// binding, idempotency, refusals, `--plan`.
 mod setup;
+/// `setup --pkix-public-key` / `--pgp-public-key`: keys the team holds, registered once.
+mod setup_keys;
 /// `sign` and `verify` end to end against the emulator, judged by gcloud and openssl.
 mod sign;
 /// `verify`: every attestation form, every rejection's reason, several attestors, batches.

@@ -7,6 +7,8 @@
 
 pub mod digest;
 pub mod docs;
+/// Attestor key entries for KMS versions and keys the team holds (setup, rotate).
+pub mod keys;
 pub mod payload;
 pub mod setup;
 pub mod sign;
