@@ -120,6 +120,11 @@ pub enum Command {
     /// and version, note, attestor, least-privilege IAM for each --signer, optionally the
     /// policy. Idempotent: a rerun changes nothing. Ends with the `sign` line to use.
     Setup(SetupArgs),
+    /// Move an attestor from one key to another without a window where deploys fail: add the
+    /// new key, optionally re-attest every image the old key attested, then retire the old key
+    /// only when all of them carry a valid attestation by the new key. Reruns continue where
+    /// an interrupted run stopped.
+    Rotate(RotateArgs),
     /// Print a shell completion script: `binauthz-attest completions bash > /etc/bash_completion.d/binauthz-attest`.
     Completions {
         /// The shell.
@@ -498,4 +503,65 @@ mod tests {
             assert!(sign.contains(var), "{var} missing from sign --help");
         }
     }
+}
+
+/// `rotate`'s options.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The attestor whose key rotates.
+    #[command(flatten)]
+    pub attestor: AttestorArgs,
+
+    /// The key to move away from: a KMS key version
+    /// (projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N), a PKIX public key
+    /// file, an ASCII-armored OpenPGP public key file or a PGP fingerprint.
+    #[arg(long, value_name = "KEY", env = "BINAUTHZ_ROTATE_FROM")]
+    pub from: String,
+
+    /// The key to move to, in the same forms. A KMS version that does not exist yet is created
+    /// (it must be the key's next version number); a fingerprint must already be on the
+    /// attestor (give the public key file to add it).
+    #[arg(long, value_name = "KEY", env = "BINAUTHZ_ROTATE_TO")]
+    pub to: String,
+
+    /// Re-sign every image the old key attested with the new key (skipping images the new key
+    /// already attests). A new key held as a file needs its private half:
+    /// --pkix-private-key or --pgp-private-key.
+    #[arg(long, env = "BINAUTHZ_REATTEST", value_parser = clap::builder::BoolishValueParser::new())]
+    pub reattest: bool,
+
+    /// At most this many images re-attested per second.
+    #[arg(long, value_name = "N", env = "BINAUTHZ_RATE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+
+    /// Remove the old key from the attestor, only when every image it attested has a valid
+    /// attestation by the new key; otherwise refuse (exit 5) and list the images left.
+    #[arg(long, env = "BINAUTHZ_RETIRE_OLD", value_parser = clap::builder::BoolishValueParser::new())]
+    pub retire_old: bool,
+
+    /// Print the steps and write nothing.
+    #[arg(long, env = "BINAUTHZ_PLAN", value_parser = clap::builder::BoolishValueParser::new())]
+    pub plan: bool,
+
+    /// For a --to PKIX public key file: its signature algorithm (default: the curve's for EC
+    /// keys; required for RSA keys).
+    #[arg(long, value_name = "ALGORITHM", env = "BINAUTHZ_ALGORITHM")]
+    pub algorithm: Option<String>,
+
+    /// With --reattest and a --to PKIX key file: the new key's private half.
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PKIX_PRIVATE_KEY")]
+    pub pkix_private_key: Option<PathBuf>,
+
+    /// With --reattest and a --to PGP key: the new key's ASCII-armored secret key (passphrase
+    /// from BINAUTHZ_PGP_PASSPHRASE or --pgp-passphrase-file).
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PGP_PRIVATE_KEY")]
+    pub pgp_private_key: Option<PathBuf>,
+
+    /// A file whose first line is the --pgp-private-key's passphrase.
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PGP_PASSPHRASE_FILE")]
+    pub pgp_passphrase_file: Option<PathBuf>,
+
+    /// Output format (default: json when stdout is not a terminal, else text).
+    #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
+    pub output: Option<Output>,
 }

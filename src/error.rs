@@ -181,6 +181,18 @@ pub enum Error {
          --pgp-passphrase-file with the key's passphrase; nothing was written"
     )]
     PgpPassphrase { key: String, reason: String },
+
+    #[error(
+        "the old key {key} stays on attestor {attestor}: {count} image(s) it attested have no \
+         valid attestation by the new key yet, and removing it would block their deploys; \
+         rerun with --reattest (or sign them with the new key) first. Images: {images}"
+    )]
+    RotateIncomplete {
+        attestor: String,
+        key: String,
+        count: usize,
+        images: String,
+    },
 }
 
 /// Exit codes are part of the interface (ARCHITECTURE.md, "Exit codes"); keep them stable.
@@ -227,6 +239,7 @@ impl Error {
             | Error::RetryAfterTooLong { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
             Error::PgpPassphrase { .. } => exit::USAGE,
+            Error::RotateIncomplete { .. } => exit::DENIED,
         }
     }
 }

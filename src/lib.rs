@@ -60,5 +60,6 @@ pub async fn run(
         Command::Completions { shell } => commands::docs::completions(*shell),
         Command::Man => commands::docs::man(),
         Command::Setup(args) => commands::setup::run(&ctx, args).await,
+        Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
     }
 }

@@ -25,6 +25,8 @@ mod payload;
 mod pgp_keys;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
 mod retries;
+/// `rotate`: KMS version 1 to 2 over 25 images, interrupted and resumed.
+mod rotate;
 /// The wrappers under real runners' rules: the action under podman, gitlab-ci-local, Tekton's
 /// step, the arm64 binary under qemu.
 mod runners;

@@ -10,6 +10,8 @@ pub mod docs;
 /// Attestor key entries for KMS versions and keys the team holds (setup, rotate).
 pub mod keys;
 pub mod payload;
+/// `rotate`: move an attestor to a new key without breaking deploys.
+pub mod rotate;
 pub mod setup;
 pub mod sign;
 pub mod verify;

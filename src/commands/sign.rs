@@ -114,6 +114,9 @@ pub struct SignRequest {
     pub source: Option<ImageRef>,
     /// `--fail-fast`: stop at the first image that fails.
     pub fail_fast: bool,
+    /// Count as existing only an attestation by the signing key itself, not one by another key
+    /// of the attestor (`rotate --reattest`: the old key's attestations are what it replaces).
+    pub only_by_signing_key: bool,
 }
 
 /// What holds the private key.
@@ -208,6 +211,7 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
             .transpose()?,
         source: args.source.clone(),
         fail_fast: args.fail_fast,
+        only_by_signing_key: false,
     })
     .and_then(|request| {
         let single = request.images.len() == 1;
@@ -222,7 +226,7 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
 
 /// The clients `sign` uses, set up on both cores at once: each loads the system's trust roots,
 /// which is most of a run's local cost.
-async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
+pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
     let auth = ctx.auth()?;
     let endpoints = Endpoints::from_env();
     // Every Google call needs the token: fetch it once, before anything runs concurrently.
@@ -572,10 +576,11 @@ impl Batch<'_> {
             .grafeas
             .attestations(&self.attestor.note, digest)
             .await?;
-        Ok(filed
-            .into_iter()
-            .find(|a| attestation::check(a, &self.attestor, image_ref).is_ok())
-            .map(|a| a.name))
+        let counts = |a: &crate::model::Attestation| {
+            attestation::check(a, &self.attestor, image_ref)
+                .is_ok_and(|id| !self.request.only_by_signing_key || id == self.trusted.id)
+        };
+        Ok(filed.into_iter().find(counts).map(|a| a.name))
     }
 
     /// Files the attestation. Creating is not idempotent, so when an attempt fails in a way
