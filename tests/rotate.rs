@@ -162,7 +162,17 @@ fn rotate_reattests_every_image_resumes_after_an_interruption_and_retires_the_ol
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // Killed once the first version-2 attestations are filed (the batches of 5 a second leave
+    // the rest undone).
+    let v2 = |ids: &Vec<String>| ids.iter().filter(|id| id.ends_with(&version(2))).count();
+    let started = std::time::Instant::now();
+    while attestations_by_image(&emu).values().all(|ids| v2(ids) == 0) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "rotate filed nothing"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let finished_early = child.try_wait().unwrap();
     assert!(
         finished_early.is_none(),
@@ -170,7 +180,6 @@ fn rotate_reattests_every_image_resumes_after_an_interruption_and_retires_the_ol
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    let v2 = |ids: &Vec<String>| ids.iter().filter(|id| id.ends_with(&version(2))).count();
     let midway = attestations_by_image(&emu);
     let done_midway = midway.values().filter(|ids| v2(ids) > 0).count();
     assert!(
