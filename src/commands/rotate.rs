@@ -1,7 +1,9 @@
 //! `rotate`: move an attestor from an old key to a new one without a window where deploys fail
-//! (Binary Authorization accepts an attestation by any key the attestor holds, so both keys
-//! are trusted while images are re-attested:
-//! <https://cloud.google.com/binary-authorization/docs/key-rotation>). Steps, each idempotent:
+//! (Binary Authorization accepts an attestation when "one of the specified public keys" of the
+//! attestor verifies it, so both keys are trusted while images are re-attested:
+//! `UserOwnedGrafeasNote.publicKeys`,
+//! <https://cloud.google.com/binary-authorization/docs/reference/rest/v1/projects.attestors#userownedgrafeasnote>).
+//! Steps, each idempotent:
 //! add the new key (creating a KMS version that does not exist yet); with `--reattest`, sign
 //! every image the old key attested with the new key through `sign`'s pipeline, at most
 //! `--rate` per second; with `--retire-old`, remove the old key only when every image it
