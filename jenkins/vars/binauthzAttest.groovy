@@ -4,6 +4,8 @@
 // to a JSON file, which this step reads and returns.
 
 // Named argument -> variable the binary reads. Lists (images, registries) are joined with commas.
+// Keys the team holds (pkixPrivateKey, pgpPrivateKey, pgpPassphraseFile) are files, e.g. from
+// withCredentials([file(...)]), instead of kmsKeyVersion.
 @groovy.transform.Field
 static final Map<String, String> ARG_ENV = [
     images          : 'BINAUTHZ_IMAGES',
@@ -24,6 +26,10 @@ static final Map<String, String> ARG_ENV = [
     googleRegistry  : 'BINAUTHZ_GOOGLE_REGISTRIES',
     accessTokenFile : 'CLOUDSDK_AUTH_ACCESS_TOKEN_FILE',
     outputsFile     : 'BINAUTHZ_OUTPUTS_FILE',
+    pkixPrivateKey    : 'BINAUTHZ_PKIX_PRIVATE_KEY',
+    signatureAlgorithm: 'BINAUTHZ_SIGNATURE_ALGORITHM',
+    pgpPrivateKey     : 'BINAUTHZ_PGP_PRIVATE_KEY',
+    pgpPassphraseFile : 'BINAUTHZ_PGP_PASSPHRASE_FILE',
 ]
 
 // Arguments this step handles itself rather than passing on.

@@ -34,6 +34,11 @@ const INPUTS: &[(&str, &str)] = &[
     ("fail-fast", "BINAUTHZ_FAIL_FAST"),
     ("timeout", "BINAUTHZ_TIMEOUT"),
     ("concurrency", "BINAUTHZ_CONCURRENCY"),
+    ("pkix-private-key", "BINAUTHZ_PKIX_PRIVATE_KEY"),
+    ("signature-algorithm", "BINAUTHZ_SIGNATURE_ALGORITHM"),
+    ("pgp-private-key", "BINAUTHZ_PGP_PRIVATE_KEY"),
+    ("pgp-passphrase-file", "BINAUTHZ_PGP_PASSPHRASE_FILE"),
+    ("pgp-passphrase", "BINAUTHZ_PGP_PASSPHRASE"),
 ];
 
 /// `--github-status`'s target from GitHub's own variables, as Actions sets them for every job
@@ -125,6 +130,8 @@ impl Ci for GitHub {
             env("GOOGLE_OAUTH_ACCESS_TOKEN"),
             env("GITHUB_TOKEN"),
             env("INPUT_GITHUB-TOKEN"),
+            env("INPUT_PGP-PASSPHRASE"),
+            env("BINAUTHZ_PGP_PASSPHRASE"),
             file_token,
         ];
         for secret in secrets
