@@ -227,3 +227,138 @@ fn rotate_reattests_every_image_resumes_after_an_interruption_and_retires_the_ol
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(writes(&emu), Vec::<String>::new(), "the rerun wrote");
 }
+
+/// `rotate` with explicit keys (not the fixed v1 -> v2 of `rotate_command`).
+fn rotate_keys(emu: &Emulator, from: &str, to: &str, extra: &[&str]) -> (i32, String, String) {
+    let home = emu.dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = attest_command(emu, &home)
+        .env("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
+        .args(emu.registry_flags())
+        .args([
+            "rotate",
+            "--attestor=projects/demo/attestors/a1",
+            "--from",
+            from,
+            "--to",
+            to,
+        ])
+        .args(["--output", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn rotate_moves_from_kms_to_a_pkix_key_file_and_on_to_a_pgp_key() {
+    let emu = Emulator::start(&seed());
+    let dir = emu.dir.path();
+    let images: Vec<String> = (0..3)
+        .map(|n| format!("{}/demo/apps/rot-{n}:v1", emu.host()))
+        .collect();
+    let flags = emu.registry_flags();
+    let v1 = version(1);
+    let mut args = vec![
+        "sign",
+        "--attestor=projects/demo/attestors/a1",
+        "--kms-key-version",
+        &v1,
+    ];
+    args.extend(flags.iter().map(String::as_str));
+    args.extend(images.iter().map(String::as_str));
+    let (code, _, stderr) = attest(&emu, &args);
+    assert_eq!(code, 0, "{stderr}");
+
+    // To a PKIX key held as files: re-attesting needs the private half, asked before any write.
+    let private = dir.join("new.pem");
+    let public = dir.join("new.pub");
+    for args in [
+        vec![
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            private.to_str().unwrap(),
+        ],
+        vec![
+            "pkey",
+            "-in",
+            private.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ],
+    ] {
+        let out = std::process::Command::new("openssl")
+            .args(&args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let public = public.to_str().unwrap();
+    let (code, _, err) = rotate_keys(&emu, &v1, public, &["--reattest"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--pkix-private-key"), "{err}");
+    assert_eq!(attestor_key_ids(&emu).len(), 1, "nothing was written");
+    let (code, out, err) = rotate_keys(
+        &emu,
+        &v1,
+        public,
+        &[
+            "--reattest",
+            "--retire-old",
+            "--pkix-private-key",
+            private.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let ids = attestor_key_ids(&emu);
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(ids[0].starts_with("ni:///sha-256;"), "{ids:?}");
+    for (image, signers) in attestations_by_image(&emu) {
+        assert_eq!(
+            signers.iter().filter(|id| **id == ids[0]).count(),
+            1,
+            "{image}: {signers:?}"
+        );
+    }
+
+    // On to a gpg key: the old key named by its public key file, the new by its armored key.
+    let key = crate::pgp_keys::make_key(dir, "rotate", "ed25519", "");
+    let (code, out, err) = rotate_keys(
+        &emu,
+        public,
+        key.public.to_str().unwrap(),
+        &[
+            "--reattest",
+            "--retire-old",
+            "--pgp-private-key",
+            key.secret.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(attestor_key_ids(&emu), vec![key.fingerprint.clone()]);
+    let mut args = vec![
+        "verify",
+        "--attestor=projects/demo/attestors/a1",
+        "--output=json",
+    ];
+    args.extend(flags.iter().map(String::as_str));
+    args.extend(images.iter().map(String::as_str));
+    let (code, out, err) = attest(&emu, &args);
+    assert_eq!(
+        code, 0,
+        "every image verifies by the PGP key alone: {out}{err}"
+    );
+}
