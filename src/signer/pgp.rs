@@ -9,7 +9,8 @@
 //! passphrase never leave this process and are never printed: errors name the file only.
 
 use pgp::composed::{Deserializable, MessageBuilder, SignedSecretKey};
-use pgp::types::{KeyDetails, Password, SigningKey};
+use pgp::packet::{SecretKey, SecretSubkey};
+use pgp::types::{KeyDetails, Password, SecretParams, SigningKey};
 
 use super::{BoxFuture, Signer, SignerKey};
 use crate::error::{Error, Result};
@@ -26,13 +27,18 @@ enum Part {
     Subkey(usize),
 }
 
+/// The signing (sub)key, unlocked once at load: the passphrase is not kept, and a batch does
+/// not run the key's S2K derivation once per image.
+enum Unlocked {
+    Primary(SecretKey),
+    Subkey(SecretSubkey),
+}
+
 /// Signs with a local OpenPGP key.
 pub struct PgpSigner {
     path: String,
-    key: SignedSecretKey,
-    part: Part,
-    /// Never printed (`Debug` leaves it out); empty for a key without protection.
-    passphrase: String,
+    /// Never printed (`Debug` leaves it out).
+    key: Unlocked,
     /// The public half, armored, and its fingerprint: what the attestor must hold.
     public: String,
     fingerprint: String,
@@ -79,16 +85,28 @@ impl PgpSigner {
             });
         }
         let pw = Password::from(passphrase.as_str());
-        let unlocked = match part {
-            Part::Primary => key.primary_key.unlock(&pw, |_, _| Ok(())),
-            Part::Subkey(i) => key.secret_subkeys[i].key.unlock(&pw, |_, _| Ok(())),
+        drop(passphrase);
+        let plain = match part {
+            Part::Primary => key.primary_key.unlock(&pw, |_, p| Ok(p.clone())),
+            Part::Subkey(i) => key.secret_subkeys[i].key.unlock(&pw, |_, p| Ok(p.clone())),
         };
-        if !matches!(unlocked, Ok(Ok(()))) {
+        let Ok(Ok(plain)) = plain else {
             return Err(Error::PgpPassphrase {
                 key: shown,
                 reason: "cannot be unlocked with the passphrase given (it is wrong)".into(),
             });
+        };
+        let plain = SecretParams::Plain(plain);
+        let unlocked = match part {
+            Part::Primary => {
+                SecretKey::new(key.primary_key.public_key().clone(), plain).map(Unlocked::Primary)
+            }
+            Part::Subkey(i) => {
+                SecretSubkey::new(key.secret_subkeys[i].key.public_key().clone(), plain)
+                    .map(Unlocked::Subkey)
+            }
         }
+        .map_err(|_| bad("its unlocked key cannot be rebuilt"))?;
         let public = key
             .to_public_key()
             .to_armored_string(Default::default())
@@ -96,9 +114,7 @@ impl PgpSigner {
         let fingerprint = format!("{:X}", key.primary_key.fingerprint());
         Ok(PgpSigner {
             path: shown,
-            key,
-            part,
-            passphrase,
+            key: unlocked,
             public,
             fingerprint,
         })
@@ -111,16 +127,12 @@ impl PgpSigner {
 
     /// The attached signature over `payload`, binary, uncompressed.
     fn attached(&self, payload: &[u8]) -> Result<Vec<u8>> {
-        let signing: &dyn SigningKey = match self.part {
-            Part::Primary => &self.key.primary_key,
-            Part::Subkey(i) => &self.key.secret_subkeys[i].key,
+        let signing: &dyn SigningKey = match &self.key {
+            Unlocked::Primary(k) => k,
+            Unlocked::Subkey(k) => k,
         };
         let mut builder = MessageBuilder::from_bytes("", payload.to_vec());
-        builder.sign(
-            signing,
-            Password::from(self.passphrase.as_str()),
-            signing.hash_alg(),
-        );
+        builder.sign(signing, Password::empty(), signing.hash_alg());
         builder
             .to_vec(rand::thread_rng())
             .map_err(|_| Error::Setup(format!("signing with {} failed", self.path)))
