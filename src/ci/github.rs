@@ -285,6 +285,21 @@ mod tests {
     }
 
     #[test]
+    fn the_pgp_passphrase_input_is_masked_before_anything_else_is_written() {
+        let env = env_of(&[("INPUT_PGP-PASSPHRASE", "s3cret pass")]);
+        let mut out = Vec::new();
+        GitHub.start(&env, &mut out).unwrap();
+        let written = String::from_utf8(out).unwrap();
+        assert!(
+            written.starts_with("::add-mask::s3cret pass\n"),
+            "{written}"
+        );
+        assert!(GitHub
+            .inputs(&env)
+            .contains(&("BINAUTHZ_PGP_PASSPHRASE".into(), "s3cret pass".into())));
+    }
+
+    #[test]
     fn inputs_follow_the_runners_naming_and_lists_become_comma_lists() {
         let env = env_of(&[
             (

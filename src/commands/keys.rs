@@ -251,3 +251,40 @@ pub fn ni_id(pem: &str) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(der))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A P-256 public key (openssl ecparam ... | ec -pubout); its id computed with openssl:
+    //   openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d =
+    const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEXk2pwIOoK55wFChpb1COU6uD9vX\nAPkO4cCn/MiyXHt1o15xRH2xrO5wK7xcN3axN/zOLUoenOJEZv51OlEECQ==\n-----END PUBLIC KEY-----\n";
+
+    #[test]
+    fn the_ni_id_is_the_unpadded_base64url_sha256_of_the_der_key() {
+        assert_eq!(
+            ni_id(PEM),
+            "ni:///sha-256;qX5qKyOJ1ReqOiPEUbIdk1Y15gDdowdQFkcJb0FFdgA"
+        );
+    }
+
+    #[test]
+    fn an_ec_key_takes_its_curves_algorithm_and_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.pub");
+        std::fs::write(&path, PEM).unwrap();
+        match LocalKey::pkix(&path, None).unwrap() {
+            LocalKey::Pkix { algorithm, .. } => {
+                assert_eq!(algorithm.binauthz_name, "ECDSA_P256_SHA256")
+            }
+            LocalKey::Pgp { .. } => panic!("a PKIX key"),
+        }
+        let err = LocalKey::pkix(&path, Some("ecdsa-p384-sha384"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("does not fit --algorithm"), "{err}");
+        let err = LocalKey::pgp(&path).err().unwrap().to_string();
+        assert!(err.contains("not an OpenPGP public key"), "{err}");
+    }
+}

@@ -380,6 +380,12 @@ async fn rotate(ctx: &Context, args: &RotateArgs, progress: &Progress) -> Result
     let name = args.attestor.name()?;
     let from = KeyRef::parse(&args.from, "--from", None)?;
     let to = KeyRef::parse(&args.to, "--to", args.algorithm.as_deref())?;
+    if from.shown() == to.shown() {
+        return Err(Error::Usage(format!(
+            "--from and --to both name {}: rotate to another key",
+            to.shown()
+        )));
+    }
     let auth = ctx.auth()?;
     let endpoints = Endpoints::from_env();
     auth.warm().await?;
