@@ -211,9 +211,13 @@ fn gpg_keys_added_with_gcloud_sign_attestations_gpg_and_the_emulator_accept() {
     }
     for (n, (key, extra, env)) in runs.into_iter().enumerate() {
         let image = format!("{}/demo/apps/pgp-{n}:v1", emu.host());
-        let (code, stdout, stderr) = sign_pgp(&emu, &image, &key.secret, extra, env);
+        let outputs = dir.join(format!("outputs-{n}.json"));
+        let outputs_flag = format!("--outputs-file={}", outputs.display());
+        let with_outputs = [extra, &[outputs_flag.as_str()]].concat();
+        let (code, stdout, stderr) = sign_pgp(&emu, &image, &key.secret, &with_outputs, env);
         assert_eq!(code, 0, "run {n}: {stderr}");
-        assert_no_secret(&format!("{stdout}{stderr}"), key, passphrase);
+        let written = std::fs::read_to_string(&outputs).expect("the outputs file");
+        assert_no_secret(&format!("{stdout}{stderr}{written}"), key, passphrase);
         assert!(
             !stderr.contains("warning"),
             "a 0600 key file is not warned about: {stderr}"
