@@ -82,6 +82,12 @@ pub enum Error {
     #[error("attestor {attestor} was not found: check --attestor and --attestor-project")]
     AttestorNotFound { attestor: String },
 
+    #[error("note {note}, which the attestor files its attestations under, was not found: recreate it (binauthz-attest setup) or point the attestor at an existing note")]
+    NoteNotFound { note: String },
+
+    #[error("{action} conflicted with a concurrent change ({reason}): run the step again")]
+    Conflict { action: String, reason: String },
+
     #[error("KMS key version {key} was not found: check --kms-key-version (gcloud kms keys versions list --key=KEY --keyring=RING --location=LOCATION)")]
     KeyVersionNotFound { key: String },
 
@@ -222,6 +228,7 @@ impl Error {
             | Error::PermissionDenied { .. } => exit::AUTH,
             Error::ImageNotFound { .. }
             | Error::AttestorNotFound { .. }
+            | Error::NoteNotFound { .. }
             | Error::KeyVersionNotFound { .. }
             | Error::PlatformNotInIndex { .. } => exit::NOT_FOUND,
             Error::DigestMismatch { .. }
@@ -236,6 +243,7 @@ impl Error {
             | Error::Google { .. }
             | Error::GitHub { .. }
             | Error::Timeout { .. }
+            | Error::Conflict { .. }
             | Error::RetryAfterTooLong { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
             Error::PgpPassphrase { .. } => exit::USAGE,

@@ -24,6 +24,7 @@ pub mod report;
 pub mod retry;
 pub mod signer;
 pub mod token;
+pub mod trust;
 
 use cli::{Cli, Command};
 use commands::{Context, Report};

@@ -14,7 +14,8 @@ fn main() -> ExitCode {
     let args: Vec<_> = std::env::args_os().collect();
     let env = |name: &str| std::env::var(name).ok();
     let ci = ci::detect(&args, &env);
-    // Single-threaded here: the runtime starts below, so changing the environment is sound.
+    // Single-threaded here: the runtime starts below, so changing the environment is sound
+    // (the CI's inputs; the trust roots read from one file, see trust.rs).
     for (name, value) in
         ci::environment_changes(ci.as_ref(), &env, &std::env::vars().collect::<Vec<_>>())
     {
@@ -23,6 +24,9 @@ fn main() -> ExitCode {
             None => std::env::remove_var(name),
         }
     }
+    if let Some(bundle) = binauthz_attest::trust::bundle_file() {
+        std::env::set_var("SSL_CERT_FILE", bundle);
+    }
     let cli = Cli::parse_from(&args);
     let outputs_file = cli.outputs_file.clone();
     // The CI's log commands go to stderr (GitHub reads workflow commands there too), so stdout
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
     let mut log = std::io::stderr();
     let report = ci
         .start(&env, &mut log)
+        .and_then(|()| ci::check_outputs_writable(ci.as_ref(), outputs_file.as_deref(), &env))
         .map_err(Error::Output)
         .and_then(|()| {
             // Checked before anything is signed, so a missing variable costs nothing.

@@ -24,13 +24,21 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// The version name inside a KMS key id: gcloud's `//<KMS host>/v1/<name>` or cosign's and
-/// Tekton Chains' `gcpkms://<name>`.
-fn version_in_key_id(key_id: &str) -> Option<&str> {
-    key_id.strip_prefix("gcpkms://").or_else(|| {
-        key_id
-            .strip_prefix("//")
-            .and_then(|rest| rest.split_once("/v1/").map(|(_, n)| n))
-    })
+/// Tekton Chains' `gcpkms://<name>`. Cosign documents its form with `/versions/N` where KMS
+/// says `/cryptoKeyVersions/N`
+/// (<https://docs.sigstore.dev/cosign/key_management/overview/#gcp>): both name one version.
+fn version_in_key_id(key_id: &str) -> Option<String> {
+    if let Some(name) = key_id.strip_prefix("gcpkms://") {
+        return Some(match name.rsplit_once("/versions/") {
+            Some((key, n)) if !key.contains("/cryptoKeyVersions/") => {
+                format!("{key}/cryptoKeyVersions/{n}")
+            }
+            _ => name.to_string(),
+        });
+    }
+    key_id
+        .strip_prefix("//")
+        .and_then(|rest| rest.split_once("/v1/").map(|(_, n)| n.to_string()))
 }
 
 /// `projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N`.
@@ -41,7 +49,7 @@ impl KeyVersionName {
     /// Also accepts the forms other tools print: gcloud's key id
     /// (`//cloudkms.googleapis.com/v1/...`) and cosign's `gcpkms://...`.
     pub fn parse(input: &str) -> Result<KeyVersionName> {
-        let name = version_in_key_id(input).unwrap_or(input);
+        let name = version_in_key_id(input).unwrap_or_else(|| input.to_string());
         let collections = [
             "projects",
             "locations",
@@ -49,8 +57,8 @@ impl KeyVersionName {
             "cryptoKeys",
             "cryptoKeyVersions",
         ];
-        match ids(name, &collections) {
-            Some(_) => Ok(KeyVersionName(name.to_string())),
+        match ids(&name, &collections) {
+            Some(_) => Ok(KeyVersionName(name)),
             None => Err(Error::InvalidName {
                 what: "KMS key version",
                 input: input.to_string(),
@@ -74,7 +82,7 @@ impl KeyVersionName {
     /// True when an attestor key id names this version. Attestors file KMS keys under
     /// `//<KMS host>/v1/<version>` (gcloud) and sometimes `gcpkms://<version>` (Tekton Chains).
     pub fn is_named_by(&self, key_id: &str) -> bool {
-        version_in_key_id(key_id) == Some(self.0.as_str())
+        version_in_key_id(key_id).as_deref() == Some(self.0.as_str())
     }
 }
 
@@ -222,6 +230,8 @@ mod tests {
             V.to_string(),
             format!("//cloudkms.googleapis.com/v1/{V}"),
             format!("gcpkms://{V}"),
+            // cosign's documented form: `.../cryptoKeys/K/versions/N`.
+            format!("gcpkms://{}", V.replace("cryptoKeyVersions", "versions")),
         ] {
             assert_eq!(
                 KeyVersionName::parse(&input).unwrap().as_str(),
@@ -245,6 +255,10 @@ mod tests {
         assert!(v.is_named_by(&format!("//cloudkms.googleapis.com/v1/{V}")));
         assert!(v.is_named_by(&format!("//127.0.0.1:8080/v1/{V}")));
         assert!(v.is_named_by(&format!("gcpkms://{V}")));
+        assert!(v.is_named_by(&format!(
+            "gcpkms://{}",
+            V.replace("cryptoKeyVersions", "versions")
+        )));
         assert!(!v.is_named_by(&format!("//cloudkms.googleapis.com/v1/{V}0")));
         assert!(!v.is_named_by("ni:///sha-256;abc"));
         assert_eq!(

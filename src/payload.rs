@@ -75,8 +75,10 @@ impl Payload {
 
     /// The exact bytes to sign: gcloud's `json.dumps(indent=2, sort_keys=True)` plus a newline.
     pub fn to_bytes(&self) -> Vec<u8> {
-        // Infallible: plain structs of strings always serialise.
-        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        // Plain structs of strings always serialise; were that ever to break, stop rather than
+        // sign an empty payload.
+        let mut bytes =
+            serde_json::to_vec_pretty(self).expect("the simple-signing payload serialises");
         bytes.push(b'\n');
         bytes
     }

@@ -10,10 +10,14 @@ mod common;
 
 /// Layering rules: only the CI layer reads CI variables; the judgement knows no network.
 mod architecture;
+/// Bad input, one table: a named error, its exit code, and no write, for every case.
+mod bad_input;
 /// Batches: outcomes for all, one attestation per digest, multi-arch children, digest drift.
 mod batch;
 /// Every CI simulated around the real binary: inputs, outputs, masking, annotations.
 mod ci;
+/// Eventual consistency: a lost create under the emulator's list lag ends in one attestation.
+mod consistency;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the

@@ -2,7 +2,7 @@
 //! and per-route counters), so tests and benchmarks can provoke failures and count round trips.
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 /// One rule, matched against route names (`kms.cryptoKeyVersions.asymmetricSign`); `*` in
@@ -138,10 +138,15 @@ pub struct Counter {
     pub statuses: BTreeMap<String, u64>,
 }
 
+/// How many requests the log keeps: a long run (a soak, a benchmark of thousands of images)
+/// must not grow the emulator without bound. `seq` numbers show what was dropped.
+pub const LOG_LIMIT: usize = 100_000;
+
 #[derive(Default)]
 pub struct Faults {
     pub rules: Vec<Rule>,
-    pub log: Vec<LogEntry>,
+    /// The newest [`LOG_LIMIT`] requests, oldest first.
+    pub log: VecDeque<LogEntry>,
     pub counters: BTreeMap<String, Counter>,
     seq: u64,
 }
@@ -201,7 +206,10 @@ impl Faults {
             .statuses
             .entry(entry.status.to_string())
             .or_default() += 1;
-        self.log.push(entry);
+        if self.log.len() == LOG_LIMIT {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry);
     }
 
     /// Clears the log and counters (rules stay).

@@ -145,6 +145,13 @@ impl Ci for GitHub {
         writeln!(out, "::group::binauthz-attest")
     }
 
+    fn output_files(&self, env: Env) -> Vec<std::path::PathBuf> {
+        ["GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"]
+            .into_iter()
+            .filter_map(|var| env(var).map(Into::into))
+            .collect()
+    }
+
     fn emit(&self, env: Env, outcomes: &[Outcome], out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "::endgroup::")?;
         if outcomes.is_empty() {

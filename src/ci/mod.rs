@@ -27,7 +27,7 @@ use clap::ValueEnum;
 use serde_json::json;
 use std::ffi::OsString;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The CIs we know, as `--ci` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -102,6 +102,46 @@ pub trait Ci {
     fn default_outputs_file(&self, _env: Env) -> Option<PathBuf> {
         None
     }
+
+    /// The files this CI's outputs, results or summary go to, checked before anything is
+    /// signed (see [`check_outputs_writable`]).
+    fn output_files(&self, _env: Env) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// Fails before any remote call when an output destination cannot be written: learning it
+/// after the attestation was filed would leave an attestation no output reports. Nothing is
+/// changed: an existing file is opened for appending and closed, a missing one is created and
+/// removed again.
+pub fn check_outputs_writable(ci: &dyn Ci, named: Option<&Path>, env: Env) -> io::Result<()> {
+    let named = named
+        .map(Path::to_path_buf)
+        .or_else(|| ci.default_outputs_file(env));
+    for path in ci.output_files(env).into_iter().chain(named) {
+        let probe = match path.exists() {
+            true => std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .map(drop),
+            false => std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .and_then(|_| std::fs::remove_file(&path)),
+        };
+        probe.map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "{} cannot be written ({e}); nothing was signed. Make it writable, or name \
+                     another file with --outputs-file",
+                    path.display()
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Picks the CI: `--ci NAME` (or `BINAUTHZ_CI`), else each CI's own identifying variables.

@@ -18,6 +18,11 @@ impl Ci for Tekton {
         CiName::Tekton
     }
 
+    /// One result file stands for the directory: all are written there.
+    fn output_files(&self, env: Env) -> Vec<PathBuf> {
+        vec![results_dir(env).join("IMAGE_DIGEST")]
+    }
+
     fn emit(&self, env: Env, outcomes: &[Outcome], _out: &mut dyn Write) -> io::Result<()> {
         if outcomes.is_empty() {
             return Ok(()); // not `sign`: nothing to hand on

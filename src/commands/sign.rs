@@ -6,6 +6,7 @@
 //! The pipeline knows the signer only through the `Signer` seam.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -33,6 +34,12 @@ use crate::signer::{Signer, SignerKey};
 
 /// Attempts at filing one attestation when the answer is lost (each after looking first).
 const CREATE_ATTEMPTS: usize = 3;
+
+/// How long a create whose answer was lost is looked for before filing again, and how long a
+/// re-filed one is watched for the lost one to surface. Container Analysis lists a new
+/// occurrence only after a delay (eventual consistency; Google's own clients poll for it), so
+/// one empty list right after a lost answer proves nothing.
+const LIST_SETTLE: Duration = Duration::from_secs(5);
 
 /// The top-level entry point for `sign`: wires the clients, runs the pipeline, prints what was
 /// done (also what finished before a failure or the deadline), posts the commit status.
@@ -571,20 +578,28 @@ impl Batch<'_> {
 
     /// A valid attestation by this attestor already filed for the image (by us or by gcloud).
     async fn find_valid(&self, digest: &Digest, image_ref: &str) -> Result<Option<String>> {
+        Ok(self.valid(digest, image_ref).await?.into_iter().next())
+    }
+
+    /// The names of every valid attestation by this attestor for the image.
+    async fn valid(&self, digest: &Digest, image_ref: &str) -> Result<Vec<String>> {
         let filed = self
             .services
             .grafeas
             .attestations(&self.attestor.note, digest)
             .await?;
+        // `rotate --reattest` counts only attestations by the key it signs with.
         let counts = |a: &crate::model::Attestation| {
             attestation::check(a, &self.attestor, image_ref)
                 .is_ok_and(|id| !self.request.only_by_signing_key || id == self.trusted.id)
         };
-        Ok(filed.into_iter().find(counts).map(|a| a.name))
+        Ok(filed.into_iter().filter(counts).map(|a| a.name).collect())
     }
 
     /// Files the attestation. Creating is not idempotent, so when an attempt fails in a way
-    /// that may hide a success (a lost answer, a 5xx), look before trying again.
+    /// that may hide a success (a lost answer, a 5xx), look (for [`LIST_SETTLE`]) before
+    /// filing again; and when it was filed again, watch for the lost one to surface and then
+    /// remove the one this run filed last, so exactly one remains.
     async fn create(
         &self,
         digest: &Digest,
@@ -606,16 +621,61 @@ impl Batch<'_> {
                 )
                 .await;
             match created {
+                Ok(name) if attempt == 1 => return Ok(name),
+                Ok(name) => return self.settle(digest, image_ref, name).await,
                 Err(Error::Google { .. }) if attempt < CREATE_ATTEMPTS => {
-                    tokio::time::sleep(std::time::Duration::from_millis(250 * attempt as u64))
-                        .await;
-                    if let Some(name) = self.find_valid(digest, image_ref).await? {
+                    let surfaced = |found: &[String]| found.first().cloned();
+                    if let Some(name) = self.watch(digest, image_ref, surfaced).await? {
                         return Ok(name);
                     }
                     attempt += 1;
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// After filing again: if an earlier, lost create surfaces within [`LIST_SETTLE`], the
+    /// attestation filed last (`ours`, known by name) is deleted and the earlier one kept.
+    async fn settle(&self, digest: &Digest, image_ref: &str, ours: String) -> Result<String> {
+        let other = |found: &[String]| found.iter().find(|n| **n != ours).cloned();
+        let Some(kept) = self.watch(digest, image_ref, other).await? else {
+            return Ok(ours);
+        };
+        match self.services.grafeas.delete(&ours).await {
+            Ok(()) | Err(Error::Rejected { .. }) => Ok(kept), // a 404: already gone
+            Err(e) => {
+                // One line: the server's words must not start a CI log command of their own.
+                let reason = e.to_string().replace(char::is_control, " ");
+                eprintln!(
+                    "warning: {image_ref} has two equal attestations after a lost answer; \
+                     removing the newer one, {ours}, failed: {reason}"
+                );
+                Ok(kept)
+            }
+        }
+    }
+
+    /// Lists the valid attestations for the image until `wanted` picks a name from them or
+    /// [`LIST_SETTLE`] has passed, with growing pauses (250 ms, doubling, at most 2 s).
+    async fn watch(
+        &self,
+        digest: &Digest,
+        image_ref: &str,
+        wanted: impl Fn(&[String]) -> Option<String>,
+    ) -> Result<Option<String>> {
+        let until = tokio::time::Instant::now() + LIST_SETTLE;
+        let mut pause = Duration::from_millis(250);
+        loop {
+            tokio::time::sleep(pause).await;
+            let found = self.valid(digest, image_ref).await?;
+            if let Some(name) = wanted(&found) {
+                return Ok(Some(name));
+            }
+            if tokio::time::Instant::now() + pause > until {
+                return Ok(None);
+            }
+            pause = (pause * 2).min(Duration::from_secs(2));
         }
     }
 }

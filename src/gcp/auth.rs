@@ -36,6 +36,22 @@ pub struct Auth {
     credentials: AccessTokenCredentials,
     /// Set for minted tokens only, with the last token masked (each is masked once).
     mask: Option<(Mask, std::sync::Arc<std::sync::Mutex<String>>)>,
+    /// Application Default Credentials found no file, so they ask the metadata server: one
+    /// that never answers means "not on Google Cloud, nothing configured", not an outage.
+    metadata_only: bool,
+}
+
+/// True when Application Default Credentials will fall back to the metadata server: no
+/// `GOOGLE_APPLICATION_CREDENTIALS` and no gcloud ADC file, the order documented at
+/// <https://cloud.google.com/docs/authentication/application-default-credentials#order>.
+fn adc_uses_metadata_server() -> bool {
+    if std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS").is_some() {
+        return false;
+    }
+    let config = std::env::var_os("CLOUDSDK_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config/gcloud")));
+    !config.is_some_and(|dir| dir.join("application_default_credentials.json").exists())
 }
 
 impl Auth {
@@ -62,6 +78,7 @@ impl Auth {
         Ok(Auth {
             credentials,
             mask: options.mask.map(|m| (m, Default::default())),
+            metadata_only: adc_uses_metadata_server(),
         })
     }
 
@@ -84,6 +101,7 @@ impl Auth {
         Ok(Auth {
             mask: None,
             credentials: AccessTokenCredentials::from(provider),
+            metadata_only: false,
         })
     }
 
@@ -112,10 +130,29 @@ impl Auth {
             self.credentials.access_token()
         })
         .await
-        .map_err(|stopped| Error::NoCredentials {
-            reason: match stopped {
-                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => e.to_string(),
-                Stopped::TimedOut(limit) => format!(
+        .map_err(|stopped| match stopped {
+            // Credentials that do not work are the caller's to fix (exit 3); a token source
+            // still failing after retries is a remote failure (exit 6), like any other call.
+            Stopped::Failed(e) if !e.is_transient() || self.metadata_only => Error::NoCredentials {
+                reason: e.to_string(),
+            },
+            Stopped::Failed(e) => Error::Google {
+                action: TOKEN_CALL.to_string(),
+                reason: e.to_string(),
+            },
+            Stopped::RetryAfterTooLong { after, .. } => Error::RetryAfterTooLong {
+                call: TOKEN_CALL.to_string(),
+                seconds: after.as_secs(),
+            },
+            Stopped::TimedOut(limit) if self.metadata_only => Error::NoCredentials {
+                reason: format!(
+                    "the metadata server gave no answer within {} s",
+                    limit.as_secs()
+                ),
+            },
+            Stopped::TimedOut(limit) => Error::Google {
+                action: TOKEN_CALL.to_string(),
+                reason: format!(
                     "the token source gave no answer within {} s",
                     limit.as_secs()
                 ),

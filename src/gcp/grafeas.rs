@@ -67,12 +67,15 @@ impl Grafeas {
             let page = call(
                 &what,
                 true,
-                |e| {
-                    super::error(
+                |e| match e.http_status_code() {
+                    Some(404) => Error::NoteNotFound {
+                        note: note.to_string(),
+                    },
+                    _ => super::error(
                         e,
                         format!("list the attestations under note {note}"),
                         NOTE_HINT,
-                    )
+                    ),
                 },
                 send,
             )
@@ -130,6 +133,29 @@ impl Grafeas {
         )
         .await?;
         Ok(created.name)
+    }
+}
+
+impl Grafeas {
+    /// Deletes one occurrence by name: only ever one this run created (a duplicate of its own
+    /// lost create), never another party's.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let what = format!("Container Analysis occurrences.delete {name}");
+        let send = || self.client.delete_occurrence().set_name(name).send();
+        // Deleting twice is harmless (the second is a 404, mapped by the caller), so retried.
+        call(
+            &what,
+            true,
+            |e| {
+                super::error(
+                    e,
+                    format!("delete the duplicate attestation {name}"),
+                    NOTE_HINT,
+                )
+            },
+            send,
+        )
+        .await
     }
 }
 

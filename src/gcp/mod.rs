@@ -128,7 +128,11 @@ pub(crate) fn error(err: GaxError, action: String, hint: &'static str) -> Error 
     match err.http_status_code() {
         Some(401) => Error::Unauthenticated { action, reason },
         Some(403) => denied(action, reason, hint),
-        Some(400 | 404 | 409 | 412) => Error::Rejected { action, reason },
+        // 409 (ABORTED, ALREADY_EXISTS) and 412 (a failed etag precondition) are another
+        // writer's change racing ours, not a bad input: rerunning resolves them
+        // (https://cloud.google.com/apis/design/errors#handling_errors).
+        Some(409 | 412) => Error::Conflict { action, reason },
+        Some(400 | 404) => Error::Rejected { action, reason },
         _ => Error::Google { action, reason },
     }
 }

@@ -193,7 +193,13 @@ fn to_error(e: CallError, action: String) -> Error {
             reason: e.message,
         },
         Some(403) => super::denied(action, e.message, "the caller needs the permission named"),
-        Some(400 | 404 | 409 | 412) => Error::Rejected {
+        // Another writer's change racing ours (an etag mismatch on setIamPolicy, a
+        // create that lost a race): rerunning resolves it.
+        Some(409 | 412) => Error::Conflict {
+            action,
+            reason: e.message,
+        },
+        Some(400 | 404) => Error::Rejected {
             action,
             reason: e.message,
         },
