@@ -117,7 +117,7 @@ pub enum Error {
     #[error("KMS answered for {key} with data that failed its integrity check ({reason}); nothing was written, retry the step")]
     KmsIntegrity { key: String, reason: String },
 
-    #[error("the signature KMS returned for {key} does not verify with the key's public key; nothing was written")]
+    #[error("the signature made with {key} (KMS or a key file) does not verify with the key's public key; nothing was written")]
     SignatureDoesNotVerify { key: String },
 
     #[error("no valid attestation for {missing}: Binary Authorization would block it; see the output for each attestation's reason")]
