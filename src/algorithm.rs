@@ -190,6 +190,14 @@ impl SigningAlgorithm {
     }
 }
 
+impl SigningAlgorithm {
+    /// True when the SubjectPublicKeyInfo `pem` is a key of this algorithm's kind (EC on its
+    /// curve, or RSA; an RSA key's size is left to Binary Authorization, which checks it).
+    pub fn fits(&self, pem: &str) -> bool {
+        pem_to_der(pem).is_some_and(|der| ParsedPublicKey::new(self.verifier, der).is_ok())
+    }
+}
+
 /// The DER bytes of a `-----BEGIN PUBLIC KEY-----` PEM.
 fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
     use base64::Engine;

@@ -104,6 +104,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Sign images and file their Binary Authorization attestations (once: reruns find them).
+    // Boxed: sign has by far the most flags (clippy::large_enum_variant).
     Sign(Box<SignArgs>),
     /// List the attestor's attestations for each image's digest and say whether Binary
     /// Authorization would accept them; exits 5 when an image has no valid one.
@@ -125,6 +126,11 @@ pub enum Command {
     /// and version, note, attestor, least-privilege IAM for each --signer, optionally the
     /// policy. Idempotent: a rerun changes nothing. Ends with the `sign` line to use.
     Setup(SetupArgs),
+    /// Move an attestor from one key to another without a window where deploys fail: add the
+    /// new key, optionally re-attest every image the old key attested, then retire the old key
+    /// only when all of them carry a valid attestation by the new key. Reruns continue where
+    /// an interrupted run stopped.
+    Rotate(RotateArgs),
     /// Print a shell completion script: `binauthz-attest completions bash > /etc/bash_completion.d/binauthz-attest`.
     Completions {
         /// The shell.
@@ -254,8 +260,8 @@ pub struct SignArgs {
         long,
         value_name = "KEY_VERSION",
         env = "BINAUTHZ_KMS_KEY_VERSION",
-        required_unless_present = "pkix_private_key",
-        conflicts_with = "pkix_private_key"
+        required_unless_present_any = ["pkix_private_key", "pgp_private_key"],
+        conflicts_with_all = ["pkix_private_key", "pgp_private_key"]
     )]
     pub kms_key_version: Option<String>,
 
@@ -273,6 +279,27 @@ pub struct SignArgs {
         requires = "pkix_private_key"
     )]
     pub signature_algorithm: Option<String>,
+
+    /// Or an ASCII-armored OpenPGP secret key file that signs (gpg --armor
+    /// --export-secret-keys), whose public key the attestor holds; its passphrase comes from
+    /// BINAUTHZ_PGP_PASSPHRASE or --pgp-passphrase-file. Neither is ever printed.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_PGP_PRIVATE_KEY",
+        conflicts_with = "pkix_private_key"
+    )]
+    pub pgp_private_key: Option<PathBuf>,
+
+    /// With --pgp-private-key: a file whose first line is the key's passphrase (instead of
+    /// BINAUTHZ_PGP_PASSPHRASE).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_PGP_PASSPHRASE_FILE",
+        requires = "pgp_private_key"
+    )]
+    pub pgp_passphrase_file: Option<PathBuf>,
 
     /// Project that stores the attestations (default: the attestor's project).
     #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_PROJECT")]
@@ -334,7 +361,8 @@ pub struct SignArgs {
 
     /// Also write cosign signatures with the same key, after the attestation: `sig` (the
     /// sha256-HEX.sig tag), `bundle` (a sigstore bundle attached as an OCI 1.1 referrer) or
-    /// `both` (what --cosign alone means).
+    /// `both` (what --cosign alone means). Needs a KMS or PKIX key: cosign signatures are not
+    /// OpenPGP.
     #[arg(
         long,
         value_enum,
@@ -342,7 +370,8 @@ pub struct SignArgs {
         env = "BINAUTHZ_COSIGN",
         num_args = 0..=1,
         require_equals = true,
-        default_missing_value = "both"
+        default_missing_value = "both",
+        conflicts_with = "pgp_private_key"
     )]
     pub cosign: Option<CosignForm>,
 }
@@ -443,17 +472,41 @@ pub struct SetupArgs {
 
     /// The KMS key that signs: projects/P/locations/L/keyRings/R/cryptoKeys/K. Created when
     /// missing; an existing key of another purpose or algorithm is refused, never altered.
-    #[arg(long, value_name = "KEY", env = "BINAUTHZ_KMS_KEY")]
-    pub kms_key: String,
+    #[arg(
+        long,
+        value_name = "KEY",
+        env = "BINAUTHZ_KMS_KEY",
+        required_unless_present_any = ["pkix_public_key", "pgp_public_key"],
+        conflicts_with_all = ["pkix_public_key", "pgp_public_key"]
+    )]
+    pub kms_key: Option<String>,
 
-    /// The key's algorithm, as gcloud writes it.
+    /// The key's algorithm, as gcloud writes it (default ec-sign-p256-sha256 for a KMS key;
+    /// for --pkix-public-key, the curve's for EC keys and required for RSA keys, e.g.
+    /// rsa-pss-3072-sha256 or rsa-sign-pkcs1-4096-sha512).
     #[arg(
         long,
         value_name = "ALGORITHM",
         env = "BINAUTHZ_ALGORITHM",
-        default_value = "ec-sign-p256-sha256"
+        conflicts_with = "pgp_public_key"
     )]
-    pub algorithm: String,
+    pub algorithm: Option<String>,
+
+    /// Or the public half of a PKIX key the team holds (PEM `PUBLIC KEY`, e.g. from `openssl
+    /// pkey -pubout`): added to the attestor (Binary Authorization assigns its
+    /// `ni:///sha-256;...` id); sign with --pkix-private-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_PKIX_PUBLIC_KEY",
+        conflicts_with = "pgp_public_key"
+    )]
+    pub pkix_public_key: Option<PathBuf>,
+
+    /// Or an ASCII-armored OpenPGP public key (gpg --armor --export FINGERPRINT): added to the
+    /// attestor under its fingerprint; sign with --pgp-private-key.
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PGP_PUBLIC_KEY")]
+    pub pgp_public_key: Option<PathBuf>,
 
     /// Who signs in CI (repeatable): serviceAccount:EMAIL, or a Workload Identity Federation
     /// principal:// or principalSet://. Gets exactly the roles `sign` needs, on exactly the
@@ -652,4 +705,65 @@ mod tests {
             assert!(sign.contains(var), "{var} missing from sign --help");
         }
     }
+}
+
+/// `rotate`'s options.
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    /// The attestor whose key rotates.
+    #[command(flatten)]
+    pub attestor: AttestorArgs,
+
+    /// The key to move away from: a KMS key version
+    /// (projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N), a PKIX public key
+    /// file, an ASCII-armored OpenPGP public key file or a PGP fingerprint.
+    #[arg(long, value_name = "KEY", env = "BINAUTHZ_ROTATE_FROM")]
+    pub from: String,
+
+    /// The key to move to, in the same forms. A KMS version that does not exist yet is created
+    /// (it must be the key's next version number); a fingerprint must already be on the
+    /// attestor (give the public key file to add it).
+    #[arg(long, value_name = "KEY", env = "BINAUTHZ_ROTATE_TO")]
+    pub to: String,
+
+    /// Re-sign every image the old key attested with the new key (skipping images the new key
+    /// already attests). A new key held as a file needs its private half:
+    /// --pkix-private-key or --pgp-private-key.
+    #[arg(long, env = "BINAUTHZ_REATTEST", value_parser = clap::builder::BoolishValueParser::new())]
+    pub reattest: bool,
+
+    /// At most this many images re-attested per second.
+    #[arg(long, value_name = "N", env = "BINAUTHZ_RATE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate: u32,
+
+    /// Remove the old key from the attestor, only when every image it attested has a valid
+    /// attestation by the new key; otherwise refuse (exit 5) and list the images left.
+    #[arg(long, env = "BINAUTHZ_RETIRE_OLD", value_parser = clap::builder::BoolishValueParser::new())]
+    pub retire_old: bool,
+
+    /// Print the steps and write nothing.
+    #[arg(long, env = "BINAUTHZ_PLAN", value_parser = clap::builder::BoolishValueParser::new())]
+    pub plan: bool,
+
+    /// For a --to PKIX public key file: its signature algorithm (default: the curve's for EC
+    /// keys; required for RSA keys).
+    #[arg(long, value_name = "ALGORITHM", env = "BINAUTHZ_ALGORITHM")]
+    pub algorithm: Option<String>,
+
+    /// With --reattest and a --to PKIX key file: the new key's private half.
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PKIX_PRIVATE_KEY")]
+    pub pkix_private_key: Option<PathBuf>,
+
+    /// With --reattest and a --to PGP key: the new key's ASCII-armored secret key (passphrase
+    /// from BINAUTHZ_PGP_PASSPHRASE or --pgp-passphrase-file).
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PGP_PRIVATE_KEY")]
+    pub pgp_private_key: Option<PathBuf>,
+
+    /// A file whose first line is the --pgp-private-key's passphrase.
+    #[arg(long, value_name = "FILE", env = "BINAUTHZ_PGP_PASSPHRASE_FILE")]
+    pub pgp_passphrase_file: Option<PathBuf>,
+
+    /// Output format (default: json when stdout is not a terminal, else text).
+    #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
+    pub output: Option<Output>,
 }

@@ -27,6 +27,7 @@ use crate::reference::{Digest, ImageRef};
 use crate::registry::{sha256_digest, Registry};
 use crate::report::Checked;
 use crate::signer::Signer;
+use crate::signer::SignerKey;
 
 /// The layer media type of a simple-signing payload (cosign's `SimpleSigningMediaType`).
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -422,7 +423,7 @@ async fn judge_bundle(
 
 /// Signs with `signer` and checks the signature locally before anything is stored.
 async fn signed(signer: &dyn Signer, key: &PublicKey, message: &[u8]) -> Result<Vec<u8>> {
-    let signature = signer.sign(key, message).await?;
+    let signature = signer.sign(&SignerKey::Pkix(key.clone()), message).await?;
     if !key.verifies(message, &signature) {
         return Err(Error::SignatureDoesNotVerify {
             key: signer.key_name(),

@@ -117,7 +117,7 @@ pub enum Error {
     #[error("KMS answered for {key} with data that failed its integrity check ({reason}); nothing was written, retry the step")]
     KmsIntegrity { key: String, reason: String },
 
-    #[error("the signature KMS returned for {key} does not verify with the key's public key; nothing was written")]
+    #[error("the signature made with {key} (KMS or a key file) does not verify with the key's public key; nothing was written")]
     SignatureDoesNotVerify { key: String },
 
     #[error("no valid attestation for {missing}: Binary Authorization would block it; see the output for each attestation's reason")]
@@ -219,6 +219,24 @@ pub enum Error {
 
     #[error("no valid cosign signature by {key} for {missing}: cosign and sigstoreSigned policies would refuse it; see the output for each signature's reason")]
     NotCosignSigned { key: String, missing: String },
+
+    #[error(
+        "the OpenPGP secret key in {key} {reason}: set BINAUTHZ_PGP_PASSPHRASE or pass \
+         --pgp-passphrase-file with the key's passphrase; nothing was written"
+    )]
+    PgpPassphrase { key: String, reason: String },
+
+    #[error(
+        "the old key {key} stays on attestor {attestor}: {count} image(s) it attested have no \
+         valid attestation by the new key yet, and removing it would block their deploys; \
+         rerun with --reattest (or sign them with the new key) first. Images: {images}"
+    )]
+    RotateIncomplete {
+        attestor: String,
+        key: String,
+        count: usize,
+        images: String,
+    },
 }
 
 /// Exit codes are part of the interface (ARCHITECTURE.md, "Exit codes"); keep them stable.
@@ -272,6 +290,8 @@ impl Error {
             | Error::Conflict { .. }
             | Error::RetryAfterTooLong { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
+            Error::PgpPassphrase { .. } => exit::USAGE,
+            Error::RotateIncomplete { .. } => exit::DENIED,
         }
     }
 }

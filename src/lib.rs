@@ -68,5 +68,6 @@ pub async fn run(
             command: cli::PolicyCommand::Check(args),
         } => commands::policy::check(&ctx, args).await,
         Command::Pin(args) => commands::pin::run(&ctx, args).await,
+        Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
     }
 }

@@ -22,6 +22,8 @@ struct Counts {
     created: usize,
     existing: usize,
     failed: usize,
+    /// Set by [`Progress::start_fixed`]: later `start` calls (one per chunk) keep the total.
+    fixed: bool,
 }
 
 impl Progress {
@@ -45,10 +47,19 @@ impl Progress {
 
     /// The batch holds `total` manifests.
     pub fn start(&self, total: usize) {
+        if self.counts().fixed {
+            return;
+        }
         self.counts().total = total;
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);
         }
+    }
+
+    /// The whole job holds `total` manifests, run as several batches (`rotate --rate`).
+    pub fn start_fixed(&self, total: usize) {
+        self.start(total);
+        self.counts().fixed = true;
     }
 
     /// One manifest finished (signed, found, or failed).

@@ -28,17 +28,23 @@ mod digest;
 mod local_keys;
 /// `payload` byte for byte against gcloud's.
 mod payload;
+/// `sign --pgp-private-key`: gpg keys added with gcloud, judged by gpg, gcloud and the emulator.
+mod pgp_keys;
 /// `policy check` against real attestations (gcloud) in the emulator, the policy from a file
 /// and from the project after gcloud `policy import`; manifests; `pin` re-read by PyYAML.
 mod policy;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
 mod retries;
+/// `rotate`: KMS version 1 to 2 over 25 images, interrupted and resumed.
+mod rotate;
 /// The wrappers under real runners' rules: the action under podman, gitlab-ci-local, Tekton's
 /// step, the arm64 binary under qemu.
 mod runners;
 /// `setup` against the IAM-enforcing emulator: the chain, least privilege proven binding by
 /// binding, idempotency, refusals, `--plan`.
 mod setup;
+/// `setup --pkix-public-key` / `--pgp-public-key`: keys the team holds, registered once.
+mod setup_keys;
 /// `sign` and `verify` end to end against the emulator, judged by gcloud and openssl.
 mod sign;
 /// `verify`: every attestation form, every rejection's reason, several attestors, batches.

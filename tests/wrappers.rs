@@ -793,10 +793,6 @@ fn expected_inputs(cli: &Cli, left_out: &[&str]) -> BTreeSet<String> {
         "help",   // not a setting
         "ci",     // each wrapper fixes it to its own CI
         "output", // the CI layer picks the format for its CI
-        // Local PKIX keys: the wrappers sign with Cloud KMS until the local-keys issue gives
-        // them key-file inputs (and makes kms-key-version optional there).
-        "pkix-private-key",
-        "signature-algorithm",
     ];
     let mut expected: BTreeSet<String> = cli
         .flags
@@ -909,7 +905,9 @@ fn sync_all(cli: &Cli) -> Vec<String> {
     problems.extend(sync_problems(
         "action.yml",
         &inputs,
-        &["github-token"],
+        // pgp-passphrase: a secret the binary reads as BINAUTHZ_PGP_PASSPHRASE (never a flag,
+        // so it never shows in a process list); the action masks it.
+        &["github-token", "pgp-passphrase"],
         &["outputs-file"],
         cli,
     ));

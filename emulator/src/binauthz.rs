@@ -5,7 +5,9 @@
 //! `service.proto` (as the generated `google-cloud-binaryauthorization-v1` model documents
 //! them); etags follow AIP-154.
 
-use crate::crypto::{key_matches, pgp_fingerprint, spki_der, verify_pem, Algorithm};
+use crate::crypto::{
+    key_matches, pgp_fingerprint, pgp_verified_content, spki_der, verify_pem, Algorithm,
+};
 use crate::google::{decode_bytes, now, random_id, ApiError, ApiResult};
 use crate::http::Reply;
 use crate::router::{page, Call, Emulator};
@@ -639,6 +641,19 @@ pub fn verify_attestation(
             reasons.push(format!("no public key with id {id:?} on the attestor"));
             continue;
         };
+        if let Some(armored) = key["asciiArmoredPgpPublicKey"].as_str() {
+            let signature =
+                decode_bytes("signature", sig["signature"].as_str().unwrap_or_default())
+                    .map_err(|e| e.message)?;
+            match pgp_signed_uri(armored, &signature) {
+                Ok(signed) if signed == uri => return Ok(()),
+                Ok(signed) => reasons.push(format!(
+                    "the PGP signature by {id:?} signs {signed:?}, not {uri:?}"
+                )),
+                Err(why) => reasons.push(format!("the PGP signature by {id:?}: {why}")),
+            }
+            continue;
+        }
         let pkix = &key["pkixPublicKey"];
         let Some(alg) = pkix["signatureAlgorithm"]
             .as_str()
@@ -665,6 +680,24 @@ pub fn verify_attestation(
         reasons.push("the attestation has no signatures".into());
     }
     Err(reasons.join("; "))
+}
+
+/// The `REPO@DIGEST` the payload inside an attached OpenPGP signature names, when the signature
+/// verifies: for PGP keys the signed content is the payload admission reads.
+fn pgp_signed_uri(armored: &str, signature: &[u8]) -> Result<String, String> {
+    let content = pgp_verified_content(armored, signature)?;
+    let parsed: Value = serde_json::from_slice(&content)
+        .map_err(|e| format!("the signed content is not JSON: {e}"))?;
+    let critical = &parsed["critical"];
+    Ok(format!(
+        "{}@{}",
+        critical["identity"]["docker-reference"]
+            .as_str()
+            .unwrap_or_default(),
+        critical["image"]["docker-manifest-digest"]
+            .as_str()
+            .unwrap_or_default()
+    ))
 }
 
 fn default_policy(project: &str) -> Value {

@@ -434,6 +434,39 @@ pub fn pgp_fingerprint(armored: &str) -> Option<String> {
     Some(sha1(&hashed).iter().map(|b| format!("{b:02X}")).collect())
 }
 
+/// The content of `signed`, an attached OpenPGP signature (binary or ASCII-armored, compressed
+/// or not: `gpg --sign`, `gpg --armor --sign`), when its signature verifies under the primary
+/// key or a subkey of the ASCII-armored public key `armored`.
+pub fn pgp_verified_content(armored: &str, signed: &[u8]) -> Result<Vec<u8>, String> {
+    use pgp::composed::{Deserializable, Message, SignedPublicKey};
+    let (key, _) = SignedPublicKey::from_string(armored)
+        .map_err(|e| format!("the attestor's PGP key cannot be read ({e})"))?;
+    let parsed = if signed.starts_with(b"-----BEGIN PGP") {
+        Message::from_armor(std::io::Cursor::new(signed)).map(|(m, _)| m)
+    } else {
+        Message::from_bytes(std::io::Cursor::new(signed))
+    };
+    let mut message =
+        parsed.map_err(|e| format!("the signature is not an OpenPGP message ({e})"))?;
+    while message.is_compressed() {
+        message = message
+            .decompress()
+            .map_err(|e| format!("the OpenPGP message cannot be decompressed ({e})"))?;
+    }
+    let content = message
+        .as_data_vec()
+        .map_err(|e| format!("the OpenPGP message cannot be read ({e})"))?;
+    let verified = message.verify(&key.primary_key).is_ok()
+        || key
+            .public_subkeys
+            .iter()
+            .any(|sub| message.verify(&sub.key).is_ok());
+    match verified {
+        true => Ok(content),
+        false => Err("the OpenPGP signature does not verify".into()),
+    }
+}
+
 /// SHA-1 (FIPS 180-4), only for OpenPGP fingerprints, which are defined over it.
 fn sha1(message: &[u8]) -> [u8; 20] {
     let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
@@ -565,5 +598,23 @@ mod tests {
             Algorithm::from_kms("RSA_SIGN_PSS_2048_SHA256")
         );
         assert_eq!(Algorithm::from_kms("ECDSA_P256_SHA256"), None);
+    }
+
+    // gpg-made vectors (tests/vectors/pgp/README.md in the CLI has the commands).
+    const PGP_KEY: &str = include_str!("../../tests/vectors/pgp/key.asc");
+    const PGP_SIGNED: &[u8] = include_bytes!("../../tests/vectors/pgp/payload.json.asc");
+    const PGP_PAYLOAD: &[u8] = include_bytes!("../../tests/vectors/pgp/payload.json");
+
+    #[test]
+    fn an_attached_gpg_signature_verifies_and_a_tampered_one_does_not() {
+        assert_eq!(
+            pgp_verified_content(PGP_KEY, PGP_SIGNED).as_deref(),
+            Ok(PGP_PAYLOAD)
+        );
+        let mut tampered = PGP_SIGNED.to_vec();
+        let at = tampered.len() / 2;
+        tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
+        assert!(pgp_verified_content(PGP_KEY, &tampered).is_err());
+        assert!(pgp_verified_content(PGP_KEY, b"not a message").is_err());
     }
 }

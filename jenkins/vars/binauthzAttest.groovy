@@ -4,6 +4,8 @@
 // to a JSON file, which this step reads and returns.
 
 // Named argument -> variable the binary reads. Lists (images, registries) are joined with commas.
+// Keys the team holds (pkixPrivateKey, pgpPrivateKey, pgpPassphraseFile) are files, e.g. from
+// withCredentials([file(...)]), instead of kmsKeyVersion.
 @groovy.transform.Field
 static final Map<String, String> ARG_ENV = [
     images          : 'BINAUTHZ_IMAGES',
@@ -27,6 +29,10 @@ static final Map<String, String> ARG_ENV = [
     pae             : 'BINAUTHZ_PAE',
     dsseType        : 'BINAUTHZ_DSSE_TYPE',
     cosign          : 'BINAUTHZ_COSIGN',
+    pkixPrivateKey    : 'BINAUTHZ_PKIX_PRIVATE_KEY',
+    signatureAlgorithm: 'BINAUTHZ_SIGNATURE_ALGORITHM',
+    pgpPrivateKey     : 'BINAUTHZ_PGP_PRIVATE_KEY',
+    pgpPassphraseFile : 'BINAUTHZ_PGP_PASSPHRASE_FILE',
 ]
 
 // Arguments this step handles itself rather than passing on.

@@ -37,6 +37,11 @@ const INPUTS: &[(&str, &str)] = &[
     ("pae", "BINAUTHZ_PAE"),
     ("dsse-type", "BINAUTHZ_DSSE_TYPE"),
     ("cosign", "BINAUTHZ_COSIGN"),
+    ("pkix-private-key", "BINAUTHZ_PKIX_PRIVATE_KEY"),
+    ("signature-algorithm", "BINAUTHZ_SIGNATURE_ALGORITHM"),
+    ("pgp-private-key", "BINAUTHZ_PGP_PRIVATE_KEY"),
+    ("pgp-passphrase-file", "BINAUTHZ_PGP_PASSPHRASE_FILE"),
+    ("pgp-passphrase", "BINAUTHZ_PGP_PASSPHRASE"),
 ];
 
 /// `--github-status`'s target from GitHub's own variables, as Actions sets them for every job
@@ -128,6 +133,8 @@ impl Ci for GitHub {
             env("GOOGLE_OAUTH_ACCESS_TOKEN"),
             env("GITHUB_TOKEN"),
             env("INPUT_GITHUB-TOKEN"),
+            env("INPUT_PGP-PASSPHRASE"),
+            env("BINAUTHZ_PGP_PASSPHRASE"),
             file_token,
         ];
         for secret in secrets
@@ -297,6 +304,21 @@ mod tests {
             let e = commit_status_target(&env_of(&vars)).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn the_pgp_passphrase_input_is_masked_before_anything_else_is_written() {
+        let env = env_of(&[("INPUT_PGP-PASSPHRASE", "s3cret pass")]);
+        let mut out = Vec::new();
+        GitHub.start(&env, &mut out).unwrap();
+        let written = String::from_utf8(out).unwrap();
+        assert!(
+            written.starts_with("::add-mask::s3cret pass\n"),
+            "{written}"
+        );
+        assert!(GitHub
+            .inputs(&env)
+            .contains(&("BINAUTHZ_PGP_PASSPHRASE".into(), "s3cret pass".into())));
     }
 
     #[test]

@@ -7,9 +7,13 @@
 
 pub mod digest;
 pub mod docs;
+/// Attestor key entries for KMS versions and keys the team holds (setup, rotate).
+pub mod keys;
 pub mod payload;
 pub mod pin;
 pub mod policy;
+/// `rotate`: move an attestor to a new key without breaking deploys.
+pub mod rotate;
 pub mod setup;
 pub mod sign;
 pub mod verify;

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::keys::{kms_entry, Entry, LocalKey};
 use super::{print, Context, Report};
 use crate::algorithm::SigningAlgorithm;
 use crate::cli::{PolicyMode, SetupArgs};
@@ -47,7 +48,11 @@ struct Summary {
     changes: Vec<Change>,
     attestor: String,
     note: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     key_version: String,
+    /// For a key the team holds: the id the attestor files it under.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    key_id: String,
     sign: String,
     ci_inputs: String,
 }
@@ -81,10 +86,29 @@ impl Setup<'_> {
     }
 }
 
-/// Sets the chain up; returns the names a CI hands on (attestor, key-version, note).
+/// What signs: a KMS key setup creates or checks, or a key the team holds, whose public half
+/// setup only registers with the attestor.
+enum KeyArg {
+    Kms(CryptoKeyName, SigningAlgorithm),
+    Local(LocalKey),
+}
+
+/// Sets the chain up; returns the names a CI hands on (attestor, key-version or key-id, note).
 async fn setup(ctx: &Context, args: &SetupArgs) -> Result<Vec<(String, String)>> {
     let attestor = args.attestor.name()?;
-    let key = CryptoKeyName::parse(&args.kms_key)?;
+    let key = match (&args.kms_key, &args.pkix_public_key, &args.pgp_public_key) {
+        (Some(kms), None, None) => KeyArg::Kms(
+            CryptoKeyName::parse(kms)?,
+            algorithm(args.algorithm.as_deref().unwrap_or("ec-sign-p256-sha256"))?,
+        ),
+        (None, Some(pem), None) => KeyArg::Local(LocalKey::pkix(pem, args.algorithm.as_deref())?),
+        (None, None, Some(armored)) => KeyArg::Local(LocalKey::pgp(armored)?),
+        _ => {
+            return Err(Error::Usage(
+                "pass one key: --kms-key, --pkix-public-key or --pgp-public-key".into(),
+            ))
+        }
+    };
     let note = match &args.note {
         Some(n) => NoteName::parse(n)?,
         None => NoteName {
@@ -92,7 +116,6 @@ async fn setup(ctx: &Context, args: &SetupArgs) -> Result<Vec<(String, String)>>
             id: attestor.id.clone(),
         },
     };
-    let algorithm = algorithm(&args.algorithm)?;
     for signer in &args.signers {
         check_member(signer)?;
     }
@@ -103,28 +126,57 @@ async fn setup(ctx: &Context, args: &SetupArgs) -> Result<Vec<(String, String)>>
         changes: Vec::new(),
         args,
     };
-    let (version, pem) = s.key(&key, algorithm).await?;
-    s.note(&note, &attestor).await?;
-    s.attestor(&attestor, &note, &version, pem.as_deref(), algorithm)
-        .await?;
-    s.iam(&key, &note, &attestor).await?;
+    let (version, key_id, sign, ci_inputs) = match &key {
+        KeyArg::Kms(crypto_key, algorithm) => {
+            let (version, pem) = s.key(crypto_key, *algorithm).await?;
+            s.note(&note, &attestor).await?;
+            let entry = kms_entry(&s.rest, &version, pem.as_deref(), *algorithm);
+            s.attestor(&attestor, &note, &entry).await?;
+            (
+                version.clone(),
+                String::new(),
+                format!(
+                    "binauthz-attest sign --attestor {attestor} --kms-key-version {version} IMAGE"
+                ),
+                format!("attestor: {attestor}\nkms-key-version: {version}\n"),
+            )
+        }
+        KeyArg::Local(local) => {
+            s.note(&note, &attestor).await?;
+            let held = s.attestor(&attestor, &note, &local.entry()).await?;
+            let id = local.check_held(held.as_ref(), &attestor)?;
+            let flag = local.sign_flag();
+            (
+                String::new(),
+                id,
+                format!(
+                    "binauthz-attest sign --attestor {attestor} --{flag} PRIVATE_KEY_FILE IMAGE"
+                ),
+                format!("attestor: {attestor}\n{flag}: PRIVATE_KEY_FILE\n"),
+            )
+        }
+    };
+    let kms_key = match &key {
+        KeyArg::Kms(crypto_key, _) => Some(crypto_key),
+        KeyArg::Local(_) => None,
+    };
+    s.iam(kms_key, &note, &attestor).await?;
     if args.policy != PolicyMode::None {
         s.policy(&attestor).await?;
     }
-    let sign =
-        format!("binauthz-attest sign --attestor {attestor} --kms-key-version {version} IMAGE");
-    let ci_inputs = format!("attestor: {attestor}\nkms-key-version: {version}\n");
-    let names = vec![
-        ("attestor".to_string(), attestor.to_string()),
-        ("key-version".to_string(), version.clone()),
-        ("note".to_string(), note.to_string()),
-    ];
+    let mut names = vec![("attestor".to_string(), attestor.to_string())];
+    match version.is_empty() {
+        false => names.push(("key-version".to_string(), version.clone())),
+        true => names.push(("key-id".to_string(), key_id.clone())),
+    }
+    names.push(("note".to_string(), note.to_string()));
     let summary = Summary {
         plan: s.plan,
         changes: s.changes,
         attestor: attestor.to_string(),
         note: note.to_string(),
         key_version: version.clone(),
+        key_id,
         sign,
         ci_inputs,
     };
@@ -339,27 +391,25 @@ impl Setup<'_> {
         }
     }
 
-    /// The attestor on `note`, trusting `version` under gcloud's id form
-    /// (`//<KMS host>/v1/<version>`, ARCHITECTURE.md "Key ids"). An attestor on another note is
-    /// refused: its note cannot change.
+    /// The attestor on `note`, trusting the key of `entry`. An attestor on another note is
+    /// refused: its note cannot change. Answers the attestor's entry for the key as stored
+    /// (None when `--plan` would add it).
     async fn attestor(
         &mut self,
         attestor: &AttestorName,
         note: &NoteName,
-        version: &str,
-        pem: Option<&str>,
-        algorithm: SigningAlgorithm,
-    ) -> Result<()> {
+        entry: &Entry,
+    ) -> Result<Option<Value>> {
         let name = attestor.to_string();
-        let kms = self.rest.base(Api::Kms);
-        let host = kms
-            .split("://")
-            .nth(1)
-            .unwrap_or(&kms)
-            .trim_end_matches('/');
-        let key_id = format!("//{host}/v1/{version}");
-        let public_key = json!({"id": key_id, "pkixPublicKey": {
-            "publicKeyPem": pem.unwrap_or_default(), "signatureAlgorithm": algorithm.binauthz_name}});
+        let public_key = entry.body.clone();
+        let key_id = &entry.shown;
+        let version = &entry.shown;
+        let held = |stored: &Value| -> Option<Value> {
+            stored["userOwnedGrafeasNote"]["publicKeys"]
+                .as_array()
+                .and_then(|ks| ks.iter().find(|k| (entry.holds)(k)).cloned())
+        };
+        let mut stored_entry = None;
         match self.rest.get(Api::Binauthz, &name).await? {
             Some(mut found) => {
                 let reference = found["userOwnedGrafeasNote"]["noteReference"]
@@ -371,21 +421,16 @@ impl Setup<'_> {
                         "attestor {name} exists on note {reference}, not {note}; an attestor's note cannot change: pass --note {reference}, or name another --attestor"
                     )));
                 }
+                stored_entry = held(&found);
+                let trusted = stored_entry.is_some();
                 let keys = &mut found["userOwnedGrafeasNote"]["publicKeys"];
-                let trusted = keys.as_array().is_some_and(|ks| {
-                    ks.iter().any(|k| {
-                        k["id"].as_str().is_some_and(|id| {
-                            crate::names::KeyVersionName::parse(version)
-                                .is_ok_and(|v| v.is_named_by(id))
-                        })
-                    })
-                });
                 if !trusted && !self.plan {
                     match keys.as_array_mut() {
                         Some(list) => list.push(public_key),
                         None => *keys = json!([public_key]),
                     }
-                    self.rest
+                    let updated = self
+                        .rest
                         .call(
                             Api::Binauthz,
                             "PUT",
@@ -394,6 +439,7 @@ impl Setup<'_> {
                             format!("add {version} to attestor {name}"),
                         )
                         .await?;
+                    stored_entry = held(&updated);
                 }
                 self.record(
                     "attestor",
@@ -409,7 +455,8 @@ impl Setup<'_> {
             None => {
                 if !self.plan {
                     let body = json!({"userOwnedGrafeasNote": {"noteReference": note.to_string(), "publicKeys": [public_key]}});
-                    self.rest
+                    let created = self
+                        .rest
                         .call(
                             Api::Binauthz,
                             "POST",
@@ -421,6 +468,7 @@ impl Setup<'_> {
                             format!("create attestor {name}"),
                         )
                         .await?;
+                    stored_entry = held(&created);
                 }
                 self.record(
                     "attestor",
@@ -430,7 +478,7 @@ impl Setup<'_> {
                 );
             }
         }
-        Ok(())
+        Ok(stored_entry)
     }
 
     /// Least privilege: for each `--signer`, the roles of [`SIGN_NEEDS`] on exactly the
@@ -439,13 +487,17 @@ impl Setup<'_> {
     /// on the note", https://cloud.google.com/binary-authorization/docs/creating-attestors-cli).
     async fn iam(
         &mut self,
-        key: &CryptoKeyName,
+        key: Option<&CryptoKeyName>,
         note: &NoteName,
         attestor: &AttestorName,
     ) -> Result<()> {
         let mut wanted: BTreeMap<Grantee, BTreeSet<(&str, String)>> = BTreeMap::new();
         for signer in &self.args.signers {
-            for (_, grantee, role) in SIGN_NEEDS {
+            // A key the team holds signs locally: no KMS grants.
+            let needed = SIGN_NEEDS
+                .iter()
+                .filter(|(_, grantee, _)| key.is_some() || *grantee != Grantee::Key);
+            for (_, grantee, role) in needed {
                 wanted
                     .entry(*grantee)
                     .or_default()
@@ -476,11 +528,12 @@ impl Setup<'_> {
             .or_default()
             .insert(("roles/containeranalysis.notes.occurrences.viewer", agent));
         for (grantee, grants) in wanted {
-            let (api, resource, get_with_post) = match grantee {
-                Grantee::Key => (Api::Kms, key.to_string(), false),
-                Grantee::Note => (Api::Grafeas, note.to_string(), true),
-                Grantee::Project => (Api::ResourceManager, project.clone(), true),
-                Grantee::Attestor => (Api::Binauthz, attestor.to_string(), false),
+            let (api, resource, get_with_post) = match (grantee, key) {
+                (Grantee::Key, Some(key)) => (Api::Kms, key.to_string(), false),
+                (Grantee::Key, None) => continue,
+                (Grantee::Note, _) => (Api::Grafeas, note.to_string(), true),
+                (Grantee::Project, _) => (Api::ResourceManager, project.clone(), true),
+                (Grantee::Attestor, _) => (Api::Binauthz, attestor.to_string(), false),
             };
             self.grant(api, &resource, get_with_post, &grants).await?;
         }

@@ -21,7 +21,7 @@ use crate::gcp::binauthz::Binauthz;
 use crate::gcp::grafeas::Grafeas;
 use crate::gcp::kms::Kms;
 use crate::gcp::Endpoints;
-use crate::model::{Attestor, PublicKey, TrustedKey};
+use crate::model::{Attestor, TrustedKey};
 use crate::names::{self, AttestorName, KeyVersionName};
 use crate::payload::Payload;
 use crate::progress::Progress;
@@ -29,8 +29,9 @@ use crate::reference::{Digest, ImageRef};
 use crate::registry::{Child, Registry};
 use crate::report::{ImageError, Outcome, Status};
 use crate::signer::kms::KmsSigner;
+use crate::signer::pgp::{PgpSigner, PASSPHRASE_ENV};
 use crate::signer::pkix::PkixSigner;
-use crate::signer::Signer;
+use crate::signer::{Signer, SignerKey};
 
 /// Attempts at filing one attestation when the answer is lost (each after looking first).
 const CREATE_ATTEMPTS: usize = 3;
@@ -127,6 +128,9 @@ pub struct SignRequest {
     pub pae: Option<String>,
     /// `--cosign`: the cosign storage forms written after the attestation.
     pub cosign: Option<crate::cli::CosignForm>,
+    /// Count as existing only an attestation by the signing key itself, not one by another key
+    /// of the attestor (`rotate --reattest`: the old key's attestations are what it replaces).
+    pub only_by_signing_key: bool,
 }
 
 /// What holds the private key.
@@ -135,12 +139,23 @@ pub enum KeySource {
     Kms(KeyVersionName),
     /// A local PKIX key file, with `--signature-algorithm` when given.
     Pkix(std::path::PathBuf, Option<SigningAlgorithm>),
+    /// A local ASCII-armored OpenPGP secret key file, with `--pgp-passphrase-file` when given
+    /// (else the passphrase is read from `BINAUTHZ_PGP_PASSPHRASE`, if set).
+    Pgp(std::path::PathBuf, Option<std::path::PathBuf>),
 }
 
 fn key_source(args: &SignArgs) -> Result<KeySource> {
-    match (&args.kms_key_version, &args.pkix_private_key) {
-        (Some(version), None) => Ok(KeySource::Kms(KeyVersionName::parse(version)?)),
-        (None, Some(path)) => {
+    match (
+        &args.kms_key_version,
+        &args.pkix_private_key,
+        &args.pgp_private_key,
+    ) {
+        (Some(version), None, None) => Ok(KeySource::Kms(KeyVersionName::parse(version)?)),
+        (None, None, Some(path)) => Ok(KeySource::Pgp(
+            path.clone(),
+            args.pgp_passphrase_file.clone(),
+        )),
+        (None, Some(path), None) => {
             let algorithm = args
                 .signature_algorithm
                 .as_deref()
@@ -156,7 +171,7 @@ fn key_source(args: &SignArgs) -> Result<KeySource> {
             Ok(KeySource::Pkix(path.clone(), algorithm))
         }
         _ => Err(Error::Usage(
-            "pass one key: --kms-key-version or --pkix-private-key".into(),
+            "pass one key: --kms-key-version, --pkix-private-key or --pgp-private-key".into(),
         )),
     }
 }
@@ -231,6 +246,7 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
                 .unwrap_or_else(|| attestation::GCLOUD_DSSE_TYPE.to_string())
         }),
         cosign: args.cosign,
+        only_by_signing_key: false,
     })
     .and_then(|request| {
         let single = request.images.len() == 1;
@@ -245,7 +261,7 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
 
 /// The clients `sign` uses, set up on both cores at once: each loads the system's trust roots,
 /// which is most of a run's local cost.
-async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
+pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
     let auth = ctx.auth()?;
     let endpoints = Endpoints::from_env();
     // Every Google call needs the token: fetch it once, before anything runs concurrently.
@@ -268,6 +284,13 @@ async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
             warn_if_readable_by_others(path);
             Box::new(PkixSigner::load(path, *algorithm)?)
         }
+        KeySource::Pgp(path, passphrase_file) => {
+            warn_if_readable_by_others(path);
+            Box::new(PgpSigner::load(
+                path,
+                pgp_passphrase(passphrase_file.as_deref())?,
+            )?)
+        }
     };
     Ok(Services {
         registry,
@@ -277,9 +300,26 @@ async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
     })
 }
 
+/// The OpenPGP key's passphrase: the first line of `--pgp-passphrase-file` (as gpg's
+/// `--passphrase-file` reads it), else `BINAUTHZ_PGP_PASSPHRASE`, else none. Never printed.
+pub fn pgp_passphrase(file: Option<&std::path::Path>) -> Result<Option<String>> {
+    if let Some(path) = file {
+        warn_if_readable_by_others(path);
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Usage(format!(
+                "--pgp-passphrase-file {}: cannot be read ({}); give a file whose first line is the passphrase",
+                path.display(),
+                e.kind()
+            ))
+        })?;
+        return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
+    }
+    Ok(std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty()))
+}
+
 /// A private key file that group or others may read is worth a warning, not a refusal: CI
 /// secret files often are.
-fn warn_if_readable_by_others(path: &std::path::Path) {
+pub fn warn_if_readable_by_others(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.permissions().mode() & 0o077 != 0 {
@@ -296,7 +336,7 @@ struct Batch<'a> {
     services: &'a Services,
     request: &'a SignRequest,
     attestor: Attestor,
-    key: PublicKey,
+    key: SignerKey,
     trusted: TrustedKey,
     project: String,
     finished: &'a Mutex<Vec<Outcome>>,
@@ -510,10 +550,13 @@ impl Batch<'_> {
         let (registry, signer) = (&self.services.registry, self.services.signer.as_ref());
         let mut stored = Vec::new();
         if matches!(form, CosignForm::Sig | CosignForm::Both) {
-            stored.push(cosign::write_sig(registry, image, digest, signer, &self.key).await?);
+            stored
+                .push(cosign::write_sig(registry, image, digest, signer, self.key.pkix()?).await?);
         }
         if matches!(form, CosignForm::Bundle | CosignForm::Both) {
-            stored.push(cosign::write_bundle(registry, image, digest, signer, &self.key).await?);
+            stored.push(
+                cosign::write_bundle(registry, image, digest, signer, self.key.pkix()?).await?,
+            );
         }
         Ok(stored
             .into_iter()
@@ -612,14 +655,12 @@ impl Batch<'_> {
             .grafeas
             .attestations(&self.attestor.note, digest)
             .await?;
-        Ok(filed
-            .into_iter()
-            .filter(|a| {
-                attestation::check_with(a, &self.attestor, image_ref, self.request.pae.as_deref())
-                    .is_ok()
-            })
-            .map(|a| a.name)
-            .collect())
+        // `rotate --reattest` counts only attestations by the key it signs with.
+        let counts = |a: &crate::model::Attestation| {
+            attestation::check_with(a, &self.attestor, image_ref, self.request.pae.as_deref())
+                .is_ok_and(|id| !self.request.only_by_signing_key || id == self.trusted.id)
+        };
+        Ok(filed.into_iter().filter(counts).map(|a| a.name).collect())
     }
 
     /// Files the attestation. Creating is not idempotent, so when an attempt fails in a way

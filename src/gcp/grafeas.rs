@@ -38,6 +38,17 @@ impl Grafeas {
     /// Every attestation under `note` whose resource ends with `digest`: the filter gcloud's
     /// `attestations list` sends. Callers check the exact resource and the signatures.
     pub async fn attestations(&self, note: &NoteName, digest: &Digest) -> Result<Vec<Attestation>> {
+        self.list(note, format!("has_suffix(resourceUrl, \"{digest}\")"))
+            .await
+    }
+
+    /// Every ATTESTATION occurrence under `note`, for any image (`rotate`: what a key attested).
+    pub async fn all_attestations(&self, note: &NoteName) -> Result<Vec<Attestation>> {
+        self.list(note, String::new()).await
+    }
+
+    /// The note's occurrences that `filter` (AIP-160; empty: all) selects, every page.
+    async fn list(&self, note: &NoteName, filter: String) -> Result<Vec<Attestation>> {
         let what = format!("Container Analysis notes.occurrences.list {note}");
         let mut found = Vec::new();
         let mut page_token = String::new();
@@ -48,7 +59,7 @@ impl Grafeas {
                 self.client
                     .list_note_occurrences()
                     .set_name(note.to_string())
-                    .set_filter(format!("has_suffix(resourceUrl, \"{digest}\")"))
+                    .set_filter(filter.clone())
                     .set_page_size(100)
                     .set_page_token(page_token.clone())
                     .send()

@@ -1,7 +1,7 @@
 //! The Cloud KMS signer: the private key never leaves KMS; we send the digest and get the
 //! signature back (`gcp/kms.rs` does the call and its integrity checks).
 
-use super::{BoxFuture, Signer};
+use super::{BoxFuture, Signer, SignerKey};
 use crate::error::{Error, Result};
 use crate::gcp::kms::Kms;
 use crate::model::{Attestor, PublicKey, TrustedKey};
@@ -25,21 +25,29 @@ impl Signer for KmsSigner {
         self.version.to_string()
     }
 
-    fn public_key(&self) -> BoxFuture<'_, Result<PublicKey>> {
-        Box::pin(self.kms.public_key(&self.version))
+    fn public_key(&self) -> BoxFuture<'_, Result<SignerKey>> {
+        Box::pin(async move {
+            self.kms
+                .public_key(&self.version)
+                .await
+                .map(SignerKey::Pkix)
+        })
     }
 
     fn entry_in<'a>(
         &self,
         attestor: &'a Attestor,
-        key: &PublicKey,
-    ) -> Result<(&'a TrustedKey, PublicKey)> {
+        key: &SignerKey,
+    ) -> Result<(&'a TrustedKey, SignerKey)> {
         // KMS decides the algorithm; the entry must agree (checked in `trusted_entry`).
-        trusted_entry(attestor, &self.version, key).map(|entry| (entry, key.clone()))
+        trusted_entry(attestor, &self.version, key.pkix()?).map(|entry| (entry, key.clone()))
     }
 
-    fn sign<'a>(&'a self, key: &'a PublicKey, payload: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
-        Box::pin(self.kms.sign(&self.version, key.algorithm, payload))
+    fn sign<'a>(&'a self, key: &'a SignerKey, payload: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(async move {
+            let algorithm = key.pkix()?.algorithm;
+            self.kms.sign(&self.version, algorithm, payload).await
+        })
     }
 }
 

@@ -8,7 +8,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair, RsaKeyPair};
 use base64::Engine;
 
-use super::{BoxFuture, Signer};
+use super::{BoxFuture, Signer, SignerKey};
 use crate::algorithm::{Signing, SigningAlgorithm};
 use crate::error::{Error, Result};
 use crate::model::{Attestor, PublicKey, TrustedKey};
@@ -143,16 +143,18 @@ impl Signer for PkixSigner {
         self.path.clone()
     }
 
-    fn public_key(&self) -> BoxFuture<'_, Result<PublicKey>> {
+    fn public_key(&self) -> BoxFuture<'_, Result<SignerKey>> {
         // The algorithm is settled against the attestor's entry in `entry_in`; until then, any
         // algorithm that fits the key stands in.
         let provisional = self
             .algorithm
             .or_else(|| SigningAlgorithm::all().find(|a| self.fits(*a)));
         let key = provisional
-            .map(|algorithm| PublicKey {
-                pem: self.public_pem.clone(),
-                algorithm,
+            .map(|algorithm| {
+                SignerKey::Pkix(PublicKey {
+                    pem: self.public_pem.clone(),
+                    algorithm,
+                })
             })
             .ok_or_else(|| {
                 Error::Usage(format!(
@@ -166,8 +168,9 @@ impl Signer for PkixSigner {
     fn entry_in<'a>(
         &self,
         attestor: &'a Attestor,
-        key: &PublicKey,
-    ) -> Result<(&'a TrustedKey, PublicKey)> {
+        key: &SignerKey,
+    ) -> Result<(&'a TrustedKey, SignerKey)> {
+        let key = key.pkix()?;
         let same_key = |k: &&TrustedKey| {
             k.pem
                 .as_deref()
@@ -212,12 +215,16 @@ impl Signer for PkixSigner {
             pem: key.pem.clone(),
             algorithm,
         };
-        Ok((entry, signing_key))
+        Ok((entry, SignerKey::Pkix(signing_key)))
     }
 
-    fn sign<'a>(&'a self, key: &'a PublicKey, payload: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
+    fn sign<'a>(&'a self, key: &'a SignerKey, payload: &'a [u8]) -> BoxFuture<'a, Result<Vec<u8>>> {
         let failed = || Error::Setup(format!("signing with {} failed", self.path));
         let rng = SystemRandom::new();
+        let key = match key.pkix() {
+            Ok(key) => key,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let signature = match (&self.key, key.algorithm.signing) {
             (Key::Ec(k, _), Signing::Ecdsa(_)) => k
                 .sign(&rng, payload)
