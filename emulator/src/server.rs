@@ -100,13 +100,23 @@ async fn handle(
             Action::Answer {
                 status,
                 retry_after,
+                message,
+                body,
             },
             _,
         ) => {
-            let reply = if registry {
-                RegError::for_status(status).reply()
-            } else {
-                Reply::error(&ApiError::for_status(status))
+            let reply = match (body, registry) {
+                (Some(body), _) => Reply::text(status, &body),
+                (None, true) => {
+                    let mut e = RegError::for_status(status);
+                    e.message = message.unwrap_or(e.message);
+                    e.reply()
+                }
+                (None, false) => {
+                    let mut e = ApiError::for_status(status);
+                    e.message = message.unwrap_or(e.message);
+                    Reply::error(&e)
+                }
             };
             Some(match retry_after {
                 Some(secs) => reply.header("retry-after", &secs.to_string()),

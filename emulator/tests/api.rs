@@ -520,3 +520,36 @@ fn sigterm_and_sigint_stop_the_emulator_cleanly() {
         );
     }
 }
+
+#[test]
+fn an_injected_error_can_carry_a_chosen_message_or_body() {
+    let emu = Emulator::start(&key_seed(&[("ec", "EC_SIGN_P256_SHA256")]));
+    let path = format!("v1/{}/publicKey", version("ec"));
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "kms.*", "status": 401, "times": 1, "message": "bad token echo-me"})),
+    );
+    let (status, body) = emu.call("GET", &path, None);
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["message"], "bad token echo-me");
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "kms.*", "status": 502, "times": 1, "body": "<html>proxy echo-me</html>"})),
+    );
+    let (status, body) = emu.call("GET", &path, None);
+    assert_eq!((status, body), (502, json!("<html>proxy echo-me</html>")));
+
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "registry.*", "status": 503, "times": 1, "message": "echo-me"})),
+    );
+    let (status, body) = emu.call("GET", "v2/demo/apps/x/manifests/v1", None);
+    assert_eq!(status, 503);
+    assert_eq!(body["errors"][0]["message"], "echo-me");
+    assert_eq!(emu.call("GET", &path, None).0, 200, "the rules retired");
+}
