@@ -239,7 +239,9 @@ fn oci_reference(image: &ImageRef) -> Reference {
 
 fn is_transient(e: &OciDistributionError) -> bool {
     match e {
-        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout(),
+        // A connection the registry closed before answering (`is_request`: the send failed) is
+        // as safe to repeat as a refused one: every registry call here is a HEAD or GET.
+        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout() || e.is_request(),
         OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
         OciDistributionError::RegistryError { envelope, .. } => envelope
             .errors
