@@ -1,0 +1,338 @@
+//! Faults: every route `sign` touches, failing every way a network fails (429 with and without
+//! `Retry-After`, 500, 503, a hung call, a dropped connection, a create whose answer is lost after
+//! the server stored it), then a rerun without faults; the process killed with SIGKILL at random
+//! points of a batch; a soak of 1000 images under random 503s and lost answers. After each: exactly
+//! one attestation per digest and note, counted through the emulator's API. `tests/README.md`
+//! holds the table of cases and what they showed.
+//!
+//! Google, Artifact Registry and the OAuth2 token endpoint are all the emulator, so every call is
+//! on one request log; credentials are an `authorized_user` ADC file, so the token route is on
+//! the path as in CI.
+
+use crate::common::attest_command;
+use crate::common::emulator::Emulator;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const KEY: &str = "projects/demo/locations/global/keyRings/ring/cryptoKeys/ec/cryptoKeyVersions/1";
+const NOTE: &str = "projects/demo/notes/n1";
+
+/// The emulator as Google (a note, an attestor trusting `KEY`, a refresh-token user) and as
+/// Artifact Registry holding `images` small images `demo/apps/{prefix}{n}:v1`.
+pub(crate) struct Google {
+    pub(crate) emu: Emulator,
+    adc: PathBuf,
+    prefix: String,
+}
+
+impl Google {
+    pub(crate) fn start(prefix: &str, images: usize) -> Google {
+        let mut seed = format!(
+            "keys:\n  - name: projects/demo/locations/global/keyRings/ring/cryptoKeys/ec\n    algorithm: EC_SIGN_P256_SHA256\nnotes:\n  - name: {NOTE}\nattestors:\n  - name: projects/demo/attestors/a1\n    note: {NOTE}\n    keyVersions: [{KEY}]\nauthorizedUsers:\n  - clientId: faults-client\n    clientSecret: faults-secret\n    refreshToken: faults-refresh\n    principal: user:dev@example.com\nimages:\n"
+        );
+        for n in 0..images {
+            seed.push_str(&format!(
+                "  - repository: demo/apps/{prefix}{n}\n    tag: v1\n    content: {prefix}{n}\n"
+            ));
+        }
+        let emu = Emulator::start(&seed);
+        let adc = emu.dir.path().join("adc.json");
+        let user = json!({"type": "authorized_user", "client_id": "faults-client",
+            "client_secret": "faults-secret", "refresh_token": "faults-refresh",
+            "token_uri": format!("{}token", emu.url)});
+        std::fs::write(&adc, user.to_string()).unwrap();
+        std::fs::create_dir_all(emu.dir.path().join("home")).unwrap();
+        Google {
+            emu,
+            adc,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    pub(crate) fn image(&self, n: usize) -> String {
+        format!("{}/demo/apps/{}{n}:v1", self.emu.host(), self.prefix)
+    }
+
+    /// `sign` of `images` with `extra` flags, as a command ready to spawn (output piped).
+    pub(crate) fn sign_command(&self, images: &[String], extra: &[&str]) -> Command {
+        let host = self.emu.host();
+        let mut cmd = attest_command(&self.emu, &self.emu.dir.path().join("home"));
+        cmd.env("GOOGLE_APPLICATION_CREDENTIALS", &self.adc)
+            .args(["--insecure-registry", &host, "--google-registry", &host])
+            .args(["sign", "--attestor=projects/demo/attestors/a1"])
+            .args(["--kms-key-version", KEY])
+            .args(extra)
+            .args(images)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs `sign`; returns (exit code, stdout, stderr).
+    pub(crate) fn sign(&self, images: &[String], extra: &[&str]) -> (i32, String, String) {
+        let out = self.sign_command(images, extra).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub(crate) fn fault(&self, rule: &Value) {
+        self.emu.ok("POST", "emulator/faults", Some(rule));
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        self.emu.ok("DELETE", "emulator/faults", None);
+    }
+
+    /// Attestations on the note, by resource URI (`HOST/REPO@DIGEST`), read page by page.
+    pub(crate) fn attestations(&self) -> HashMap<String, usize> {
+        let mut counts = HashMap::new();
+        let mut token = String::new();
+        for _ in 0..100 {
+            let page = self.emu.ok(
+                "GET",
+                &format!("v1/{NOTE}/occurrences?pageSize=1000&pageToken={token}"),
+                None,
+            );
+            for o in page["occurrences"].as_array().into_iter().flatten() {
+                assert_eq!(o["kind"], "ATTESTATION", "{o}");
+                let uri = o["resourceUri"].as_str().unwrap();
+                *counts.entry(uri.to_string()).or_default() += 1;
+            }
+            match page["nextPageToken"].as_str() {
+                Some(next) if !next.is_empty() => token = next.to_string(),
+                _ => return counts,
+            }
+        }
+        panic!("more than 100 pages of occurrences");
+    }
+
+    /// Attestations of image `n` (its repository, whatever the digest).
+    pub(crate) fn attestations_of(&self, n: usize) -> usize {
+        let repo = format!("{}/demo/apps/{}{n}@", self.emu.host(), self.prefix);
+        self.attestations()
+            .iter()
+            .filter(|(uri, _)| uri.starts_with(&repo))
+            .map(|(_, count)| count)
+            .sum()
+    }
+
+    /// Calls of `route` the emulator has finished (answered, dropped or lost).
+    fn finished_calls(&self, route: &str) -> u64 {
+        self.emu.ok("GET", "emulator/counters", None)["routes"][route]["calls"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+/// How a fault case failed the first run, and what the rerun must find.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// Retried (or looked up) within the run: exit 0, the attestation created.
+    Recovers,
+    /// The run stops with one of these exit codes; the rerun creates the one attestation.
+    Exits(&'static [i32]),
+}
+
+/// One fault of the table: its name, the rule (without `route`), extra flags.
+struct Fault {
+    name: &'static str,
+    rule: Value,
+    flags: &'static [&'static str],
+}
+
+fn faults_for(route: &str) -> Vec<Fault> {
+    let mut faults = vec![
+        Fault {
+            name: "429",
+            rule: json!({"status": 429, "times": 1}),
+            flags: &[],
+        },
+        Fault {
+            name: "429 Retry-After: 1",
+            rule: json!({"status": 429, "times": 1, "retryAfter": 1}),
+            flags: &[],
+        },
+        Fault {
+            name: "500",
+            rule: json!({"status": 500, "times": 1}),
+            flags: &[],
+        },
+        Fault {
+            name: "503",
+            rule: json!({"status": 503, "times": 1}),
+            flags: &[],
+        },
+        Fault {
+            name: "503 on every attempt",
+            rule: json!({"status": 503}),
+            flags: &[],
+        },
+        Fault {
+            name: "connection dropped",
+            rule: json!({"drop": true, "times": 1}),
+            flags: &[],
+        },
+        // The per-attempt limit is 60 s (retry.rs): the cheap bounded hang is `--timeout`.
+        Fault {
+            name: "hung 3 s, --timeout 1s",
+            rule: json!({"latencyMs": 3000, "times": 1}),
+            flags: &["--timeout", "1s"],
+        },
+    ];
+    if route == "grafeas.occurrences.create" {
+        faults.push(Fault {
+            name: "stored, answer lost",
+            rule: json!({"dropAfter": true, "times": 1}),
+            flags: &[],
+        });
+        faults.push(Fault {
+            name: "stored, answer lost on every attempt",
+            rule: json!({"dropAfter": true}),
+            flags: &[],
+        });
+    }
+    faults
+}
+
+/// What each fault must do on each route. Reads and KMS signing are retried; a create is never
+/// repeated blindly but looked up first, so a failed or lost create recovers too; a fault on
+/// every attempt exhausts the retries (exit 6); `--timeout` stops the run (exit 6).
+fn expect(route: &str, fault: &str) -> Expect {
+    match (route, fault) {
+        // oci-client answers a manifest HEAD without `Docker-Content-Digest` (any error) with a
+        // GET of the same manifest, which then decides.
+        ("registry.manifests.head", "503 on every attempt") => Expect::Recovers,
+        // Documented: 6 (a remote call still failing after retries). The token source's failure
+        // is mapped to 3 until the issue #21 fix "a transient failure to mint a token exits 6"
+        // lands; then only 6.
+        ("oauth2.token", "503 on every attempt") => Expect::Exits(&[3, 6]),
+        (_, "503 on every attempt" | "hung 3 s, --timeout 1s") => Expect::Exits(&[6]),
+        _ => Expect::Recovers,
+    }
+}
+
+/// The routes of the pipeline with what makes `sign` call them: the manifest GET only happens
+/// when `--all-platforms` asks whether the manifest is an index.
+const ROUTES: &[(&str, &[&str])] = &[
+    ("oauth2.token", &[]),
+    ("registry.manifests.head", &[]),
+    ("registry.manifests.get", &["--all-platforms"]),
+    ("binauthz.attestors.get", &[]),
+    ("kms.cryptoKeyVersions.getPublicKey", &[]),
+    ("kms.cryptoKeyVersions.asymmetricSign", &[]),
+    ("grafeas.notes.occurrences.list", &[]),
+    ("grafeas.occurrences.create", &[]),
+];
+
+/// Runs every fault of `route` on its own image of one emulator: the faulted run, the rerun
+/// without faults, the count. Prints one Markdown row per case (`--nocapture` shows them).
+fn fault_table(route: &str) {
+    let (_, route_flags) = ROUTES.iter().find(|(r, _)| *r == route).unwrap();
+    let faults = faults_for(route);
+    let google = Google::start("f", faults.len());
+    let mut failures = Vec::new();
+    for (n, fault) in faults.iter().enumerate() {
+        let image = google.image(n);
+        let mut rule = fault.rule.clone();
+        rule["route"] = json!(route);
+        google.fault(&rule);
+        let before = google.finished_calls(route);
+        let started = Instant::now();
+        let mut flags: Vec<&str> = route_flags.to_vec();
+        flags.extend(fault.flags);
+        let (code, stdout, stderr) = google.sign(std::slice::from_ref(&image), &flags);
+        let took = started.elapsed();
+        google.clear_faults();
+        // A hung call is still being served after the client gave up: let it finish (it may
+        // store an attestation) before the rerun looks, so the count judges the worst order.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fault.rule.get("latencyMs").is_some()
+            && google.finished_calls(route) == before
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (rerun, rerun_out, rerun_err) = google.sign(std::slice::from_ref(&image), route_flags);
+        let count = google.attestations_of(n);
+        let status = serde_json::from_str::<Value>(&stdout)
+            .ok()
+            .and_then(|o| o[0]["status"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".into());
+        let rerun_status = serde_json::from_str::<Value>(&rerun_out)
+            .ok()
+            .and_then(|o| o[0]["status"].as_str().map(str::to_string))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "| `{route}` | {} | {code} ({status}) | {rerun} ({rerun_status}) | {count} | {:.1} s |",
+            fault.name,
+            took.as_secs_f64()
+        );
+        let expected = expect(route, fault.name);
+        let ok = match expected {
+            Expect::Recovers => code == 0 && status == "created",
+            Expect::Exits(codes) => codes.contains(&code),
+        } && rerun == 0
+            && count == 1
+            && rerun_status
+                == if code == 0 {
+                    "existing"
+                } else {
+                    rerun_status.as_str()
+                };
+        if !ok {
+            failures.push(format!(
+                "{route} / {}: expected {expected:?}; first run {code} {status}, rerun {rerun} \
+                 {rerun_status}, {count} attestation(s)\nfirst stderr: {stderr}\nrerun stderr: {rerun_err}",
+                fault.name
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn faults_on_the_token_endpoint() {
+    fault_table("oauth2.token");
+}
+
+#[test]
+fn faults_on_the_manifest_head() {
+    fault_table("registry.manifests.head");
+}
+
+#[test]
+fn faults_on_the_manifest_get() {
+    fault_table("registry.manifests.get");
+}
+
+#[test]
+fn faults_on_attestors_get() {
+    fault_table("binauthz.attestors.get");
+}
+
+#[test]
+fn faults_on_kms_get_public_key() {
+    fault_table("kms.cryptoKeyVersions.getPublicKey");
+}
+
+#[test]
+fn faults_on_kms_asymmetric_sign() {
+    fault_table("kms.cryptoKeyVersions.asymmetricSign");
+}
+
+#[test]
+fn faults_on_occurrences_list() {
+    fault_table("grafeas.notes.occurrences.list");
+}
+
+#[test]
+fn faults_on_occurrences_create() {
+    fault_table("grafeas.occurrences.create");
+}
