@@ -123,6 +123,28 @@ impl Google {
             .sum()
     }
 
+    /// Attestation counts of images `range` that have any, by image number.
+    pub(crate) fn attestations_of_range(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> std::collections::BTreeMap<usize, usize> {
+        let counts = self.attestations();
+        let host = self.emu.host();
+        let mut found = std::collections::BTreeMap::new();
+        for n in range {
+            let repo = format!("{host}/demo/apps/{}{n}@", self.prefix);
+            let count: usize = counts
+                .iter()
+                .filter(|(uri, _)| uri.starts_with(&repo))
+                .map(|(_, c)| c)
+                .sum();
+            if count > 0 {
+                found.insert(n, count);
+            }
+        }
+        found
+    }
+
     /// Calls of `route` the emulator has finished (answered, dropped or lost).
     fn finished_calls(&self, route: &str) -> u64 {
         self.emu.ok("GET", "emulator/counters", None)["routes"][route]["calls"]
@@ -335,4 +357,111 @@ fn faults_on_occurrences_list() {
 #[test]
 fn faults_on_occurrences_create() {
     fault_table("grafeas.occurrences.create");
+}
+
+/// The seed of a randomised suite: `BINAUTHZ_FAULTS_SEED` replays one, else a fresh one. Printed
+/// so a failure can be replayed.
+fn seed(suite: &str) -> u64 {
+    let seed = std::env::var("BINAUTHZ_FAULTS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    println!("{suite}: BINAUTHZ_FAULTS_SEED={seed}");
+    seed
+}
+
+/// Asserts every image `range` of `google` has exactly one attestation; `after` names the step.
+fn exactly_one_each(google: &Google, range: std::ops::Range<usize>, after: &str) {
+    let counts = google.attestations_of_range(range.clone());
+    let wrong: Vec<(usize, usize)> = range
+        .map(|n| (n, counts.get(&n).copied().unwrap_or(0)))
+        .filter(|(_, c)| *c != 1)
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{after}: images (number, attestations) without exactly one: {wrong:?}"
+    );
+}
+
+/// A 50-image batch killed with SIGKILL at a random moment, then rerun, 20 times (each round its
+/// own 50 images): a kill may land before a create, while it is in flight, or after the server
+/// stored it but before the process read the answer; never a duplicate, everything attested once
+/// the rerun is done. The kill moment is uniform over the length of an uninterrupted batch
+/// (measured first) in half the rounds, over the stretch where creates run in the other half.
+#[test]
+fn sigkill_at_random_points_of_a_batch_never_duplicates() {
+    const BATCH: usize = 50;
+    const ROUNDS: usize = 20;
+    let mut rng = fastrand::Rng::with_seed(seed("sigkill"));
+    let google = Google::start("k", BATCH * (ROUNDS + 1));
+    let batch = |round: usize| -> Vec<String> {
+        (round * BATCH..(round + 1) * BATCH)
+            .map(|n| google.image(n))
+            .collect()
+    };
+    let suite = Instant::now();
+    // Round 0, uninterrupted: how long a batch takes here, and when its first create came.
+    let epoch_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let (started, started_ms) = (Instant::now(), epoch_ms());
+    let (code, _, stderr) = google.sign(&batch(0), &[]);
+    let full = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    exactly_one_each(&google, 0..BATCH, "an uninterrupted batch");
+    let first_create = google.emu.ok("GET", "emulator/requests", None)["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["route"] == "grafeas.occurrences.create")
+        .filter_map(|r| r["receivedMs"].as_u64())
+        .min()
+        .expect("round 0 created");
+    let creates_from = Duration::from_millis(first_create.saturating_sub(started_ms));
+    let mut killed_with = Vec::new();
+    for round in 1..=ROUNDS {
+        let images = batch(round);
+        // Odd rounds: anywhere in the run; even rounds: while creates are under way.
+        let at = if round % 2 == 1 {
+            full.mul_f64(rng.f64())
+        } else {
+            creates_from + (full.saturating_sub(creates_from)).mul_f64(rng.f64())
+        };
+        let mut child = google.sign_command(&images, &[]).spawn().unwrap();
+        std::thread::sleep(at);
+        // SIGKILL (Child::kill on Unix): no handler, no flush, the worst a runner does.
+        let finished_first = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        child.wait().unwrap();
+        let before_rerun = google.attestations_of_range(round * BATCH..(round + 1) * BATCH);
+        assert!(
+            before_rerun.values().all(|c| *c <= 1),
+            "round {round}, killed at {at:?}: a duplicate before the rerun: {before_rerun:?}"
+        );
+        killed_with.push((at.as_millis(), before_rerun.len(), finished_first));
+        let (code, _, stderr) = google.sign(&images, &[]);
+        assert_eq!(
+            code, 0,
+            "round {round}, rerun after a kill at {at:?}: {stderr}"
+        );
+        exactly_one_each(
+            &google,
+            round * BATCH..(round + 1) * BATCH,
+            &format!("round {round}, rerun after a kill at {at:?}"),
+        );
+    }
+    println!(
+        "sigkill: batch of {BATCH} in {full:?}, creates from {creates_from:?}; {ROUNDS} rounds (kill ms, attested before the \
+         rerun, finished before the kill): {killed_with:?}; suite {:?}",
+        suite.elapsed()
+    );
+    assert!(
+        killed_with
+            .iter()
+            .any(|(_, done, _)| *done > 0 && *done < BATCH),
+        "no kill landed mid-batch: {killed_with:?}"
+    );
 }
