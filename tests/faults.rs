@@ -465,3 +465,61 @@ fn sigkill_at_random_points_of_a_batch_never_duplicates() {
         "no kill landed mid-batch: {killed_with:?}"
     );
 }
+
+/// 1000 images in one run under random faults on every route: 5% of calls answer 503, 1% are
+/// served and their answer lost (a create stored but never confirmed). Retries and the look
+/// before a second create absorb them; a call unlucky on every attempt fails its image (exit 6),
+/// and the rerun (at most 3) finishes. At the end: exactly 1000 attestations, one per image.
+#[test]
+fn soak_1000_images_under_random_503s_and_lost_answers() {
+    const IMAGES: usize = 1000;
+    let google = Google::start("s", IMAGES);
+    google.fault(&json!({"route": "*", "status": 503, "rate": 0.05}));
+    google.fault(&json!({"route": "*", "dropAfter": true, "rate": 0.01}));
+    let images: Vec<String> = (0..IMAGES).map(|n| google.image(n)).collect();
+    let started = Instant::now();
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let run = Instant::now();
+        let (code, _, stderr) = google.sign(&images, &[]);
+        let failed = stderr
+            .lines()
+            .find(|l| l.contains("images failed"))
+            .unwrap_or_default()
+            .to_string();
+        runs.push((code, run.elapsed(), failed));
+        if code == 0 {
+            break;
+        }
+        assert_eq!(
+            code, 6,
+            "only exhausted retries may fail a soak run: {stderr}"
+        );
+    }
+    let took = started.elapsed();
+    let counters = google.emu.ok("GET", "emulator/counters", None)["routes"].clone();
+    let (mut calls, mut injected, mut lost) = (0, 0, 0);
+    for (_, c) in counters.as_object().unwrap() {
+        calls += c["calls"].as_u64().unwrap_or(0);
+        injected += c["statuses"]["503"].as_u64().unwrap_or(0);
+        lost += c["statuses"]["0"].as_u64().unwrap_or(0);
+    }
+    println!(
+        "soak: {IMAGES} images, runs (exit, time, failures) {runs:?}, {took:?} in all; {calls} \
+         calls, {injected} answered 503, {lost} answers lost; creates {}",
+        counters["grafeas.occurrences.create"]
+    );
+    assert_eq!(
+        runs.last().unwrap().0,
+        0,
+        "still failing after 4 runs: {runs:?}"
+    );
+    google.clear_faults();
+    let counts = google.attestations();
+    assert_eq!(
+        counts.values().sum::<usize>(),
+        IMAGES,
+        "attestations in all"
+    );
+    exactly_one_each(&google, 0..IMAGES, "the soak");
+}
