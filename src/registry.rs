@@ -23,7 +23,7 @@ use oci_client::{Client, Reference};
 use crate::error::{Error, Result};
 use crate::reference::{Digest, ImageRef};
 use crate::retry::{self, Failure, Stopped};
-use crate::token::AccessToken;
+use crate::token::{redact, AccessToken};
 
 /// How the registry client reaches registries and whom it trusts with the Google token.
 #[derive(Clone, Debug, Default)]
@@ -251,8 +251,33 @@ fn is_transient(e: &OciDistributionError) -> bool {
     }
 }
 
-/// Maps oci-client's error to ours, naming the image; the registry's own words go in `reason`.
+/// Maps oci-client's error to ours, naming the image; the registry's own words go in `reason`,
+/// cleaned of the tokens we hold (a registry may echo the bearer it was sent).
 fn registry_error(e: OciDistributionError, image: &ImageRef) -> Error {
+    match raw_registry_error(e, image) {
+        Error::RegistryAuth {
+            registry,
+            image,
+            reason,
+        } => Error::RegistryAuth {
+            registry,
+            image,
+            reason: redact(&reason),
+        },
+        Error::Registry {
+            registry,
+            image,
+            reason,
+        } => Error::Registry {
+            registry,
+            image,
+            reason: redact(&reason),
+        },
+        other => other,
+    }
+}
+
+fn raw_registry_error(e: OciDistributionError, image: &ImageRef) -> Error {
     let registry = image.registry().to_string();
     let image_name = image.to_string();
     let auth = |reason: String| Error::RegistryAuth {

@@ -145,7 +145,9 @@ impl Auth {
         .await
         .map_err(|stopped| Error::NoCredentials {
             reason: match stopped {
-                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => e.to_string(),
+                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
+                    crate::token::redact(&e.to_string())
+                }
                 Stopped::TimedOut(limit) => format!(
                     "the token source gave no answer within {} s",
                     limit.as_secs()
