@@ -29,6 +29,9 @@ mod retries;
 /// The wrappers under real runners' rules: the action under podman, gitlab-ci-local, Tekton's
 /// step, the arm64 binary under qemu.
 mod runners;
+/// Secrets (tokens, keys, credential files, echoed error bodies) never reach a byte the process
+/// writes, under GitHub Actions, GitLab and no CI.
+mod secrets;
 /// `setup` against the IAM-enforcing emulator: the chain, least privilege proven binding by
 /// binding, idempotency, refusals, `--plan`.
 mod setup;
