@@ -20,6 +20,7 @@ const FILE_TOKEN: &str = "ya29.SECRET-FILE-TOKEN-8d3e6b0a5c";
 const GCLOUD_FILE_TOKEN: &str = "ya29.SECRET-GCLOUD-FILE-TOKEN-2a7f";
 const CLIENT_SECRET: &str = "SECRET-CLIENT-SECRET-91be44";
 const REFRESH_TOKEN: &str = "SECRET-REFRESH-TOKEN-1/0c55d2";
+const GITHUB_TOKEN: &str = "ghs_SECRETgithubTOKEN5e8d1c0b";
 /// Every token the emulator mints starts so (emulator/src/auth.rs `mint`): the ADC paths'
 /// access tokens, whose values the test never sees.
 const MINTED: &str = "ya29.emulator-";
@@ -144,6 +145,7 @@ impl World {
             ("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN),
             ("--access-token-file", FILE_TOKEN),
             ("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", GCLOUD_FILE_TOKEN),
+            ("GITHUB_TOKEN", GITHUB_TOKEN),
             ("authorized_user client_secret", CLIENT_SECRET),
             ("authorized_user refresh_token", REFRESH_TOKEN),
             ("a minted access token", MINTED),
@@ -188,6 +190,8 @@ struct Path_ {
     args: &'static [&'static str],
     /// A rule for the emulator (a hostile route), if any.
     fault: Option<fn() -> Value>,
+    /// `--github-status` against a GitHub API that answers 401 echoing the token it was sent.
+    hostile_github: bool,
     /// The exit code.
     code: i32,
 }
@@ -204,6 +208,7 @@ const PATHS: &[Path_] = &[
         env: &[("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN)],
         args: KMS_ARGS,
         fault: None,
+        hostile_github: false,
         code: 0,
     },
     Path_ {
@@ -217,6 +222,7 @@ const PATHS: &[Path_] = &[
             KEY,
         ],
         fault: None,
+        hostile_github: false,
         code: 0,
     },
     Path_ {
@@ -224,6 +230,7 @@ const PATHS: &[Path_] = &[
         env: &[("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", "{in}/gcloud-token")],
         args: KMS_ARGS,
         fault: None,
+        hostile_github: false,
         code: 0,
     },
     Path_ {
@@ -231,6 +238,7 @@ const PATHS: &[Path_] = &[
         env: &[("GOOGLE_APPLICATION_CREDENTIALS", "{in}/sa.json")],
         args: KMS_ARGS,
         fault: None,
+        hostile_github: false,
         code: 0,
     },
     Path_ {
@@ -238,6 +246,7 @@ const PATHS: &[Path_] = &[
         env: &[("GOOGLE_APPLICATION_CREDENTIALS", "{in}/user.json")],
         args: KMS_ARGS,
         fault: None,
+        hostile_github: false,
         code: 0,
     },
     Path_ {
@@ -249,6 +258,7 @@ const PATHS: &[Path_] = &[
             "{in}/pkix.pem",
         ],
         fault: None,
+        hostile_github: false,
         code: 0,
     },
     Path_ {
@@ -259,6 +269,7 @@ const PATHS: &[Path_] = &[
             json!({"route": "kms.*", "status": 401, "times": 1,
                 "message": format!("Request had invalid authentication credentials: Bearer {ENV_TOKEN}")})
         }),
+        hostile_github: false,
         code: 3,
     },
     Path_ {
@@ -275,6 +286,7 @@ const PATHS: &[Path_] = &[
             json!({"route": "binauthz.*", "status": 400,
                 "message": format!("bad request from Authorization: Bearer {FILE_TOKEN}")})
         }),
+        hostile_github: false,
         code: 2,
     },
     Path_ {
@@ -285,6 +297,7 @@ const PATHS: &[Path_] = &[
             json!({"route": "grafeas.occurrences.create", "status": 502,
                 "body": format!("<html><body>502 Bad Gateway<pre>POST /v1/projects/demo/occurrences\nAuthorization: Bearer {ENV_TOKEN}\n</pre></body></html>")})
         }),
+        hostile_github: false,
         code: 6,
     },
     Path_ {
@@ -295,6 +308,7 @@ const PATHS: &[Path_] = &[
             json!({"route": "registry.*", "status": 403,
                 "message": format!("denied: token {ENV_TOKEN} may not pull")})
         }),
+        hostile_github: false,
         code: 3,
     },
     Path_ {
@@ -305,9 +319,71 @@ const PATHS: &[Path_] = &[
             json!({"route": "oauth2.token", "status": 400,
                 "message": format!("invalid_grant: client_secret={CLIENT_SECRET}&refresh_token={REFRESH_TOKEN}")})
         }),
+        hostile_github: false,
         code: 3,
     },
+    Path_ {
+        name: "hostile GitHub API: 401 echoing GITHUB_TOKEN (--github-status)",
+        env: &[
+            ("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN),
+            ("GITHUB_TOKEN", GITHUB_TOKEN),
+            ("GITHUB_REPOSITORY", "octo/app"),
+            ("GITHUB_SHA", "6dcb09b5b57875f334f61aebed695e2e4193db5e"),
+        ],
+        args: &[
+            "--attestor=projects/demo/attestors/a1",
+            "--kms-key-version",
+            KEY,
+            "--github-status",
+        ],
+        fault: None,
+        hostile_github: true,
+        // Every GitHub failure is Error::GitHub, exit 6, a 401 included (README: 3 is for a
+        // rejected token); reported to the lead with issue #21's exit-code fixes.
+        code: 6,
+    },
 ];
+
+/// A GitHub API on loopback answering every request 401 with a body that quotes the request's
+/// `Authorization` header, until the returned flag is set.
+fn hostile_github() -> (String, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !stopped.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut authorization = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("authorization") {
+                        authorization = value.trim().to_string();
+                    }
+                }
+            }
+            let body = json!({"message": format!("Bad credentials: you sent {authorization}"),
+                "documentation_url": "https://docs.github.com/rest"})
+            .to_string();
+            let mut stream = stream;
+            let _ = write!(stream, "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    (url, stop)
+}
 
 /// Every file under `dir`, with its bytes.
 fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
@@ -350,7 +426,14 @@ fn leaks_of(world: &World, image: usize, path: &Path_, ci: Ci) -> Vec<String> {
     for (k, v) in ci_env(ci, out.path()) {
         cmd.env(k, v);
     }
+    let github = path.hostile_github.then(hostile_github);
+    if let Some((url, _)) = &github {
+        cmd.env("GITHUB_API_URL", url);
+    }
     let done = cmd.output().unwrap();
+    if let Some((_, stop)) = github {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     emu.ok("DELETE", "emulator/faults", None);
     let code = done.status.code().unwrap_or(-1);
     let mut written = vec![
