@@ -35,7 +35,8 @@ pub struct Rule {
     pub retry_after: Option<u64>,
     /// The `message` of an injected error (in Google's or the registry's shape) instead of
     /// "Injected fault: ...": a hostile or buggy server echoing what it was sent, so tests can
-    /// check that a client never repeats a secret from an error body.
+    /// check that a client never repeats a secret from an error body. `{authorization}` in it
+    /// (or in `body`) stands for the request's `Authorization` header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// The whole body of an injected error, as `text/plain`, instead of the JSON shape (a proxy's

@@ -105,6 +105,15 @@ async fn handle(
             },
             _,
         ) => {
+            // `{authorization}` in a chosen message or body: the request's own header, echoed
+            // as a careless server or proxy would.
+            let echo = |text: String| {
+                text.replace(
+                    "{authorization}",
+                    request.header("authorization").unwrap_or_default(),
+                )
+            };
+            let (message, body) = (message.map(echo), body.map(echo));
             let reply = match (body, registry) {
                 (Some(body), _) => Reply::text(status, &body),
                 (None, true) => {

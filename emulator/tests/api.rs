@@ -538,10 +538,16 @@ fn an_injected_error_can_carry_a_chosen_message_or_body() {
     emu.ok(
         "POST",
         "emulator/faults",
-        Some(&json!({"route": "kms.*", "status": 502, "times": 1, "body": "<html>proxy echo-me</html>"})),
+        Some(&json!({"route": "kms.*", "status": 502, "times": 1, "body": "<html>proxy echo-me {authorization}</html>"})),
     );
     let (status, body) = emu.call("GET", &path, None);
-    assert_eq!((status, body), (502, json!("<html>proxy echo-me</html>")));
+    assert_eq!(
+        (status, body),
+        (
+            502,
+            json!(format!("<html>proxy echo-me Bearer {TOKEN}</html>"))
+        )
+    );
 
     emu.ok(
         "POST",
