@@ -194,6 +194,9 @@ struct Path_ {
     hostile_github: bool,
     /// The exit code.
     code: i32,
+    /// The echoed secret reaches our error, so stderr must show it replaced by `<redacted>`
+    /// (proof the echo happened and was cleaned, not merely absent).
+    redacted: bool,
 }
 
 const KMS_ARGS: &[&str] = &[
@@ -210,6 +213,7 @@ const PATHS: &[Path_] = &[
         fault: None,
         hostile_github: false,
         code: 0,
+        redacted: false,
     },
     Path_ {
         name: "--access-token-file",
@@ -224,6 +228,7 @@ const PATHS: &[Path_] = &[
         fault: None,
         hostile_github: false,
         code: 0,
+        redacted: false,
     },
     Path_ {
         name: "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
@@ -232,6 +237,7 @@ const PATHS: &[Path_] = &[
         fault: None,
         hostile_github: false,
         code: 0,
+        redacted: false,
     },
     Path_ {
         name: "ADC: service-account key",
@@ -240,6 +246,7 @@ const PATHS: &[Path_] = &[
         fault: None,
         hostile_github: false,
         code: 0,
+        redacted: false,
     },
     Path_ {
         name: "ADC: authorized_user",
@@ -248,6 +255,7 @@ const PATHS: &[Path_] = &[
         fault: None,
         hostile_github: false,
         code: 0,
+        redacted: false,
     },
     Path_ {
         name: "--pkix-private-key",
@@ -260,6 +268,7 @@ const PATHS: &[Path_] = &[
         fault: None,
         hostile_github: false,
         code: 0,
+        redacted: false,
     },
     Path_ {
         name: "hostile KMS: 401 echoing the bearer",
@@ -271,6 +280,7 @@ const PATHS: &[Path_] = &[
         }),
         hostile_github: false,
         code: 3,
+        redacted: true,
     },
     Path_ {
         name: "hostile attestors.get: 400 echoing the token file's token",
@@ -288,6 +298,7 @@ const PATHS: &[Path_] = &[
         }),
         hostile_github: false,
         code: 2,
+        redacted: true,
     },
     Path_ {
         name: "hostile create: 502 proxy page echoing the request",
@@ -299,6 +310,7 @@ const PATHS: &[Path_] = &[
         }),
         hostile_github: false,
         code: 6,
+        redacted: true,
     },
     Path_ {
         name: "hostile registry: 403 echoing the bearer",
@@ -310,6 +322,7 @@ const PATHS: &[Path_] = &[
         }),
         hostile_github: false,
         code: 3,
+        redacted: true,
     },
     Path_ {
         name: "hostile token endpoint: 400 echoing the refresh grant",
@@ -321,6 +334,31 @@ const PATHS: &[Path_] = &[
         }),
         hostile_github: false,
         code: 3,
+        redacted: false,
+    },
+    Path_ {
+        name: "hostile KMS, ADC service-account key: 401 echoing the JWT bearer",
+        env: &[("GOOGLE_APPLICATION_CREDENTIALS", "{in}/sa.json")],
+        args: KMS_ARGS,
+        fault: Some(|| {
+            json!({"route": "kms.cryptoKeyVersions.asymmetricSign", "status": 401,
+                "message": "Request had invalid authentication credentials: {authorization}"})
+        }),
+        hostile_github: false,
+        code: 3,
+        redacted: true,
+    },
+    Path_ {
+        name: "hostile attestors.get, ADC authorized_user: 502 page echoing the minted token",
+        env: &[("GOOGLE_APPLICATION_CREDENTIALS", "{in}/user.json")],
+        args: KMS_ARGS,
+        fault: Some(|| {
+            json!({"route": "binauthz.attestors.get", "status": 502,
+                "body": "<html>502 Bad Gateway; upstream request had Authorization: {authorization}</html>"})
+        }),
+        hostile_github: false,
+        code: 6,
+        redacted: true,
     },
     Path_ {
         name: "hostile GitHub API: 401 echoing GITHUB_TOKEN (--github-status)",
@@ -341,6 +379,7 @@ const PATHS: &[Path_] = &[
         // Every GitHub failure is Error::GitHub, exit 6, a 401 included (README: 3 is for a
         // rejected token); reported to the lead with issue #21's exit-code fixes.
         code: 6,
+        redacted: false,
     },
 ];
 
@@ -451,6 +490,13 @@ fn leaks_of(world: &World, image: usize, path: &Path_, ci: Ci) -> Vec<String> {
             "{} under {ci:?}: exit {code}, expected {}: {}",
             path.name,
             path.code,
+            String::from_utf8_lossy(&done.stderr)
+        ));
+    }
+    if path.redacted && !String::from_utf8_lossy(&done.stderr).contains("<redacted>") {
+        leaks.push(format!(
+            "{} under {ci:?}: the echoed secret was not shown as <redacted>: {}",
+            path.name,
             String::from_utf8_lossy(&done.stderr)
         ));
     }
