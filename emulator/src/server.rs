@@ -59,6 +59,21 @@ async fn handle(
         .await
         .map(|b| b.to_bytes().to_vec())
         .unwrap_or_default();
+    // Once a request has arrived it runs to the end, logged and counted, even when the client
+    // hangs up (hyper drops this future then): a create whose client timed out during injected
+    // latency is still stored, as a server that accepted it would.
+    tokio::spawn(answer(emu, parts, body, started, received_ms))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
+async fn answer(
+    emu: Arc<Emulator>,
+    parts: hyper::http::request::Parts,
+    body: Vec<u8>,
+    started: Instant,
+    received_ms: u64,
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let request = Request::new(
         parts.method.as_str(),
         parts.uri.path(),

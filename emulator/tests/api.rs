@@ -559,3 +559,31 @@ fn an_injected_error_can_carry_a_chosen_message_or_body() {
     assert_eq!(body["errors"][0]["message"], "echo-me");
     assert_eq!(emu.call("GET", &path, None).0, 200, "the rules retired");
 }
+
+#[test]
+fn a_call_whose_client_hung_up_during_latency_still_runs_to_the_end() {
+    let emu = Emulator::start(&key_seed(&[("ec", "EC_SIGN_P256_SHA256")]));
+    let route = "kms.cryptoKeyVersions.getPublicKey";
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": route, "latencyMs": 400, "times": 1})),
+    );
+    let url = format!("{}v1/{}/publicKey", emu.url, version("ec"));
+    let gave_up = ureq::AgentBuilder::new()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .get(&url)
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .call();
+    assert!(gave_up.is_err(), "the client was meant to time out");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let counters = emu.ok("GET", "emulator/counters", None);
+        if counters["routes"][route]["statuses"]["200"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served: {counters}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
