@@ -166,7 +166,8 @@ impl Google {
 enum Expect {
     /// Retried (or looked up) within the run: exit 0, the attestation created.
     Recovers,
-    /// The run stops with one of these exit codes; the rerun creates the one attestation.
+    /// The run stops with one of these exit codes; the rerun makes (or finds) the one
+    /// attestation.
     Exits(&'static [i32]),
 }
 
@@ -177,6 +178,7 @@ struct Fault {
     flags: &'static [&'static str],
 }
 
+/// The faults every route gets; the create also gets answers lost after the server stored it.
 fn faults_for(route: &str) -> Vec<Fault> {
     let mut faults = vec![
         Fault {
