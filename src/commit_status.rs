@@ -48,7 +48,7 @@ pub async fn post(target: &Target, outcomes: &[Outcome]) -> Result<()> {
     let what = format!("post a commit status on {owner}/{repo}@{}", target.sha);
     let failed = |reason: String| Error::GitHub {
         action: what.clone(),
-        reason,
+        reason: crate::token::redact(&reason),
     };
     // Octocrab's own retries off: ours (retry.rs) apply, like for every remote call.
     let github = octocrab::Octocrab::builder()

@@ -27,7 +27,7 @@ use oci_client::{Client, Reference};
 use crate::error::{Error, Result};
 use crate::reference::{Digest, ImageRef};
 use crate::retry::{self, Failure, Stopped};
-use crate::token::AccessToken;
+use crate::token::{redact, AccessToken};
 
 /// How the registry client reaches registries and whom it trusts with the Google token.
 #[derive(Clone, Debug, Default)]
@@ -388,7 +388,9 @@ pub fn sha256_digest(data: &[u8]) -> String {
 
 fn is_transient(e: &OciDistributionError) -> bool {
     match e {
-        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout(),
+        // A connection the registry closed before answering (`is_request`: the send failed) is
+        // as safe to repeat as a refused one: every registry call here is a HEAD or GET.
+        OciDistributionError::RequestError(e) => e.is_connect() || e.is_timeout() || e.is_request(),
         OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
         OciDistributionError::RegistryError { envelope, .. } => envelope
             .errors
@@ -398,8 +400,33 @@ fn is_transient(e: &OciDistributionError) -> bool {
     }
 }
 
-/// Maps oci-client's error to ours, naming the image; the registry's own words go in `reason`.
+/// Maps oci-client's error to ours, naming the image; the registry's own words go in `reason`,
+/// cleaned of the tokens we hold (a registry may echo the bearer it was sent).
 fn registry_error(e: OciDistributionError, image: &ImageRef) -> Error {
+    match raw_registry_error(e, image) {
+        Error::RegistryAuth {
+            registry,
+            image,
+            reason,
+        } => Error::RegistryAuth {
+            registry,
+            image,
+            reason: redact(&reason),
+        },
+        Error::Registry {
+            registry,
+            image,
+            reason,
+        } => Error::Registry {
+            registry,
+            image,
+            reason: redact(&reason),
+        },
+        other => other,
+    }
+}
+
+fn raw_registry_error(e: OciDistributionError, image: &ImageRef) -> Error {
     let registry = image.registry().to_string();
     let image_name = image.to_string();
     let auth = |reason: String| Error::RegistryAuth {

@@ -23,6 +23,9 @@ mod consistency;
 mod cosign;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
+/// Faults on every route of `sign`, SIGKILL mid-batch, a 1000-image soak: nothing lost, nothing
+/// duplicated (the table of cases is in `tests/README.md`).
+mod faults;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the
 /// emulator.
 mod local_keys;
@@ -40,6 +43,9 @@ mod rotate;
 /// The wrappers under real runners' rules: the action under podman, gitlab-ci-local, Tekton's
 /// step, the arm64 binary under qemu.
 mod runners;
+/// Secrets (tokens, keys, credential files, echoed error bodies) never reach a byte the process
+/// writes, under GitHub Actions, GitLab and no CI.
+mod secrets;
 /// `setup` against the IAM-enforcing emulator: the chain, least privilege proven binding by
 /// binding, idempotency, refusals, `--plan`.
 mod setup;

@@ -33,6 +33,16 @@ pub struct Rule {
     /// Seconds for a `Retry-After` header on injected answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The `message` of an injected error (in Google's or the registry's shape) instead of
+    /// "Injected fault: ...": a hostile or buggy server echoing what it was sent, so tests can
+    /// check that a client never repeats a secret from an error body. `{authorization}` in it
+    /// (or in `body`) stands for the request's `Authorization` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The whole body of an injected error, as `text/plain`, instead of the JSON shape (a proxy's
+    /// or load balancer's page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 impl Rule {
@@ -104,6 +114,10 @@ pub enum Action {
     Answer {
         status: u16,
         retry_after: Option<u64>,
+        /// The error's message, when the rule sets one.
+        message: Option<String>,
+        /// The raw body, when the rule sets one.
+        body: Option<String>,
     },
     Drop,
     /// Serve, then drop the connection: the answer is lost.
@@ -186,6 +200,8 @@ impl Faults {
                     action = Action::Answer {
                         status,
                         retry_after: rule.retry_after,
+                        message: rule.message.clone(),
+                        body: rule.body.clone(),
                     };
                 }
             }
@@ -240,6 +256,8 @@ mod tests {
         let answer = Action::Answer {
             status: 503,
             retry_after: None,
+            message: None,
+            body: None,
         };
         assert_eq!(
             f.decide("kms.sign"),

@@ -59,6 +59,21 @@ async fn handle(
         .await
         .map(|b| b.to_bytes().to_vec())
         .unwrap_or_default();
+    // Once a request has arrived it runs to the end, logged and counted, even when the client
+    // hangs up (hyper drops this future then): a create whose client timed out during injected
+    // latency is still stored, as a server that accepted it would.
+    tokio::spawn(answer(emu, parts, body, started, received_ms))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
+async fn answer(
+    emu: Arc<Emulator>,
+    parts: hyper::http::request::Parts,
+    body: Vec<u8>,
+    started: Instant,
+    received_ms: u64,
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let request = Request::new(
         parts.method.as_str(),
         parts.uri.path(),
@@ -100,13 +115,32 @@ async fn handle(
             Action::Answer {
                 status,
                 retry_after,
+                message,
+                body,
             },
             _,
         ) => {
-            let reply = if registry {
-                RegError::for_status(status).reply()
-            } else {
-                Reply::error(&ApiError::for_status(status))
+            // `{authorization}` in a chosen message or body: the request's own header, echoed
+            // as a careless server or proxy would.
+            let echo = |text: String| {
+                text.replace(
+                    "{authorization}",
+                    request.header("authorization").unwrap_or_default(),
+                )
+            };
+            let (message, body) = (message.map(echo), body.map(echo));
+            let reply = match (body, registry) {
+                (Some(body), _) => Reply::text(status, &body),
+                (None, true) => {
+                    let mut e = RegError::for_status(status);
+                    e.message = message.unwrap_or(e.message);
+                    e.reply()
+                }
+                (None, false) => {
+                    let mut e = ApiError::for_status(status);
+                    e.message = message.unwrap_or(e.message);
+                    Reply::error(&e)
+                }
             };
             Some(match retry_after {
                 Some(secs) => reply.header("retry-after", &secs.to_string()),

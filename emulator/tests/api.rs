@@ -520,3 +520,70 @@ fn sigterm_and_sigint_stop_the_emulator_cleanly() {
         );
     }
 }
+
+#[test]
+fn an_injected_error_can_carry_a_chosen_message_or_body() {
+    let emu = Emulator::start(&key_seed(&[("ec", "EC_SIGN_P256_SHA256")]));
+    let path = format!("v1/{}/publicKey", version("ec"));
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "kms.*", "status": 401, "times": 1, "message": "bad token echo-me"})),
+    );
+    let (status, body) = emu.call("GET", &path, None);
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["message"], "bad token echo-me");
+    assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "kms.*", "status": 502, "times": 1, "body": "<html>proxy echo-me {authorization}</html>"})),
+    );
+    let (status, body) = emu.call("GET", &path, None);
+    assert_eq!(
+        (status, body),
+        (
+            502,
+            json!(format!("<html>proxy echo-me Bearer {TOKEN}</html>"))
+        )
+    );
+
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": "registry.*", "status": 503, "times": 1, "message": "echo-me"})),
+    );
+    let (status, body) = emu.call("GET", "v2/demo/apps/x/manifests/v1", None);
+    assert_eq!(status, 503);
+    assert_eq!(body["errors"][0]["message"], "echo-me");
+    assert_eq!(emu.call("GET", &path, None).0, 200, "the rules retired");
+}
+
+#[test]
+fn a_call_whose_client_hung_up_during_latency_still_runs_to_the_end() {
+    let emu = Emulator::start(&key_seed(&[("ec", "EC_SIGN_P256_SHA256")]));
+    let route = "kms.cryptoKeyVersions.getPublicKey";
+    emu.ok(
+        "POST",
+        "emulator/faults",
+        Some(&json!({"route": route, "latencyMs": 400, "times": 1})),
+    );
+    let url = format!("{}v1/{}/publicKey", emu.url, version("ec"));
+    let gave_up = ureq::AgentBuilder::new()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .get(&url)
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .call();
+    assert!(gave_up.is_err(), "the client was meant to time out");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let counters = emu.ok("GET", "emulator/counters", None);
+        if counters["routes"][route]["statuses"]["200"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never served: {counters}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -690,10 +690,15 @@ impl Batch<'_> {
             match created {
                 Ok(name) if attempt == 1 => return Ok(name),
                 Ok(name) => return self.settle(digest, image_ref, name).await,
-                Err(Error::Google { .. }) if attempt < CREATE_ATTEMPTS => {
+                // Looked for after the last attempt too: a create stored with its answer lost
+                // is a success to report, not a failure to rerun.
+                Err(error @ Error::Google { .. }) => {
                     let surfaced = |found: &[String]| found.first().cloned();
                     if let Some(name) = self.watch(digest, image_ref, surfaced).await? {
                         return Ok(name);
+                    }
+                    if attempt == CREATE_ATTEMPTS {
+                        return Err(error);
                     }
                     attempt += 1;
                 }

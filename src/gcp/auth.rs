@@ -33,7 +33,13 @@ pub type Mask = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 /// The run's Google credentials, shared by every client.
 #[derive(Clone)]
 pub struct Auth {
-    credentials: AccessTokenCredentials,
+    /// Shared by clones, so credentials rebuilt after a failed fetch serve every client.
+    credentials: std::sync::Arc<std::sync::RwLock<AccessTokenCredentials>>,
+    /// Application Default Credentials, rebuilt before each retry of a failed fetch: the
+    /// library's cache keeps a transient failure for 10 s before it asks the token source again
+    /// (`SHORT_REFRESH_SLACK` in google-cloud-auth's `token_cache.rs`), so asking the same
+    /// object again within our retries would only repeat the error without a new request.
+    adc: bool,
     /// Set for minted tokens only, with the last token masked (each is masked once).
     mask: Option<(Mask, std::sync::Arc<std::sync::Mutex<String>>)>,
     /// Application Default Credentials found no file, so they ask the metadata server: one
@@ -82,7 +88,8 @@ impl Auth {
                 reason: e.to_string(),
             })?;
         Ok(Auth {
-            credentials,
+            credentials: std::sync::Arc::new(std::sync::RwLock::new(credentials)),
+            adc: true,
             mask: options.mask.map(|m| (m, Default::default())),
             metadata_only: adc_uses_metadata_server(),
         })
@@ -106,21 +113,42 @@ impl Auth {
         };
         Ok(Auth {
             mask: None,
-            credentials: AccessTokenCredentials::from(provider),
+            adc: false,
+            credentials: std::sync::Arc::new(std::sync::RwLock::new(AccessTokenCredentials::from(
+                provider,
+            ))),
             metadata_only: false,
         })
     }
 
     /// The credentials object the SDK clients share.
     pub fn credentials(&self) -> Credentials {
-        Credentials::from(self.credentials.clone())
+        Credentials::from(self.current())
+    }
+
+    fn current(&self) -> AccessTokenCredentials {
+        self.credentials
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The credentials for attempt `attempt` (0-based) of a token fetch: after a failure,
+    /// Application Default Credentials built afresh (see the `adc` field).
+    fn for_attempt(&self, attempt: u32) -> AccessTokenCredentials {
+        if self.adc && attempt > 0 {
+            if let Ok(fresh) = Builder::default().build_access_token_credentials() {
+                *self.credentials.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+            }
+        }
+        self.current()
     }
 
     /// Fetches the token and the universe domain once, so clients set up concurrently find
     /// them cached instead of each asking the token source (the metadata server, say) again.
     pub async fn warm(&self) -> Result<AccessToken> {
         let token = self.access_token().await?;
-        let _ = CredentialsProvider::universe_domain(&self.credentials).await;
+        let _ = CredentialsProvider::universe_domain(&self.current()).await;
         Ok(token)
     }
 
@@ -132,19 +160,23 @@ impl Auth {
             true => Failure::Transient { retry_after: None },
             false => Failure::Permanent,
         };
+        let mut attempt = 0;
         let token = retry::run(TOKEN_CALL, true, classify, || {
-            self.credentials.access_token()
+            let credentials = self.for_attempt(attempt);
+            attempt += 1;
+            async move { credentials.access_token().await }
         })
         .await
         .map_err(|stopped| match stopped {
             // Credentials that do not work are the caller's to fix (exit 3); a token source
             // still failing after retries is a remote failure (exit 6), like any other call.
+            // Server text is cleaned of every token we hold before it becomes an error.
             Stopped::Failed(e) if !e.is_transient() || self.metadata_only => Error::NoCredentials {
-                reason: e.to_string(),
+                reason: crate::token::redact(&e.to_string()),
             },
             Stopped::Failed(e) => Error::Google {
                 action: TOKEN_CALL.to_string(),
-                reason: e.to_string(),
+                reason: crate::token::redact(&e.to_string()),
             },
             Stopped::RetryAfterTooLong { after, .. } => Error::RetryAfterTooLong {
                 call: TOKEN_CALL.to_string(),

@@ -118,10 +118,10 @@ fn classify(error: &GaxError) -> Failure {
 /// Turns an SDK error into ours. `action` reads after "to" ("sign with KMS key version X");
 /// `hint` says which role grants it. Callers map 404 themselves, to the resource they asked for.
 pub(crate) fn error(err: GaxError, action: String, hint: &'static str) -> Error {
-    let reason = match err.status() {
+    let reason = crate::token::redact(&match err.status() {
         Some(status) if !status.message.is_empty() => status.message.clone(),
         _ => err.to_string(),
-    };
+    });
     if err.is_authentication() {
         return Error::NoCredentials { reason };
     }

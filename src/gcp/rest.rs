@@ -186,7 +186,8 @@ fn resource_of(path: &str) -> &str {
     path.split(':').next().unwrap_or(path)
 }
 
-fn to_error(e: CallError, action: String) -> Error {
+fn to_error(mut e: CallError, action: String) -> Error {
+    e.message = crate::token::redact(&e.message);
     match e.status {
         Some(401) => Error::Unauthenticated {
             action,
