@@ -103,15 +103,8 @@ impl KeyRef {
     }
 }
 
-/// One step's outcome, as `setup` reports them.
-#[derive(Debug, Serialize)]
-struct Change {
-    what: &'static str,
-    resource: String,
-    action: &'static str,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    detail: String,
-}
+// Steps are reported as `setup` reports them.
+use super::setup::Change;
 
 /// What `rotate` prints.
 #[derive(Debug, Serialize)]

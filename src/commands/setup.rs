@@ -31,13 +31,14 @@ pub async fn run(ctx: &Context, args: &SetupArgs) -> Report {
 
 /// One step's outcome: what it is about and whether it was (or, with `--plan`, would be)
 /// created, updated or left unchanged.
+/// Shared with `rotate`, which reports its steps the same way.
 #[derive(Debug, Serialize)]
-struct Change {
-    what: &'static str,
-    resource: String,
-    action: &'static str,
+pub(crate) struct Change {
+    pub(crate) what: &'static str,
+    pub(crate) resource: String,
+    pub(crate) action: &'static str,
     #[serde(skip_serializing_if = "String::is_empty")]
-    detail: String,
+    pub(crate) detail: String,
 }
 
 /// What `setup` prints: the changes, the names a CI needs, and the `sign` line.
