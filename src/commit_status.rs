@@ -72,11 +72,22 @@ pub async fn post(target: &Target, outcomes: &[Outcome]) -> Result<()> {
     // A status with the same context replaces the last one: repeating the call is harmless.
     retry::run(&format!("GitHub: {what}"), true, classify, send)
         .await
-        .map_err(|stopped| {
-            failed(match stopped {
-                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => e.to_string(),
-                Stopped::TimedOut(limit) => format!("no answer within {} s", limit.as_secs()),
-            })
+        .map_err(|stopped| match stopped {
+            // A token GitHub rejects (401) or that lacks the permission (403) is the caller's
+            // to fix: exit 3, as for Google (README, "Exit codes").
+            Stopped::Failed(octocrab::Error::GitHub { source, .. })
+                if matches!(source.status_code.as_u16(), 401 | 403) =>
+            {
+                Error::PermissionDenied {
+                    action: what.clone(),
+                    reason: crate::token::redact(&source.message),
+                    hint: "give GITHUB_TOKEN `statuses: write` (the job's `permissions:`)".into(),
+                }
+            }
+            Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
+                failed(e.to_string())
+            }
+            Stopped::TimedOut(limit) => failed(format!("no answer within {} s", limit.as_secs())),
         })?;
     Ok(())
 }

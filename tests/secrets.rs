@@ -376,9 +376,8 @@ const PATHS: &[Path_] = &[
         ],
         fault: None,
         hostile_github: true,
-        // Every GitHub failure is Error::GitHub, exit 6, a 401 included (README: 3 is for a
-        // rejected token); reported to the lead with issue #21's exit-code fixes.
-        code: 6,
+        // A token GitHub rejects is the caller's to fix: exit 3 (README, "Exit codes").
+        code: 3,
         redacted: false,
     },
 ];
