@@ -52,6 +52,7 @@ pub struct KeyVersion {
 }
 
 impl KeyVersion {
+    /// The version's KMS state (`ENABLED`, `DISABLED`, ...), as its JSON holds it.
     pub fn state(&self) -> &str {
         self.json["state"].as_str().unwrap_or_default()
     }
@@ -481,6 +482,7 @@ impl State {
         Ok((key.public_pem(), *alg))
     }
 
+    /// Stores a new note under `name` (409 when it exists), as Container Analysis does.
     pub fn create_note(&mut self, name: &str, body: Value) -> ApiResult<Value> {
         let note = crate::grafeas::complete_note(name, body)?;
         if self.notes.contains_key(name) {

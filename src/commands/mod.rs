@@ -5,17 +5,25 @@
 //! What every command shares is the [`Context`]: the global options (registries, credentials,
 //! `--concurrency`, the `--timeout` deadline) and what the CI layer hands the core.
 
+/// `digest`: tag -> digest, and `--compare` for copies between registries.
 pub mod digest;
+/// `completions` and `man`, generated from the clap definition.
 pub mod docs;
 /// Attestor key entries for KMS versions and keys the team holds (setup, rotate).
 pub mod keys;
+/// `payload`: the simple-signing payload gcloud would sign.
 pub mod payload;
+/// `pin`: rewrite the images of manifests as REPO@DIGEST, every other byte kept.
 pub mod pin;
+/// `policy check`: what Binary Authorization would decide for images and manifests.
 pub mod policy;
 /// `rotate`: move an attestor to a new key without breaking deploys.
 pub mod rotate;
+/// `setup`: key, note, attestor, least-privilege IAM and policy.
 pub mod setup;
+/// `sign`: resolve, sign, check, file once.
 pub mod sign;
+/// `verify`: would Binary Authorization accept the attestations of these images.
 pub mod verify;
 
 use std::future::Future;
