@@ -19,7 +19,7 @@ for file in fuzz/regressions/*; do
     echo "regression $(basename "$file"): FAILS"; status=1
   fi
 done
-for target in reference key_files ci_github ci_gitlab ci_files; do
+for target in reference key_files ci_github ci_gitlab ci_files policy manifest; do
   mkdir -p "fuzz/corpus/$target"
   log=$(mktemp)
   if cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \

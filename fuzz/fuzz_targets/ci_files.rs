@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
         "IMAGE_DIGEST",
         "ATTESTATION",
         "CREATED",
+        "COSIGN_SIGNATURE",
         "ATTESTOR",
     ]
     .map(String::from)
@@ -56,7 +57,14 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     assert_eq!(
         keys,
-        ["attestation", "created", "digest", "image-ref", "images"]
+        [
+            "attestation",
+            "cosign-signature",
+            "created",
+            "digest",
+            "image-ref",
+            "images"
+        ]
     );
     assert_eq!(json["attestation"], attestation.as_str());
 });

@@ -75,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
         ("image-ref", &image_ref),
         ("attestation", &attestation),
         ("created", "true"),
+        ("cosign-signature", ""),
         ("json", &json),
     ];
     assert_eq!(outputs.len(), expected.len(), "{written:?}");

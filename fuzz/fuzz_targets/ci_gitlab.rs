@@ -28,23 +28,41 @@ fuzz_target!(|data: &[u8]| {
         ("BINAUTHZ_OUTPUTS_FILE", file.display().to_string()),
     ]);
     let gitlab = ci::detect(&[OsString::from("--ci"), OsString::from("gitlab")], &env);
+    // A value GitLab's parser cannot carry on one line is refused, and the file left unwritten.
+    let one_line = |v: &str| !v.chars().any(char::is_control);
     let outcomes = [common::outcome(&digest, &image_ref, &attestation, "i")];
-    gitlab.emit(&env, &outcomes, &mut Vec::new()).unwrap();
-    let written = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(
-        names(&written),
-        [
-            "BINAUTHZ_DIGEST",
-            "BINAUTHZ_IMAGE_REF",
-            "BINAUTHZ_ATTESTATION",
-            "BINAUTHZ_CREATED"
-        ],
-        "{written:?}"
-    );
+    match gitlab.emit(&env, &outcomes, &mut Vec::new()) {
+        Ok(()) => {
+            let written = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(
+                names(&written),
+                [
+                    "BINAUTHZ_DIGEST",
+                    "BINAUTHZ_IMAGE_REF",
+                    "BINAUTHZ_ATTESTATION",
+                    "BINAUTHZ_CREATED",
+                    "BINAUTHZ_COSIGN_SIGNATURE"
+                ],
+                "{written:?}"
+            );
+        }
+        Err(_) => {
+            assert!(![&digest, &image_ref, &attestation]
+                .iter()
+                .all(|v| one_line(v)));
+            assert!(!file.exists(), "a refused report was written");
+        }
+    }
 
-    gitlab
-        .emit_named(&env, &[("attestor".into(), value)], &mut Vec::new())
-        .unwrap();
-    let written = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(names(&written), ["BINAUTHZ_ATTESTOR"], "{written:?}");
+    let _ = std::fs::remove_file(&file);
+    match gitlab.emit_named(&env, &[("attestor".into(), value.clone())], &mut Vec::new()) {
+        Ok(()) => {
+            let written = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(names(&written), ["BINAUTHZ_ATTESTOR"], "{written:?}");
+        }
+        Err(_) => {
+            assert!(!one_line(&value));
+            assert!(!file.exists(), "a refused report was written");
+        }
+    }
 });

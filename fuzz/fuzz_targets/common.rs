@@ -20,6 +20,7 @@ pub fn outcome(digest: &str, image_ref: &str, attestation: &str, image: &str) ->
         platform: None,
         duplicate_of: None,
         error: None,
+        cosign_signature: None,
     }
 }
 
