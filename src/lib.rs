@@ -11,14 +11,17 @@ pub mod ci;
 pub mod cli;
 pub mod commands;
 pub mod commit_status;
+/// cosign signatures (`.sig` tag and sigstore bundle) written and verified with the attestation's key.
 pub mod cosign;
 pub mod error;
 pub mod gcp;
+/// Cloud Run and Kubernetes manifests: every image, where it is written, and what enforces it.
 pub mod manifest;
 pub mod model;
 pub mod names;
 pub mod openpgp;
 pub mod payload;
+/// Binary Authorization policies and the admission decision they make, offline.
 pub mod policy;
 pub mod progress;
 pub mod reference;

@@ -259,8 +259,8 @@ fn request(args: &SignArgs) -> Result<SignRequest> {
     })
 }
 
-/// The clients `sign` uses, set up on both cores at once: each loads the system's trust roots,
-/// which is most of a run's local cost.
+/// The clients `sign` uses, set up concurrently: each reads the system's trust roots (the CA
+/// bundle alone, see trust.rs), the largest part of a run's local start-up.
 pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
     let auth = ctx.auth()?;
     let endpoints = Endpoints::from_env();
