@@ -391,6 +391,7 @@ impl Rotation<'_> {
 /// Runs the rotation's steps (each skipped when done); returns what changed and what is pending.
 pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) -> Result<Summary> {
     let (name, from, to) = (&args.attestor, &args.from, &args.to);
+
     if from.shown() == to.shown() {
         return Err(Error::Usage(format!(
             "--from and --to both name {}: rotate to another key",
@@ -409,12 +410,12 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
         changes: Vec::new(),
     };
     if args.reattest {
-        r.new_signer(&to)?;
+        r.new_signer(to)?;
     }
 
     // 1. The new key on the attestor (a KMS version created first when missing).
     let stored = r.stored().await?;
-    let entry = r.new_entry(&to, &stored).await?;
+    let entry = r.new_entry(to, &stored).await?;
     let keys: Vec<Value> = stored["userOwnedGrafeasNote"]["publicKeys"]
         .as_array()
         .cloned()
@@ -461,14 +462,14 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
     }
 
     // The attestor as the checks see it, and the new key's id on it.
-    let attestor = r.binauthz.attestor(&name).await?;
+    let attestor = r.binauthz.attestor(name).await?;
     let stored = r.stored().await?;
     let new_id = stored["userOwnedGrafeasNote"]["publicKeys"]
         .as_array()
         .and_then(|ks| ks.iter().find(|k| to.holds(k)))
         .and_then(|k| k["id"].as_str())
         .map(String::from);
-    let (attested, mut pending) = r.progress_of(&from, &attestor, new_id.as_deref()).await?;
+    let (attested, mut pending) = r.progress_of(from, &attestor, new_id.as_deref()).await?;
 
     // 2. Re-attest what the new key does not attest yet, N per second.
     if args.reattest && !pending.is_empty() {
@@ -484,8 +485,8 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
             ),
         );
         if !args.plan {
-            reattest(ctx, &r, &to, &name, &pending, progress).await?;
-            pending = r.progress_of(&from, &attestor, new_id.as_deref()).await?.1;
+            reattest(ctx, &r, to, name, &pending, progress).await?;
+            pending = r.progress_of(from, &attestor, new_id.as_deref()).await?.1;
         }
     } else {
         r.record(

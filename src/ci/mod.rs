@@ -11,12 +11,15 @@ mod tekton;
 
 pub use github::commit_status_target;
 
+/// A way to hide a secret (a plain string) from the CI's log.
+pub type Mask = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How `ci` hides a secret the run mints (a token from Application Default Credentials) from its
 /// log, when it can: GitHub's `::add-mask::`, written to the log (stderr) before the token is used.
 /// Plain strings in: the CI layer knows no Google type.
-pub fn mask(ci: &dyn Ci) -> Option<std::sync::Arc<dyn Fn(&str) + Send + Sync>> {
+pub fn mask(ci: &dyn Ci) -> Option<Mask> {
     (ci.name() == CiName::Github).then(|| {
-        let mask: std::sync::Arc<dyn Fn(&str) + Send + Sync> =
+        let mask: Mask =
             std::sync::Arc::new(|secret: &str| eprintln!("{}", github::mask_command(secret)));
         mask
     })
