@@ -121,7 +121,7 @@ pub async fn check_all(
         }
         (None, Some(project)) => {
             let client = Binauthz::new(&ctx.auth()?, &endpoints).await?;
-            let policy = client.policy(project).await?;
+            let policy = Policy::try_from(client.policy(project).await?)?;
             binauthz = Some(client);
             policy
         }

@@ -15,6 +15,7 @@ use super::Context;
 use crate::algorithm::SigningAlgorithm;
 use crate::attestation;
 use crate::cli::CosignForm;
+use crate::commit_status;
 use crate::cosign;
 use crate::error::{Error, Result};
 use crate::gcp::binauthz::Binauthz;
@@ -32,6 +33,11 @@ use crate::signer::kms::KmsSigner;
 use crate::signer::pgp::PgpSigner;
 use crate::signer::pkix::PkixSigner;
 use crate::signer::{Signer, SignerKey};
+
+/// Posts the batch's commit status (`--github-status`) where the CI layer found the commit.
+pub async fn post_status(target: &commit_status::Target, outcomes: &[Outcome]) -> Result<()> {
+    commit_status::post(target, outcomes).await
+}
 
 /// The batch's exit: the worst failed image's code, with how many failed.
 pub fn worst_failure(outcomes: &[Outcome]) -> Result<()> {

@@ -5,10 +5,11 @@ use std::sync::Mutex;
 
 use super::{print, read_images_file, Context, Report};
 use crate::algorithm::SigningAlgorithm;
-use crate::attest::sign::{self, services, worst_failure, KeySource, Platforms, SignRequest};
+use crate::attest::sign::{
+    self, post_status, services, worst_failure, KeySource, Platforms, SignRequest,
+};
 use crate::attestation;
 use crate::cli::SignArgs;
-use crate::commit_status;
 use crate::error::{Error, Result};
 use crate::names::{self, KeyVersionName};
 use crate::progress::Progress;
@@ -38,9 +39,7 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     };
     let mut result = result.and(printed).and_then(|()| worst_failure(&outcomes));
     if let (Ok(()), Some(target)) = (&result, &ctx.commit_status) {
-        result = ctx
-            .within_deadline(commit_status::post(target, &outcomes))
-            .await;
+        result = ctx.within_deadline(post_status(target, &outcomes)).await;
     }
     Report::new(Output::Signed(outcomes), result)
 }
