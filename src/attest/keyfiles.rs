@@ -16,9 +16,16 @@ pub fn pgp_passphrase(file: Option<&std::path::Path>) -> Result<Option<String>> 
                 e.kind()
             ))
         })?;
-        return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
+        let passphrase = text.lines().next().unwrap_or_default().to_string();
+        crate::token::hold(&passphrase);
+        return Ok(Some(passphrase));
     }
-    Ok(std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty()))
+    let passphrase = std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty());
+    // In the redaction set, so no server's or library's text can carry it to a log.
+    if let Some(p) = &passphrase {
+        crate::token::hold(p);
+    }
+    Ok(passphrase)
 }
 
 /// A private key file that group or others may read is worth a warning, not a refusal: CI
@@ -32,5 +39,23 @@ pub fn warn_if_readable_by_others(path: &std::path::Path) {
                 path.display()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passphrase_read_is_redacted_from_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("passphrase");
+        std::fs::write(&file, "correct-horse-battery\nsecond line\n").unwrap();
+        let read = pgp_passphrase(Some(&file)).unwrap();
+        assert_eq!(read.as_deref(), Some("correct-horse-battery"));
+        assert_eq!(
+            crate::token::redact("unlock failed for correct-horse-battery"),
+            format!("unlock failed for {}", crate::token::REDACTED)
+        );
     }
 }

@@ -5,9 +5,8 @@
 use super::{print, read_images_file, Context, Report};
 use crate::attest::cosign_verify::COSIGN_KEY;
 use crate::attest::verify::{verify_all, VerifyRequest};
-use crate::cli::VerifyArgs;
+use crate::cli::{AttestorArgs, VerifyArgs};
 use crate::error::{Error, Result};
-use crate::names::AttestorName;
 use crate::report::{Output, Verdict};
 
 /// The top-level entry point for `verify`: prints a verdict per image and attestor, hands the
@@ -57,7 +56,15 @@ fn request(args: &VerifyArgs) -> Result<VerifyRequest> {
     let attestors = args
         .attestors
         .iter()
-        .map(|a| AttestorName::parse(a, args.attestor_project.as_deref()))
+        // Each checked as the other verbs check theirs: a full name in another project than
+        // --attestor-project is a contradiction, refused.
+        .map(|a| {
+            AttestorArgs {
+                attestor: a.clone(),
+                attestor_project: args.attestor_project.clone(),
+            }
+            .name()
+        })
         .collect::<Result<Vec<_>>>()?;
     if attestors.is_empty() && args.cosign_key.is_none() {
         return Err(Error::Usage(
