@@ -63,6 +63,12 @@ struct Setup<'a> {
     plan: bool,
     changes: Vec<Change>,
     args: &'a SetupArgs,
+    /// The attestor as read before the steps (when `--note` was left out, to learn its note),
+    /// handed to the attestor step so it is read once.
+    prefetched: Option<Option<Value>>,
+    /// The attestor as found or created: its `delegationServiceAccountEmail` is the service
+    /// agent that reads the note at admission.
+    stored_attestor: Option<Value>,
 }
 
 impl Setup<'_> {
@@ -98,37 +104,89 @@ enum KeyArg {
 async fn setup(ctx: &Context, args: &SetupArgs) -> Result<Vec<(String, String)>> {
     let attestor = args.attestor.name()?;
     let key = match (&args.kms_key, &args.pkix_public_key, &args.pgp_public_key) {
-        (Some(kms), None, None) => KeyArg::Kms(
+        (Some(kms), None, None) => Some(KeyArg::Kms(
             CryptoKeyName::parse(kms)?,
             algorithm(args.algorithm.as_deref().unwrap_or("ec-sign-p256-sha256"))?,
-        ),
-        (None, Some(pem), None) => KeyArg::Local(LocalKey::pkix(pem, args.algorithm.as_deref())?),
-        (None, None, Some(armored)) => KeyArg::Local(LocalKey::pgp(armored)?),
+        )),
+        (None, Some(pem), None) => Some(KeyArg::Local(LocalKey::pkix(
+            pem,
+            args.algorithm.as_deref(),
+        )?)),
+        (None, None, Some(armored)) => Some(KeyArg::Local(LocalKey::pgp(armored)?)),
+        // No key: an existing attestor keeps the keys it holds (checked below); setup then
+        // makes the grants and the policy only (`--policy enforce` on a PKIX/PGP attestor).
+        (None, None, None) => None,
         _ => {
             return Err(Error::Usage(
                 "pass one key: --kms-key, --pkix-public-key or --pgp-public-key".into(),
             ))
         }
     };
-    let note = match &args.note {
-        Some(n) => NoteName::parse(n)?,
-        None => NoteName {
-            project: attestor.project.clone(),
-            id: attestor.id.clone(),
-        },
-    };
     for signer in &args.signers {
         check_member(signer)?;
     }
     let rest = Rest::new(ctx.auth()?, Endpoints::from_env())?;
+    // Without --note (or without a key), the attestor as it stands decides: its note is the
+    // one a rerun must use, and it must exist to be set up without a key.
+    let prefetched = match (&args.note, &key) {
+        (Some(_), Some(_)) => None,
+        _ => Some(rest.get(Api::Binauthz, &attestor.to_string()).await?),
+    };
+    let stored_note = prefetched
+        .as_ref()
+        .and_then(Option::as_ref)
+        .and_then(|a| a["userOwnedGrafeasNote"]["noteReference"].as_str())
+        .map(String::from);
+    let note = match (&args.note, &stored_note) {
+        (Some(n), _) => NoteName::parse(n)?,
+        (None, Some(reference)) => NoteName::parse(reference)?,
+        (None, None) => NoteName {
+            project: attestor.project.clone(),
+            id: attestor.id.clone(),
+        },
+    };
     let mut s = Setup {
         rest,
         plan: args.plan,
         changes: Vec::new(),
         args,
+        prefetched,
+        stored_attestor: None,
     };
     let (version, key_id, sign, ci_inputs) = match &key {
-        KeyArg::Kms(crypto_key, algorithm) => {
+        None => {
+            let Some(Some(found)) = s.prefetched.take() else {
+                return Err(Error::Usage(format!(
+                    "attestor {attestor} does not exist, so setup needs the key it will trust: \
+                 --kms-key KEY (a Cloud KMS key, created when missing; BINAUTHZ_KMS_KEY), \
+                 --pkix-public-key FILE (BINAUTHZ_PKIX_PUBLIC_KEY) or --pgp-public-key FILE \
+                 (BINAUTHZ_PGP_PUBLIC_KEY)"
+                )));
+            };
+            let ids: Vec<String> = found["userOwnedGrafeasNote"]["publicKeys"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|k| k["id"].as_str().map(String::from))
+                .collect();
+            // A KMS key's signers need a role on the key, which setup can only grant knowing it.
+            if !args.signers.is_empty() && ids.iter().any(|id| id.starts_with("//cloudkms.")) {
+                return Err(Error::Usage(format!(
+                "attestor {attestor} trusts a Cloud KMS key: pass it with --kms-key KEY so the \
+                 --signer members get roles/cloudkms.signerVerifier on it"
+            )));
+            }
+            s.record("attestor", &attestor.to_string(), false, String::new());
+            s.stored_attestor = Some(found);
+            (
+            String::new(),
+            ids.join(","),
+            format!("binauthz-attest sign --attestor {attestor} --kms-key-version VERSION | --pkix-private-key FILE | --pgp-private-key FILE IMAGE"),
+            format!("attestor: {attestor}\n"),
+        )
+        }
+        Some(KeyArg::Kms(crypto_key, algorithm)) => {
             let (version, pem) = s.key(crypto_key, *algorithm).await?;
             s.note(&note, &attestor).await?;
             let entry = kms_entry(&s.rest, &version, pem.as_deref(), *algorithm);
@@ -142,7 +200,7 @@ async fn setup(ctx: &Context, args: &SetupArgs) -> Result<Vec<(String, String)>>
                 format!("attestor: {attestor}\nkms-key-version: {version}\n"),
             )
         }
-        KeyArg::Local(local) => {
+        Some(KeyArg::Local(local)) => {
             s.note(&note, &attestor).await?;
             let held = s.attestor(&attestor, &note, &local.entry()).await?;
             let id = local.check_held(held.as_ref(), &attestor)?;
@@ -158,8 +216,8 @@ async fn setup(ctx: &Context, args: &SetupArgs) -> Result<Vec<(String, String)>>
         }
     };
     let kms_key = match &key {
-        KeyArg::Kms(crypto_key, _) => Some(crypto_key),
-        KeyArg::Local(_) => None,
+        Some(KeyArg::Kms(crypto_key, _)) => Some(crypto_key),
+        _ => None,
     };
     s.iam(kms_key, &note, &attestor).await?;
     if args.policy != PolicyMode::None {
@@ -411,7 +469,12 @@ impl Setup<'_> {
                 .and_then(|ks| ks.iter().find(|k| (entry.holds)(k)).cloned())
         };
         let mut stored_entry = None;
-        match self.rest.get(Api::Binauthz, &name).await? {
+        let current = match self.prefetched.take() {
+            Some(read) => read,
+            None => self.rest.get(Api::Binauthz, &name).await?,
+        };
+        self.stored_attestor = current.clone();
+        match current {
             Some(mut found) => {
                 let reference = found["userOwnedGrafeasNote"]["noteReference"]
                     .as_str()
@@ -470,6 +533,7 @@ impl Setup<'_> {
                         )
                         .await?;
                     stored_entry = held(&created);
+                    self.stored_attestor = Some(created);
                 }
                 self.record(
                     "attestor",
@@ -505,25 +569,38 @@ impl Setup<'_> {
                     .insert((role, signer.clone()));
             }
         }
+        // The service agent that reads the note at admission, as the attestor names it
+        // (`delegationServiceAccountEmail`, output only); before the attestor exists (`--plan`),
+        // its documented form from the project number.
+        let delegated = self
+            .stored_attestor
+            .as_ref()
+            .and_then(|a| a["userOwnedGrafeasNote"]["delegationServiceAccountEmail"].as_str())
+            .filter(|email| !email.is_empty())
+            .map(|email| format!("serviceAccount:{email}"));
         let project = format!("projects/{}", attestor.project);
-        let number = match self
-            .rest
-            .get(Api::ResourceManager, &project)
-            .await?
-            .and_then(|p| p["projectNumber"].as_str().map(String::from))
-        {
-            Some(n) => n,
+        let agent = match delegated {
+            Some(agent) => agent,
             None => {
-                return Err(Error::Rejected {
-                    action: format!("read project {}", attestor.project),
-                    reason: "Resource Manager answered no projectNumber".into(),
-                })
+                let number = match self
+                    .rest
+                    .get(Api::ResourceManager, &project)
+                    .await?
+                    .and_then(|p| p["projectNumber"].as_str().map(String::from))
+                {
+                    Some(n) => n,
+                    None => {
+                        return Err(Error::Rejected {
+                            action: format!("read project {}", attestor.project),
+                            reason: "Resource Manager answered no projectNumber".into(),
+                        })
+                    }
+                };
+                format!(
+                    "serviceAccount:service-{number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
+                )
             }
         };
-        // Binary Authorization's service agent (its documented name form).
-        let agent = format!(
-            "serviceAccount:service-{number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
-        );
         wanted
             .entry(Grantee::Note)
             .or_default()

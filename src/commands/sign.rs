@@ -47,8 +47,13 @@ const LIST_SETTLE: Duration = Duration::from_secs(5);
 pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     let finished = Mutex::new(Vec::new());
     let progress = Progress::for_stderr();
+    let mut warnings = Vec::new();
     let work = async {
         let request = request(args)?;
+        warnings = outside_google_warnings(ctx, &request.images);
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
         let services = services(ctx, &request).await?;
         sign(&services, &request, ctx.concurrency, &finished, &progress).await
     };
@@ -75,7 +80,10 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
         outputs: Vec::new(),
         result,
         summary: None,
-        warnings: Vec::new(),
+        warnings: warnings
+            .into_iter()
+            .chain(take_key_file_warnings())
+            .collect(),
     }
 }
 
@@ -323,12 +331,45 @@ pub fn warn_if_readable_by_others(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "warning: the private key file {} can be read by group or others; chmod 600 it",
+            let warning = format!(
+                "the private key file {} can be read by group or others; chmod 600 it",
                 path.display()
             );
+            eprintln!("warning: {warning}");
+            KEY_FILE_WARNINGS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(warning);
         }
     }
+}
+
+/// Key-file warnings met while the signer was built (deep in [`services`], which `rotate`
+/// shares), kept for the CI layer to annotate as well.
+static KEY_FILE_WARNINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The key-file warnings so far, once.
+pub fn take_key_file_warnings() -> Vec<String> {
+    std::mem::take(&mut *KEY_FILE_WARNINGS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+/// A warning for each image outside Google's registries: Cloud Run and GKE pull from Artifact
+/// Registry (an attestation binds repository and digest, so one for a Nexus or Harbor
+/// reference admits nothing deployed from Artifact Registry).
+fn outside_google_warnings(ctx: &Context, images: &[ImageRef]) -> Vec<String> {
+    images
+        .iter()
+        .filter(|i| !ctx.registry.takes_google_token(i.registry()))
+        .map(|i| {
+            format!(
+                "{i} is not in Artifact Registry or gcr.io: Cloud Run and GKE check the \
+                 attestation of the digest in the repository they deploy from, so this one only \
+                 admits deploys from {}. Deploying from Artifact Registry? Push there and sign \
+                 that reference, with --source {i} to refuse a copy whose digest changed",
+                i.registry()
+            )
+        })
+        .collect()
 }
 
 /// What every image's attestation shares, checked once before any image is signed.
@@ -407,7 +448,15 @@ pub async fn sign(
         }
     }
     let batch = &batch;
-    progress.start(distinct.len());
+    // Inputs that never resolved are finished too: `[n/N]` counts every outcome of the batch.
+    let unresolved: Vec<(&ImageRef, &Error)> = resolutions
+        .iter()
+        .filter_map(|(image, r)| r.as_ref().err().map(|e| (*image, e)))
+        .collect();
+    progress.start(distinct.len() + unresolved.len());
+    for (image, e) in &unresolved {
+        progress.finished(&batch.failed(image, None, e));
+    }
     let attested = stream::iter(&distinct).map(|target| async move {
         let outcome = batch.attest(target.image, target.digest.clone()).await;
         match &outcome {
