@@ -465,7 +465,11 @@ mod tests {
         let mut out = Vec::new();
         github.start(&env_of(&[]), &mut out).unwrap();
         github
-            .emit(&env_of(&[]), &[outcome("r.io/a/b", true)], &mut out)
+            .finish(
+                &env_of(&[]),
+                &Output::Signed(vec![outcome("r.io/a/b", true)]),
+                &mut out,
+            )
             .unwrap();
         github.fail(&Error::Usage("late".into()), &mut out).unwrap();
         let log = String::from_utf8(out).unwrap();
