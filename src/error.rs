@@ -69,8 +69,13 @@ pub enum Error {
     )]
     NoCredentials { reason: String },
 
-    #[error("Google rejected the credentials while trying to {action} ({reason}): the token is invalid or expired; mint a new one")]
-    Unauthenticated { action: String, reason: String },
+    #[error("Google rejected the credentials while trying to {action} ({reason}): the token is invalid or expired; {}", token_fix(.token_source))]
+    Unauthenticated {
+        action: String,
+        reason: String,
+        /// Where the token came from (`Context::token_source`), filled in once the command ends.
+        token_source: String,
+    },
 
     #[error("permission denied to {action} ({reason}); {hint}")]
     PermissionDenied {
@@ -95,8 +100,8 @@ pub enum Error {
     KeyNotForSigning { key: String, reason: String },
 
     #[error(
-        "attestor {attestor} does not trust KMS key version {key}, so Binary Authorization would \
-         reject the attestation; nothing was written. Add the key to the attestor:\n  {command}"
+        "attestor {attestor} does not trust {key}, so Binary Authorization would reject the \
+         attestation; nothing was written. Add the key to the attestor:\n  {command}"
     )]
     KeyNotTrustedByAttestor {
         attestor: String,
@@ -250,7 +255,27 @@ pub mod exit {
     pub const REMOTE: i32 = 6;
 }
 
+/// What to do about a rejected token, by where it came from.
+fn token_fix(source: &str) -> String {
+    match source {
+        "" => "mint a new one".to_string(),
+        source => format!("it came from {source}: replace it with a fresh one (gcloud auth print-access-token), or fix that source"),
+    }
+}
+
 impl Error {
+    /// The error with the token's source named, when it is a rejected token.
+    pub fn with_token_source(self, source: &str) -> Error {
+        match self {
+            Error::Unauthenticated { action, reason, .. } => Error::Unauthenticated {
+                action,
+                reason,
+                token_source: source.to_string(),
+            },
+            other => other,
+        }
+    }
+
     /// The process exit code for this error (ARCHITECTURE.md, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {

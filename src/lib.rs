@@ -62,7 +62,7 @@ pub async fn run(
         commit_status,
         mask,
     };
-    match &cli.command {
+    let mut report = match &cli.command {
         Command::Sign(args) => commands::sign::run(&ctx, args).await,
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
         Command::Digest { images, compare } => commands::digest::run(&ctx, images, *compare).await,
@@ -75,5 +75,10 @@ pub async fn run(
         } => commands::policy::check(&ctx, args).await,
         Command::Pin(args) => commands::pin::run(&ctx, args).await,
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
-    }
+    };
+    // A rejected token says where it came from: the flag, the variable or the file.
+    report.result = report
+        .result
+        .map_err(|e| e.with_token_source(&ctx.token_source()));
+    report
 }

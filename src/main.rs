@@ -27,7 +27,18 @@ fn main() -> ExitCode {
     if let Some(bundle) = binauthz_attest::trust::bundle_file() {
         std::env::set_var("SSL_CERT_FILE", bundle);
     }
-    let cli = Cli::parse_from(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => match ci::usage_error(
+            ci.as_ref(),
+            &e,
+            &args,
+            &std::env::vars().collect::<Vec<_>>(),
+        ) {
+            Some(error) => return failed(ci.as_ref(), &error),
+            None => e.exit(),
+        },
+    };
     let outputs_file = cli.outputs_file.clone();
     // The CI layer reads `--outputs-file` through its variable (GitLab's dotenv path), so the
     // flag and the variable are one input.
@@ -57,14 +68,18 @@ fn main() -> ExitCode {
         report.and_then(|report| ci::finish(ci.as_ref(), &env, outputs_file, report, &mut log));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let _ = ci.fail(&e, &mut log).and_then(|()| log.flush());
-            // Under GitHub Actions the annotation above is the error, escaped; the raw text
-            // could carry a line the runner reads as a workflow command.
-            if ci.name() != ci::CiName::Github {
-                eprintln!("error: {e}");
-            }
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
-        }
+        Err(e) => failed(ci.as_ref(), &e),
     }
+}
+
+/// Reports `e` the CI's way and gives its exit code.
+fn failed(ci: &dyn ci::Ci, e: &Error) -> ExitCode {
+    let mut log = std::io::stderr();
+    let _ = ci.fail(e, &mut log).and_then(|()| log.flush());
+    // Under GitHub Actions the annotation above is the error, escaped; the raw text
+    // could carry a line the runner reads as a workflow command.
+    if ci.name() != ci::CiName::Github {
+        eprintln!("error: {e}");
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
 }

@@ -294,6 +294,20 @@ impl Registry {
                 registry,
                 image,
             },
+            // A registry that refuses an anonymous read may be one that takes the Google token
+            // under a name we do not know for Google's (the emulator, a proxy in front of
+            // Artifact Registry): say how to send it there.
+            Error::RegistryAuth {
+                registry,
+                image,
+                reason,
+            } if !self.config.takes_google_token(&registry) => Error::RegistryAuth {
+                reason: format!(
+                    "{reason}; no Google token was sent: only *.pkg.dev, gcr.io and registries                      named with --google-registry (BINAUTHZ_GOOGLE_REGISTRIES, the CI input                      google-registry) get it. If {registry} takes Google tokens (the emulator,                      Artifact Registry under another name), pass --google-registry {registry}"
+                ),
+                registry,
+                image,
+            },
             other => other,
         }
     }

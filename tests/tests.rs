@@ -29,6 +29,8 @@ mod faults;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the
 /// emulator.
 mod local_keys;
+/// A newcomer's first try: the demo from a release build, and the messages of each rough edge.
+mod newcomer;
 /// `payload` byte for byte against gcloud's.
 mod payload;
 /// `sign --pgp-private-key`: gpg keys added with gcloud, judged by gpg, gcloud and the emulator.

@@ -48,6 +48,24 @@ impl Context {
         })
     }
 
+    /// Where this run's Google token comes from, in the words a user finds it by (the flag or
+    /// variable, and the file).
+    pub fn token_source(&self) -> String {
+        match (&self.access_token_file, &self.access_token) {
+            (Some(file), _) => format!(
+                "the access token file {} (--access-token-file, CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)",
+                file.display()
+            ),
+            (None, Some(_)) => "the variable GOOGLE_OAUTH_ACCESS_TOKEN".to_string(),
+            (None, None) => match std::env::var("GOOGLE_APPLICATION_CREDENTIALS") {
+                Ok(file) if !file.is_empty() => {
+                    format!("the credentials file {file} (GOOGLE_APPLICATION_CREDENTIALS)")
+                }
+                _ => "Application Default Credentials (gcloud's application_default_credentials.json, or the metadata server)".to_string(),
+            },
+        }
+    }
+
     /// A registry client holding the Google token when one of `images` lives in a registry that
     /// takes it (Artifact Registry, gcr.io, hosts named with `--google-registry`).
     pub fn registry_client(

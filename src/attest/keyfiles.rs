@@ -34,12 +34,26 @@ pub fn warn_if_readable_by_others(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!(
-                "warning: the private key file {} can be read by group or others; chmod 600 it",
+            let warning = format!(
+                "the private key file {} can be read by group or others; chmod 600 it",
                 path.display()
             );
+            eprintln!("warning: {warning}");
+            KEY_FILE_WARNINGS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(warning);
         }
     }
+}
+
+/// Key-file warnings met while a signer was built (deep in the sign services, which `rotate`
+/// shares), kept for the CI layer to annotate as well.
+static KEY_FILE_WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The key-file warnings so far, once.
+pub fn take_key_file_warnings() -> Vec<String> {
+    std::mem::take(&mut *KEY_FILE_WARNINGS.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 #[cfg(test)]

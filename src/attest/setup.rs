@@ -53,6 +53,12 @@ struct Setup {
     changes: Vec<Change>,
     signers: Vec<String>,
     policy: PolicyMode,
+    /// The attestor as read before the steps (when `--note` was left out, to learn its note),
+    /// handed to the attestor step so it is read once.
+    prefetched: Option<Option<Value>>,
+    /// The attestor as found or created: its `delegationServiceAccountEmail` is the service
+    /// agent that reads the note at admission.
+    stored_attestor: Option<Value>,
 }
 
 impl Setup {
@@ -90,10 +96,10 @@ pub enum KeyArg {
 pub struct SetupRequest {
     /// The attestor to create or check.
     pub attestor: AttestorName,
-    /// What signs.
-    pub key: KeyArg,
-    /// Its note (the attestor's id in its project unless `--note`).
-    pub note: NoteName,
+    /// What signs; none for an existing attestor kept as it stands (grants and policy only).
+    pub key: Option<KeyArg>,
+    /// `--note`; without it, an existing attestor's own note, else the attestor's id.
+    pub note: Option<NoteName>,
     /// `--signer`: the IAM members granted what `sign` needs.
     pub signers: Vec<String>,
     /// `--policy`: whether and how the project policy's default rule requires the attestor.
@@ -117,15 +123,37 @@ pub async fn setup(
         plan,
     } = request;
     let rest = Rest::new(ctx.auth()?, Endpoints::from_env())?;
+    // Without --note (or without a key), the attestor as it stands decides: its note is the
+    // one a rerun must use, and it must exist to be set up without a key.
+    let prefetched = match (&note, &key) {
+        (Some(_), Some(_)) => None,
+        _ => Some(rest.get(Api::Binauthz, &attestor.to_string()).await?),
+    };
+    let stored_note = prefetched
+        .as_ref()
+        .and_then(Option::as_ref)
+        .and_then(|a| a["userOwnedGrafeasNote"]["noteReference"].as_str())
+        .map(String::from);
+    let note = match (note, &stored_note) {
+        (Some(n), _) => n,
+        (None, Some(reference)) => NoteName::parse(reference)?,
+        (None, None) => NoteName {
+            project: attestor.project.clone(),
+            id: attestor.id.clone(),
+        },
+    };
     let mut s = Setup {
         rest,
         plan,
         changes: Vec::new(),
         signers,
         policy,
+        prefetched,
+        stored_attestor: None,
     };
     let (version, key_id, sign, ci_inputs) = match &key {
-        KeyArg::Kms(crypto_key, algorithm) => {
+        None => s.keyless(&attestor)?,
+        Some(KeyArg::Kms(crypto_key, algorithm)) => {
             let (version, pem) = s.key(crypto_key, *algorithm).await?;
             s.note(&note, &attestor).await?;
             let entry = kms_entry(&s.rest, &version, pem.as_deref(), *algorithm);
@@ -139,7 +167,7 @@ pub async fn setup(
                 format!("attestor: {attestor}\nkms-key-version: {version}\n"),
             )
         }
-        KeyArg::Local(local) => {
+        Some(KeyArg::Local(local)) => {
             s.note(&note, &attestor).await?;
             let held = s.attestor(&attestor, &note, &local.entry()).await?;
             let id = local.check_held(held.as_ref(), &attestor)?;
@@ -155,8 +183,8 @@ pub async fn setup(
         }
     };
     let kms_key = match &key {
-        KeyArg::Kms(crypto_key, _) => Some(crypto_key),
-        KeyArg::Local(_) => None,
+        Some(KeyArg::Kms(crypto_key, _)) => Some(crypto_key),
+        _ => None,
     };
     s.iam(kms_key, &note, &attestor).await?;
     if policy != PolicyMode::None {
@@ -182,6 +210,41 @@ pub async fn setup(
 }
 
 impl Setup {
+    /// No key given: the attestor must exist, and keeps the keys it holds. Answers the
+    /// version, key ids, `sign` line and CI inputs to print.
+    fn keyless(&mut self, attestor: &AttestorName) -> Result<(String, String, String, String)> {
+        let Some(Some(found)) = self.prefetched.take() else {
+            return Err(Error::Usage(format!(
+                "attestor {attestor} does not exist, so setup needs the key it will trust: \
+                 --kms-key KEY (a Cloud KMS key, created when missing; BINAUTHZ_KMS_KEY), \
+                 --pkix-public-key FILE (BINAUTHZ_PKIX_PUBLIC_KEY) or --pgp-public-key FILE \
+                 (BINAUTHZ_PGP_PUBLIC_KEY)"
+            )));
+        };
+        let ids: Vec<String> = found["userOwnedGrafeasNote"]["publicKeys"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| k["id"].as_str().map(String::from))
+            .collect();
+        // A KMS key's signers need a role on the key, which setup can only grant knowing it.
+        if !self.signers.is_empty() && ids.iter().any(|id| id.starts_with("//cloudkms.")) {
+            return Err(Error::Usage(format!(
+                "attestor {attestor} trusts a Cloud KMS key: pass it with --kms-key KEY so the \
+                 --signer members get roles/cloudkms.signerVerifier on it"
+            )));
+        }
+        self.record("attestor", &attestor.to_string(), false, String::new());
+        self.stored_attestor = Some(found);
+        Ok((
+            String::new(),
+            ids.join(","),
+            format!("binauthz-attest sign --attestor {attestor} --kms-key-version VERSION | --pkix-private-key FILE | --pgp-private-key FILE IMAGE"),
+            format!("attestor: {attestor}\n"),
+        ))
+    }
+
     /// The key ring, the key (asymmetric signing with the algorithm asked; an existing key of
     /// another purpose or algorithm is refused, never altered) and its first enabled version.
     /// Answers the version's name and PEM (None when `--plan` would create the key).
@@ -360,7 +423,12 @@ impl Setup {
                 .and_then(|ks| ks.iter().find(|k| (entry.holds)(k)).cloned())
         };
         let mut stored_entry = None;
-        match self.rest.get(Api::Binauthz, &name).await? {
+        let current = match self.prefetched.take() {
+            Some(read) => read,
+            None => self.rest.get(Api::Binauthz, &name).await?,
+        };
+        self.stored_attestor = current.clone();
+        match current {
             Some(mut found) => {
                 let reference = found["userOwnedGrafeasNote"]["noteReference"]
                     .as_str()
@@ -419,6 +487,7 @@ impl Setup {
                         )
                         .await?;
                     stored_entry = held(&created);
+                    self.stored_attestor = Some(created);
                 }
                 self.record(
                     "attestor",
@@ -455,24 +524,37 @@ impl Setup {
             }
         }
         let project = format!("projects/{}", attestor.project);
-        let number = match self
-            .rest
-            .get(Api::ResourceManager, &project)
-            .await?
-            .and_then(|p| p["projectNumber"].as_str().map(String::from))
-        {
-            Some(n) => n,
+        // The service agent that reads the note at admission, as the attestor names it
+        // (`delegationServiceAccountEmail`, output only); before the attestor exists (`--plan`),
+        // its documented form from the project number.
+        let delegated = self
+            .stored_attestor
+            .as_ref()
+            .and_then(|a| a["userOwnedGrafeasNote"]["delegationServiceAccountEmail"].as_str())
+            .filter(|email| !email.is_empty())
+            .map(|email| format!("serviceAccount:{email}"));
+        let agent = match delegated {
+            Some(agent) => agent,
             None => {
-                return Err(Error::Rejected {
-                    action: format!("read project {}", attestor.project),
-                    reason: "Resource Manager answered no projectNumber".into(),
-                })
+                let number = match self
+                    .rest
+                    .get(Api::ResourceManager, &project)
+                    .await?
+                    .and_then(|p| p["projectNumber"].as_str().map(String::from))
+                {
+                    Some(n) => n,
+                    None => {
+                        return Err(Error::Rejected {
+                            action: format!("read project {}", attestor.project),
+                            reason: "Resource Manager answered no projectNumber".into(),
+                        })
+                    }
+                };
+                format!(
+                    "serviceAccount:service-{number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
+                )
             }
         };
-        // Binary Authorization's service agent (its documented name form).
-        let agent = format!(
-            "serviceAccount:service-{number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
-        );
         wanted
             .entry(Grantee::Note)
             .or_default()

@@ -233,7 +233,15 @@ pub async fn sign(
         }
     }
     let batch = &batch;
-    progress.start(distinct.len());
+    // Inputs that never resolved are finished too: `[n/N]` counts every outcome of the batch.
+    let unresolved: Vec<(&ImageRef, &Error)> = resolutions
+        .iter()
+        .filter_map(|(image, r)| r.as_ref().err().map(|e| (*image, e)))
+        .collect();
+    progress.start(distinct.len() + unresolved.len());
+    for (image, e) in &unresolved {
+        progress.finished(&batch.failed(image, None, e));
+    }
     let attested = stream::iter(&distinct).map(|target| async move {
         let outcome = batch.attest(target.image, target.digest.clone()).await;
         match &outcome {

@@ -8,8 +8,10 @@ mod gitlab;
 mod jenkins;
 mod local;
 mod tekton;
+mod usage;
 
 pub use github::commit_status_target;
+pub use usage::usage_error;
 
 /// A way to hide a secret (a plain string) from the CI's log.
 pub type Mask = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
@@ -161,7 +163,7 @@ pub fn detect(args: &[OsString], env: Env) -> Box<dyn Ci> {
             }
         });
     match chosen {
-        CiName::Github => Box::new(github::GitHub),
+        CiName::Github => Box::new(github::GitHub::new(crate::cli::verb_inputs(args))),
         CiName::Tekton => Box::new(tekton::Tekton),
         CiName::Jenkins => Box::new(jenkins::Jenkins),
         CiName::Gitlab => Box::new(gitlab::GitLab),
@@ -437,7 +439,7 @@ pub(crate) mod tests {
             ("BINAUTHZ_ATTESTOR", "explicit"),
             ("INPUT_PROJECT", "p"),
         ]);
-        let changes = environment_changes(&github::GitHub, &env, &[]);
+        let changes = environment_changes(&github::GitHub::default(), &env, &[]);
         assert_eq!(
             changes,
             [("BINAUTHZ_PROJECT".to_string(), Some("p".to_string()))]

@@ -37,6 +37,25 @@ pub async fn check(ctx: &Context, args: &PolicyCheckArgs) -> Report {
             c.image, c.decided_by, c.reason
         ));
     }
+    // Breakglass is for emergencies: say so every time it admits something, and what it
+    // leaves behind (using-breakglass: the deploy is written to Cloud Audit Logs).
+    for c in checked
+        .iter()
+        .filter(|c| c.decision == Decision::Breakglass)
+    {
+        let place = match (&c.manifest, &c.workload, &c.container) {
+            (Some(m), Some(w), Some(ct)) => {
+                format!(" ({ct} in {w}, {m}:{})", c.line.unwrap_or_default())
+            }
+            _ => String::new(),
+        };
+        warnings.push(format!(
+            "{}{place} is admitted by breakglass ({}): Binary Authorization skips the policy for \
+             it and writes the deploy to Cloud Audit Logs for review; remove the annotation when \
+             the emergency is over",
+            c.image, c.decided_by
+        ));
+    }
     for w in &warnings {
         eprintln!("warning: {w}");
     }

@@ -23,25 +23,25 @@ pub async fn run(ctx: &Context, args: &SetupArgs) -> Report {
 async fn setup(ctx: &Context, args: &SetupArgs) -> Result<Vec<(String, String)>> {
     let attestor = args.attestor.name()?;
     let key = match (&args.kms_key, &args.pkix_public_key, &args.pgp_public_key) {
-        (Some(kms), None, None) => KeyArg::Kms(
+        (Some(kms), None, None) => Some(KeyArg::Kms(
             CryptoKeyName::parse(kms)?,
             algorithm(args.algorithm.as_deref().unwrap_or("ec-sign-p256-sha256"))?,
-        ),
-        (None, Some(pem), None) => KeyArg::Local(LocalKey::pkix(pem, args.algorithm.as_deref())?),
-        (None, None, Some(armored)) => KeyArg::Local(LocalKey::pgp(armored)?),
+        )),
+        (None, Some(pem), None) => Some(KeyArg::Local(LocalKey::pkix(
+            pem,
+            args.algorithm.as_deref(),
+        )?)),
+        (None, None, Some(armored)) => Some(KeyArg::Local(LocalKey::pgp(armored)?)),
+        // No key: an existing attestor keeps the keys it holds; setup then makes the grants
+        // and the policy only (`--policy enforce` on a PKIX/PGP attestor).
+        (None, None, None) => None,
         _ => {
             return Err(Error::Usage(
                 "pass one key: --kms-key, --pkix-public-key or --pgp-public-key".into(),
             ))
         }
     };
-    let note = match &args.note {
-        Some(n) => NoteName::parse(n)?,
-        None => NoteName {
-            project: attestor.project.clone(),
-            id: attestor.id.clone(),
-        },
-    };
+    let note = args.note.as_deref().map(NoteName::parse).transpose()?;
     for signer in &args.signers {
         check_member(signer)?;
     }

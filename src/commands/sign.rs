@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use super::{print, read_images_file, Context, Report};
 use crate::algorithm::SigningAlgorithm;
+use crate::attest::keyfiles::take_key_file_warnings;
 use crate::attest::sign::{
     self, post_status, services, worst_failure, KeySource, Platforms, SignRequest,
 };
@@ -21,8 +22,13 @@ use crate::report::Output;
 pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     let finished = Mutex::new(Vec::new());
     let progress = Progress::for_stderr();
+    let mut warnings = Vec::new();
     let work = async {
         let request = request(args)?;
+        warnings = outside_google_warnings(ctx, &request.images);
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
         let services = services(ctx, &request).await?;
         sign::sign(&services, &request, ctx.concurrency, &finished, &progress).await
     };
@@ -41,7 +47,31 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     if let (Ok(()), Some(target)) = (&result, &ctx.commit_status) {
         result = ctx.within_deadline(post_status(target, &outcomes)).await;
     }
-    Report::new(Output::Signed(outcomes), result)
+    let mut report = Report::new(Output::Signed(outcomes), result);
+    report.warnings = warnings
+        .into_iter()
+        .chain(take_key_file_warnings())
+        .collect();
+    report
+}
+
+/// A warning for each image outside Google's registries: Cloud Run and GKE pull from Artifact
+/// Registry (an attestation binds repository and digest, so one for a Nexus or Harbor
+/// reference admits nothing deployed from Artifact Registry).
+fn outside_google_warnings(ctx: &Context, images: &[ImageRef]) -> Vec<String> {
+    images
+        .iter()
+        .filter(|i| !ctx.registry.takes_google_token(i.registry()))
+        .map(|i| {
+            format!(
+                "{i} is not in Artifact Registry or gcr.io: Cloud Run and GKE check the \
+                 attestation of the digest in the repository they deploy from, so this one only \
+                 admits deploys from {}. Deploying from Artifact Registry? Push there and sign \
+                 that reference, with --source {i} to refuse a copy whose digest changed",
+                i.registry()
+            )
+        })
+        .collect()
 }
 
 fn key_source(args: &SignArgs) -> Result<KeySource> {
