@@ -248,7 +248,9 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<BundleContent, String> {
     };
     let message = &value["messageSignature"];
     if message.is_object() {
-        let algorithm = message["messageDigest"]["algorithm"].as_str().unwrap_or_default();
+        let algorithm = message["messageDigest"]["algorithm"]
+            .as_str()
+            .unwrap_or_default();
         if algorithm != "SHA2_256" {
             return Err(format!(
                 "its message signature's digest algorithm is {algorithm:?}, not SHA2_256"
@@ -391,7 +393,8 @@ pub async fn check_bundles(
     let repository = image.repository_url();
     let mut checked = Vec::new();
     for referrer in bundle_candidates(registry, image, digest).await? {
-        let Some(result) = judge_bundle(registry, image, digest, &referrer, Accept::Both, verifies).await?
+        let Some(result) =
+            judge_bundle(registry, image, digest, &referrer, Accept::Both, verifies).await?
         else {
             continue;
         };
@@ -449,7 +452,11 @@ async fn judge_bundle(
     let manifest: Value = serde_json::from_slice(&bytes).unwrap_or_default();
     // cosign's `ociremote.Bundle`: exactly one layer, of a sigstore bundle media type.
     let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
-    let is_bundle = |l: &Value| l["mediaType"].as_str().is_some_and(|t| t.starts_with(BUNDLE_PREFIX));
+    let is_bundle = |l: &Value| {
+        l["mediaType"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(BUNDLE_PREFIX))
+    };
     let Some(layer) = layers.iter().find(|l| is_bundle(l)) else {
         return Ok(None);
     };
@@ -477,7 +484,9 @@ async fn judge_bundle_layer(
     let envelope = match parse_bundle(&blob) {
         Ok(BundleContent::Dsse(envelope)) => envelope,
         Ok(BundleContent::Message { sha256, signature }) => {
-            return Ok(judge_message_signature(image, digest, &sha256, &signature, form, verifies))
+            return Ok(judge_message_signature(
+                image, digest, &sha256, &signature, form, verifies,
+            ))
         }
         Err(reason) => return Ok(Err(reason)),
     };
@@ -619,7 +628,15 @@ pub async fn write_bundle(
     let repository = image.repository_url();
     let verifies = |m: &[u8], s: &[u8]| key.verifies(m, s);
     for referrer in bundle_candidates(registry, image, digest).await? {
-        let judged = judge_bundle(registry, image, digest, &referrer, Accept::DsseOnly, &verifies).await?;
+        let judged = judge_bundle(
+            registry,
+            image,
+            digest,
+            &referrer,
+            Accept::DsseOnly,
+            &verifies,
+        )
+        .await?;
         if matches!(judged, Some(Ok(()))) {
             return Ok(Stored {
                 manifest: format!("{repository}@{referrer}"),

@@ -68,7 +68,13 @@ pub async fn sign(
     let signed: HashMap<String, Result<Outcome>> = stream::iter(&distinct)
         .map(|(id, target)| async move {
             let result = match request.dry_run {
-                true => Ok(outcome(signer, target.image, Some(&target.digest), Status::WouldCreate, None)),
+                true => Ok(outcome(
+                    signer,
+                    target.image,
+                    Some(&target.digest),
+                    Status::WouldCreate,
+                    None,
+                )),
                 false => sign_one(registry, signer, key, target.image, &target.digest, form).await,
             };
             let shown = match &result {
@@ -106,9 +112,9 @@ pub async fn sign(
             let first = distinct.iter().find(|(d, _)| *d == id).map(|(_, t)| t);
             outcome.image = image.to_string();
             outcome.platform = target.platform.clone();
-            if let Some(first) = first.filter(|f| {
-                !std::ptr::eq(f.image, target.image) || f.platform != target.platform
-            }) {
+            if let Some(first) = first
+                .filter(|f| !std::ptr::eq(f.image, target.image) || f.platform != target.platform)
+            {
                 outcome.duplicate_of = Some(first.image.to_string());
             }
             outcomes.push(outcome);
@@ -143,7 +149,13 @@ async fn sign_one(
         false => Status::Existing,
     };
     let manifests: Vec<String> = stored.into_iter().map(|s| s.manifest).collect();
-    Ok(outcome(signer, image, Some(digest), status, Some(manifests.join(","))))
+    Ok(outcome(
+        signer,
+        image,
+        Some(digest),
+        status,
+        Some(manifests.join(",")),
+    ))
 }
 
 /// An outcome with no attestation: attestor, note, key id and occurrence stay empty.

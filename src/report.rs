@@ -163,7 +163,10 @@ impl Outcome {
                 Status::Existing => "already cosign signed",
                 _ => "would cosign sign (dry run)",
             };
-            return format!("{}  {what} with {}{cosign}", self.image_ref, self.key_version);
+            return format!(
+                "{}  {what} with {}{cosign}",
+                self.image_ref, self.key_version
+            );
         }
         format!("{}  {what} by {}{cosign}", self.image_ref, self.attestor)
     }

@@ -356,6 +356,30 @@ mod tests {
         )
     }
 
+    /// A key pair cosign 2.5 generated (tests/vectors/cosign/README.md says how).
+    const VECTOR_KEY: &str = include_str!("../../tests/vectors/cosign/cosign.key");
+    const VECTOR_PUB: &str = include_str!("../../tests/vectors/cosign/cosign.pub");
+
+    #[tokio::test]
+    async fn a_key_cosign_generated_opens_and_its_public_half_is_cosign_pub() {
+        let key = CosignKey::parse("cosign.key", VECTOR_KEY).unwrap();
+        let der = key
+            .open(&Password::from_bytes(
+                b"vector password".to_vec(),
+                PASSWORD_ENV,
+            ))
+            .unwrap();
+        let signer =
+            PkixSigner::from_pkcs8("cosign.key", "--cosign-private-key", &der, None).unwrap();
+        let SignerKey::Pkix(public) = signer.public_key().await.unwrap() else {
+            panic!("a PKIX key")
+        };
+        assert!(crate::algorithm::same_public_key(&public.pem, VECTOR_PUB));
+        assert_eq!(public.algorithm.binauthz_name, "ECDSA_P256_SHA256");
+        let wrong = key.open(&Password::from_bytes(b"vector".to_vec(), PASSWORD_ENV));
+        assert!(matches!(wrong, Err(Error::CosignKeyPassword { .. })));
+    }
+
     #[test]
     fn both_labels_open_with_the_password_and_a_wrong_one_is_named() {
         for label in [SIGSTORE_LABEL, COSIGN_LABEL] {
@@ -397,11 +421,15 @@ mod tests {
             .unwrap()
             .replace("32768", "1073741824");
         let b64 = base64::engine::general_purpose::STANDARD.encode(json);
-        let costly = format!("-----BEGIN {SIGSTORE_LABEL}-----\n{b64}\n-----END {SIGSTORE_LABEL}-----\n");
+        let costly =
+            format!("-----BEGIN {SIGSTORE_LABEL}-----\n{b64}\n-----END {SIGSTORE_LABEL}-----\n");
         let e = CosignKey::parse("k", &costly).err().unwrap().to_string();
         assert!(e.contains("N=1073741824"), "{e}");
         assert_eq!(
-            format!("{:?}", Password::from_bytes(b"s3cret".to_vec(), PASSWORD_ENV)),
+            format!(
+                "{:?}",
+                Password::from_bytes(b"s3cret".to_vec(), PASSWORD_ENV)
+            ),
             "Password(<redacted>, from COSIGN_PASSWORD)"
         );
     }

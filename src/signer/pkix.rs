@@ -66,7 +66,8 @@ impl PkixSigner {
             }
             _ => return Err(bad(&format!("holds a `{label}` block"))),
         };
-        PkixSigner::from_key(shown.clone(), "--pkix-private-key", key, algorithm).map_err(|r| bad(&r))
+        PkixSigner::from_key(shown.clone(), "--pkix-private-key", key, algorithm)
+            .map_err(|r| bad(&r))
     }
 
     /// A signer from a PKCS#8 private key held in memory (a decrypted cosign key); `shown` and
