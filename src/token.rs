@@ -29,8 +29,9 @@ pub fn redact(text: &str) -> String {
     text
 }
 
-/// Adds a secret that is not a token (the OpenPGP key's passphrase) to what [`redact`] removes.
-pub fn hold(secret: &str) {
+/// Adds `secret` (a key's password, a registry password) to what [`redact`] removes, so a
+/// server or a library that echoes it never carries it into a message.
+pub fn hold_secret(secret: &str) {
     if secret.len() >= MIN_HELD {
         let mut held = HELD.write().unwrap_or_else(|e| e.into_inner());
         if !held.iter().any(|h| h == secret) {
@@ -48,12 +49,7 @@ impl AccessToken {
     /// Wraps a token.
     pub fn new(token: impl Into<String>) -> Self {
         let token = token.into();
-        if token.len() >= MIN_HELD {
-            let mut held = HELD.write().unwrap_or_else(|e| e.into_inner());
-            if !held.contains(&token) {
-                held.push(token.clone());
-            }
-        }
+        hold_secret(&token);
         AccessToken(token)
     }
 

@@ -17,13 +17,13 @@ pub fn pgp_passphrase(file: Option<&std::path::Path>) -> Result<Option<String>> 
             ))
         })?;
         let passphrase = text.lines().next().unwrap_or_default().to_string();
-        crate::token::hold(&passphrase);
+        crate::token::hold_secret(&passphrase);
         return Ok(Some(passphrase));
     }
     let passphrase = std::env::var(PASSPHRASE_ENV).ok().filter(|p| !p.is_empty());
     // In the redaction set, so no server's or library's text can carry it to a log.
     if let Some(p) = &passphrase {
-        crate::token::hold(p);
+        crate::token::hold_secret(p);
     }
     Ok(passphrase)
 }

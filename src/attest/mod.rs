@@ -8,6 +8,8 @@
 
 /// The wiring a run shares: options, credentials, the deadline.
 pub mod context;
+/// `sign --cosign` without an attestor: cosign signatures alone, no Binary Authorization call.
+pub mod cosign_sign;
 /// The cosign judgement: signatures in both storage forms judged against one key.
 pub mod cosign_verify;
 /// The filing protocol of one attestation: look before filing again, settle a lost create.

@@ -29,6 +29,7 @@ use crate::progress::Progress;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{Child, Registry};
 use crate::report::{ImageError, Outcome, Status};
+use crate::signer::cosign_key::CosignKeySigner;
 use crate::signer::kms::KmsSigner;
 use crate::signer::pgp::PgpSigner;
 use crate::signer::pkix::PkixSigner;
@@ -68,8 +69,9 @@ pub enum Platforms {
 pub struct SignRequest {
     /// Images as given, tags or digests.
     pub images: Vec<ImageRef>,
-    /// The attestor whose note and keys the attestations are for.
-    pub attestor: AttestorName,
+    /// The attestor whose note and keys the attestations are for; none for cosign signatures
+    /// alone (`--cosign` without `--attestor`).
+    pub attestor: Option<AttestorName>,
     /// The KMS key version that signs.
     pub key: KeySource,
     /// The project that stores the occurrences; the attestor's when absent.
@@ -102,6 +104,13 @@ pub enum KeySource {
     /// A local ASCII-armored OpenPGP secret key file, with `--pgp-passphrase-file` when given
     /// (else the passphrase is read from `BINAUTHZ_PGP_PASSPHRASE`, if set).
     Pgp(std::path::PathBuf, Option<std::path::PathBuf>),
+    /// cosign's encrypted key file, with `--cosign-password-file` when given (else
+    /// `COSIGN_PASSWORD`), and `--signature-algorithm` when given.
+    Cosign(
+        std::path::PathBuf,
+        Option<std::path::PathBuf>,
+        Option<SigningAlgorithm>,
+    ),
 }
 
 /// The clients one run shares, and the signer.
@@ -135,8 +144,22 @@ pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> 
     let registry = ctx.registry_client(Some(token), &request.images)?;
     let joined = |e: tokio::task::JoinError| Error::Setup(format!("client set-up failed: {e}"));
     let kms = kms.await.map_err(joined)??;
-    let signer: Box<dyn Signer> = match &request.key {
-        KeySource::Kms(version) => Box::new(KmsSigner::new(kms, version.clone())),
+    let signer = signer(&request.key, Some(kms)).await?;
+    Ok(Services {
+        registry,
+        binauthz: binauthz.await.map_err(joined)??,
+        grafeas: grafeas.await.map_err(joined)??,
+        signer,
+    })
+}
+
+/// The signer `key` names; `kms` is the KMS client, needed for a KMS key only.
+pub async fn signer(key: &KeySource, kms: Option<Kms>) -> Result<Box<dyn Signer>> {
+    Ok(match key {
+        KeySource::Kms(version) => {
+            let kms = kms.ok_or_else(|| Error::Setup("no KMS client for a KMS key".into()))?;
+            Box::new(KmsSigner::new(kms, version.clone()))
+        }
         KeySource::Pkix(path, algorithm) => {
             warn_if_readable_by_others(path);
             Box::new(PkixSigner::load(path, *algorithm)?)
@@ -148,12 +171,37 @@ pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> 
                 pgp_passphrase(passphrase_file.as_deref())?,
             )?)
         }
+        KeySource::Cosign(path, password_file, algorithm) => {
+            warn_if_readable_by_others(path);
+            Box::new(CosignKeySigner::load(path.clone(), password_file.clone(), *algorithm).await?)
+        }
+    })
+}
+
+/// The clients of `sign --cosign` without an attestor: the registry, and Google only where
+/// something Google is asked (a KMS key, a Google registry), as `verify --cosign-key` does.
+pub async fn cosign_services(
+    ctx: &Context,
+    request: &SignRequest,
+) -> Result<super::cosign_sign::CosignServices> {
+    let kms_key = matches!(request.key, KeySource::Kms(_));
+    let google_registry = ctx.registry.needs_google_token(&request.images);
+    let (kms, token) = match (kms_key, google_registry) {
+        (false, false) => (None, None),
+        (kms_key, _) => {
+            let auth = ctx.auth()?;
+            let token = auth.warm().await?;
+            let kms = match kms_key {
+                true => Some(Kms::new(&auth, &Endpoints::from_env()).await?),
+                false => None,
+            };
+            (kms, Some(token))
+        }
     };
-    Ok(Services {
+    let registry = ctx.registry_client(token, &request.images)?;
+    Ok(super::cosign_sign::CosignServices {
         registry,
-        binauthz: binauthz.await.map_err(joined)??,
-        grafeas: grafeas.await.map_err(joined)??,
-        signer,
+        signer: signer(&request.key, kms).await?,
     })
 }
 
@@ -170,10 +218,13 @@ pub(super) struct Batch<'a> {
 
 /// One manifest to attest: an input image at a digest (its own, or a child's of its index).
 #[derive(Clone)]
-struct Target<'a> {
-    image: &'a ImageRef,
-    digest: Digest,
-    platform: Option<String>,
+pub struct Target<'a> {
+    /// The input image.
+    pub image: &'a ImageRef,
+    /// Its digest, or a child's.
+    pub digest: Digest,
+    /// The child's platform.
+    pub platform: Option<String>,
 }
 
 /// The pipeline: lookups in parallel, the trust check once, then each distinct manifest once
@@ -187,14 +238,17 @@ pub async fn sign(
     finished: &Mutex<Vec<Outcome>>,
     progress: &Progress,
 ) -> Result<Vec<Outcome>> {
+    let attestor_name = request.attestor.as_ref().ok_or_else(|| {
+        Error::Usage("no attestor: pass --attestor, or --cosign for cosign signatures alone".into())
+    })?;
     let lookups = async {
         tokio::try_join!(
-            services.binauthz.attestor(&request.attestor),
+            services.binauthz.attestor(attestor_name),
             services.signer.public_key()
         )
     };
     let resolutions = stream::iter(&request.images)
-        .map(|image| async move { (image, targets(services, request, image).await) })
+        .map(|image| async move { (image, targets(&services.registry, request, image).await) })
         .buffered(concurrency)
         .collect::<Vec<_>>();
     let (lookups, mut resolutions) = tokio::join!(lookups, resolutions);
@@ -304,12 +358,11 @@ fn same_manifest(a: &Target, b: &Target) -> bool {
 /// The manifests `image` stands for: its digest in its registry, checked against
 /// `--expect-digest` and `--source`, then the children of an index that `--all-platforms` or
 /// `--platform` ask for.
-async fn targets<'a>(
-    services: &Services,
+pub async fn targets<'a>(
+    registry: &Registry,
     request: &SignRequest,
     image: &'a ImageRef,
 ) -> Result<Vec<Target<'a>>> {
-    let registry = &services.registry;
     let (digest, source_digest) = match &request.source {
         Some(source) => {
             let (d, s) = tokio::try_join!(registry.resolve(image), registry.resolve(source))?;

@@ -25,12 +25,31 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     let mut warnings = Vec::new();
     let work = async {
         let request = request(args)?;
-        warnings = outside_google_warnings(ctx, &request.images);
-        for w in &warnings {
-            eprintln!("warning: {w}");
+        if request.attestor.is_some() {
+            warnings = outside_google_warnings(ctx, &request.images);
+            for w in &warnings {
+                eprintln!("warning: {w}");
+            }
         }
-        let services = services(ctx, &request).await?;
-        sign::sign(&services, &request, ctx.concurrency, &finished, &progress).await
+        match (&request.attestor, request.cosign) {
+            // No attestor: cosign signatures only, and no Binary Authorization call.
+            (None, Some(form)) => {
+                let services = sign::cosign_services(ctx, &request).await?;
+                crate::attest::cosign_sign::sign(
+                    &services,
+                    &request,
+                    form,
+                    ctx.concurrency,
+                    &finished,
+                    &progress,
+                )
+                .await
+            }
+            _ => {
+                let services = services(ctx, &request).await?;
+                sign::sign(&services, &request, ctx.concurrency, &finished, &progress).await
+            }
+        }
     };
     let result = ctx.within_deadline(work).await;
     progress.end();
@@ -75,33 +94,43 @@ fn outside_google_warnings(ctx: &Context, images: &[ImageRef]) -> Vec<String> {
 }
 
 fn key_source(args: &SignArgs) -> Result<KeySource> {
+    let algorithm = args
+        .signature_algorithm
+        .as_deref()
+        .map(|name| {
+            SigningAlgorithm::from_binauthz(&name.to_ascii_uppercase().replace('-', "_"))
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--signature-algorithm {name} is not one Binary Authorization accepts for PKIX keys"
+                    ))
+                })
+        })
+        .transpose()?;
+    let local_pkix = args.pkix_private_key.is_some() || args.cosign_private_key.is_some();
+    if algorithm.is_some() && !local_pkix {
+        return Err(Error::Usage(
+            "--signature-algorithm goes with --pkix-private-key or --cosign-private-key (a KMS or OpenPGP key names its own)".into(),
+        ));
+    }
     match (
         &args.kms_key_version,
         &args.pkix_private_key,
         &args.pgp_private_key,
+        &args.cosign_private_key,
     ) {
-        (Some(version), None, None) => Ok(KeySource::Kms(KeyVersionName::parse(version)?)),
-        (None, None, Some(path)) => Ok(KeySource::Pgp(
+        (Some(version), None, None, None) => Ok(KeySource::Kms(KeyVersionName::parse(version)?)),
+        (None, None, Some(path), None) => Ok(KeySource::Pgp(
             path.clone(),
             args.pgp_passphrase_file.clone(),
         )),
-        (None, Some(path), None) => {
-            let algorithm = args
-                .signature_algorithm
-                .as_deref()
-                .map(|name| {
-                    SigningAlgorithm::from_binauthz(&name.to_ascii_uppercase().replace('-', "_"))
-                        .ok_or_else(|| {
-                            Error::Usage(format!(
-                                "--signature-algorithm {name} is not one Binary Authorization accepts for PKIX keys"
-                            ))
-                        })
-                })
-                .transpose()?;
-            Ok(KeySource::Pkix(path.clone(), algorithm))
-        }
+        (None, Some(path), None, None) => Ok(KeySource::Pkix(path.clone(), algorithm)),
+        (None, None, None, Some(path)) => Ok(KeySource::Cosign(
+            path.clone(),
+            args.cosign_password_file.clone(),
+            algorithm,
+        )),
         _ => Err(Error::Usage(
-            "pass one key: --kms-key-version, --pkix-private-key or --pgp-private-key".into(),
+            "pass one key: --kms-key-version, --pkix-private-key, --cosign-private-key or --pgp-private-key".into(),
         )),
     }
 }
