@@ -33,6 +33,7 @@ static final Map<String, String> ARG_ENV = [
     signatureAlgorithm: 'BINAUTHZ_SIGNATURE_ALGORITHM',
     pgpPrivateKey     : 'BINAUTHZ_PGP_PRIVATE_KEY',
     pgpPassphraseFile : 'BINAUTHZ_PGP_PASSPHRASE_FILE',
+    registryAuthFile  : 'BINAUTHZ_REGISTRY_AUTH_FILE',
 ]
 
 // Arguments this step handles itself rather than passing on.
