@@ -126,7 +126,11 @@ impl fmt::Display for Source {
         match self {
             Source::File { path, key } => write!(f, "`auths` entry {key} of {}", path.display()),
             Source::Helper { program, path } => {
-                write!(f, "credential helper {program} (named in {})", path.display())
+                write!(
+                    f,
+                    "credential helper {program} (named in {})",
+                    path.display()
+                )
             }
         }
     }
@@ -232,7 +236,7 @@ impl Credentials {
         google: bool,
     ) -> Result<Option<Found>> {
         for file in &self.files {
-            let Some(config) = read_file(file, self.explicit).await? else {
+            let Some(config) = read_file(file, self.explicit, registry).await? else {
                 continue;
             };
             let ask = |program: String| async move {
@@ -253,7 +257,7 @@ impl Credentials {
                     None => continue,
                 }
             }
-            if let Some(program) = creds_store(&config, file, google)? {
+            if let Some(program) = creds_store(&config, file, registry, google)? {
                 // Docker asks only the store; an `auths` entry is then a marker, but a written
                 // one still counts when the store holds nothing.
                 if let Some(found) = ask(program).await? {
@@ -295,9 +299,10 @@ struct AuthEntry {
 }
 
 /// Reads and parses `file`; `None` when it does not exist (an error when the user named it).
-async fn read_file(file: &AuthFile, explicit: bool) -> Result<Option<ConfigFile>> {
+async fn read_file(file: &AuthFile, explicit: bool, registry: &str) -> Result<Option<ConfigFile>> {
     let bad = |reason: String| Error::RegistryAuthFile {
         file: describe(file),
+        registry: registry.to_string(),
         reason,
     };
     let opened = tokio::fs::File::open(&file.path).await;
@@ -416,14 +421,21 @@ fn cred_helper(config: &ConfigFile, file: &AuthFile, registry: &str) -> Result<O
     helper_keys(registry)
         .iter()
         .find_map(|key| config.cred_helpers.get(*key))
-        .map(|name| helper_program(name, file))
+        .map(|name| helper_program(name, file, registry))
         .transpose()
 }
 
 /// The default helper, `credsStore`, unless the registry takes the Google token (step 2).
-fn creds_store(config: &ConfigFile, file: &AuthFile, google: bool) -> Result<Option<String>> {
+fn creds_store(
+    config: &ConfigFile,
+    file: &AuthFile,
+    registry: &str,
+    google: bool,
+) -> Result<Option<String>> {
     match config.creds_store.as_deref() {
-        Some(store) if !google && !store.is_empty() => helper_program(store, file).map(Some),
+        Some(store) if !google && !store.is_empty() => {
+            helper_program(store, file, registry).map(Some)
+        }
         _ => Ok(None),
     }
 }
@@ -451,6 +463,7 @@ fn entry_match(
     };
     let credential = decode(entry).map_err(|reason| Error::RegistryAuthFile {
         file: describe(file),
+        registry: registry.to_string(),
         reason: format!("its `auths` entry {key} {reason}"),
     })?;
     Ok(credential.map(|credential| Found {
@@ -504,11 +517,12 @@ fn decode(entry: &AuthEntry) -> std::result::Result<Option<Credential>, String> 
 }
 
 /// `docker-credential-NAME`, for a helper name from `file`.
-fn helper_program(name: &str, file: &AuthFile) -> Result<String> {
+fn helper_program(name: &str, file: &AuthFile, registry: &str) -> Result<String> {
     // A name is a suffix (docker `credentials.NewNativeStore`); a path would run anything.
     if name.is_empty() || name.contains('/') {
         return Err(Error::RegistryAuthFile {
             file: describe(file),
+            registry: registry.to_string(),
             reason: format!(
                 "names the credential helper `{name}`, which is not a helper name (the part \
                  after docker-credential-)"
@@ -543,15 +557,17 @@ async fn run_helper(
     };
     let what = format!("credential helper {program} for {registry}");
     let classify = |_: &Error| Failure::Permanent;
-    let answer = retry::run(&what, false, classify, || helper_get(program, server, &failed))
-        .await
-        .map_err(|stopped| match stopped {
-            Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => e,
-            Stopped::TimedOut(limit) => failed(
-                exit::REMOTE,
-                format!("it did not answer within {} s", limit.as_secs()),
-            ),
-        })?;
+    let answer = retry::run(&what, false, classify, || {
+        helper_get(program, server, &failed)
+    })
+    .await
+    .map_err(|stopped| match stopped {
+        Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => e,
+        Stopped::TimedOut(limit) => failed(
+            exit::REMOTE,
+            format!("it did not answer within {} s", limit.as_secs()),
+        ),
+    })?;
     let Some(answer) = answer else {
         return Ok(None);
     };
@@ -593,28 +609,31 @@ async fn helper_get(
         // A helper that exits without reading is judged by its exit status below.
         let _ = stdin.write_all(server.as_bytes()).await;
     }
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let read_out = async {
-        match stdout {
-            Some(s) => s.take(HELPER_ANSWER_LIMIT + 1).read_to_end(&mut out).await,
-            None => Ok(0),
-        }
-    };
-    let read_err = async {
-        match stderr {
-            Some(s) => s.take(HELPER_ANSWER_LIMIT + 1).read_to_end(&mut err).await,
-            None => Ok(0),
-        }
-    };
-    let (read_out, read_err) = tokio::join!(read_out, read_err);
-    read_out.map_err(io_failed)?;
-    read_err.map_err(io_failed)?;
+    // stderr is drained beside (a helper may write much there before it answers) and read
+    // only when the helper failed; stdout is the answer, read up to the limit.
+    let stderr = child.stderr.take().map(|s| {
+        tokio::spawn(async move {
+            let mut err = Vec::new();
+            let _ = s.take(HELPER_ANSWER_LIMIT).read_to_end(&mut err).await;
+            err
+        })
+    });
+    let mut out = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        stdout
+            .take(HELPER_ANSWER_LIMIT + 1)
+            .read_to_end(&mut out)
+            .await
+            .map_err(io_failed)?;
+    }
     if out.len() as u64 > HELPER_ANSWER_LIMIT {
+        // Returning drops the child, which kills it.
         return Err(failed(
             exit::AUTH,
-            format!("its answer is longer than {} KiB", HELPER_ANSWER_LIMIT >> 10),
+            format!(
+                "its answer is longer than {} KiB",
+                HELPER_ANSWER_LIMIT >> 10
+            ),
         ));
     }
     let status = child.wait().await.map_err(io_failed)?;
@@ -623,6 +642,14 @@ async fn helper_get(
         if said.trim() == NOT_FOUND {
             return Ok(None);
         }
+        let err = match stderr {
+            Some(task) => tokio::time::timeout(std::time::Duration::from_secs(1), task)
+                .await
+                .ok()
+                .and_then(|joined| joined.ok())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
         let message = first_line(&said).or_else(|| first_line(&String::from_utf8_lossy(&err)));
         return Err(failed(
             exit::AUTH,

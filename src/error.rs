@@ -48,11 +48,15 @@ pub enum Error {
     },
 
     #[error(
-        "registry credentials file {file} {reason}; fix it (the format of containers-auth.json(5) \
+        "registry credentials file {file}, read for registry {registry}, {reason}; fix it (the format of containers-auth.json(5) \
          and docker's config.json: {{\"auths\": {{\"HOST\": {{\"auth\": \"base64 of \
          USER:PASSWORD\"}}}}}})"
     )]
-    RegistryAuthFile { file: String, reason: String },
+    RegistryAuthFile {
+        file: String,
+        registry: String,
+        reason: String,
+    },
 
     #[error(
         "credential helper {program}, named in {file} for registry {registry}: {reason}; \

@@ -49,9 +49,10 @@ pub async fn run(
             insecure: cli.insecure_registries.clone(),
             google_hosts: cli.google_registries.clone(),
             google_token: None,
-            credentials: credentials::Credentials::from_env(cli.registry_auth_file.clone(), |name| {
-                std::env::var(name).ok()
-            }),
+            credentials: credentials::Credentials::from_env(
+                cli.registry_auth_file.clone(),
+                |name| std::env::var(name).ok(),
+            ),
         },
         access_token_file: cli.access_token_file.clone(),
         access_token: std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN")

@@ -121,7 +121,9 @@ impl Registry {
         let what = format!("registry {}: manifest HEAD of {image}", image.registry());
         let served = self
             .call(&what, image, &access, || {
-                access.client.fetch_manifest_digest(&reference, &access.auth)
+                access
+                    .client
+                    .fetch_manifest_digest(&reference, &access.auth)
             })
             .await?;
         let served = Digest::parse(&served).map_err(|_| Error::Registry {
@@ -193,7 +195,9 @@ impl Registry {
         let what = format!("registry {}: manifest GET of {target}", image.registry());
         let pulled = self
             .call(&what, image, &access, || {
-                access.client.pull_manifest_raw(&target, &access.auth, accept)
+                access
+                    .client
+                    .pull_manifest_raw(&target, &access.auth, accept)
             })
             .await;
         match pulled {
@@ -537,7 +541,10 @@ impl Registry {
                 Stopped::TimedOut(limit) => Error::Registry {
                     registry: registry.to_string(),
                     image: image.to_string(),
-                    reason: format!("its token service did not answer within {} s", limit.as_secs()),
+                    reason: format!(
+                        "its token service did not answer within {} s",
+                        limit.as_secs()
+                    ),
                 },
             })
     }
@@ -912,6 +919,41 @@ mod tests {
         );
         let image = ImageRef::parse("gcr.io/p/i").unwrap();
         assert_eq!(oci_reference(&image).tag(), Some("latest"));
+    }
+
+    #[test]
+    fn bearer_challenges_give_realm_and_service() {
+        assert_eq!(
+            bearer_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#
+            ),
+            Some(BearerChallenge {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+            })
+        );
+        assert_eq!(
+            bearer_challenge(r#"Basic realm="x", bearer realm="http://127.0.0.1:1/v2/token""#)
+                .map(|c| c.realm),
+            Some("http://127.0.0.1:1/v2/token".into())
+        );
+        assert_eq!(bearer_challenge(r#"Basic realm="Registry Realm""#), None);
+        assert_eq!(bearer_challenge("Bearer service=\"s\""), None);
+    }
+
+    #[test]
+    fn loopback_and_google_like_hosts_get_the_google_registry_hint() {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost:8080",
+            "[::1]:5000",
+            "proxy-pkg.dev.corp",
+        ] {
+            assert!(looks_like_google(host), "{host}");
+        }
+        for host in ["nexus.corp:8443", "ghcr.io", "docker.io"] {
+            assert!(!looks_like_google(host), "{host}");
+        }
     }
 
     #[test]

@@ -87,7 +87,11 @@ fn assert_no_credential(ran: &Ran, args: &[&str]) {
         ("stderr", &ran.stderr),
         ("outputs", &ran.outputs),
     ] {
-        for secret in [AUTH_PASSWORD.to_string(), basic_auth(), HELPER_SECRET.into()] {
+        for secret in [
+            AUTH_PASSWORD.to_string(),
+            basic_auth(),
+            HELPER_SECRET.into(),
+        ] {
             assert!(
                 !text.contains(&secret),
                 "{args:?}: a credential reached {place}: {text}"
@@ -188,7 +192,7 @@ fn digest_source_and_cosign_writes_work_with_each_credential_source() {
     let dir = tempfile::tempdir().unwrap();
     let kms = version("ec");
     for (name, env, extra) in sources(dir.path()) {
-        let repo = format!("auth/{}", name.replace([' ', '.'], "-"));
+        let repo = format!("auth/{}", name.replace([' ', '.'], "-").to_lowercase());
         let image = push_auth(&repo, true);
         let served = auth_registry()
             .head_manifest_with_creds(&repo, "v1")
@@ -245,8 +249,7 @@ fn digest_source_and_cosign_writes_work_with_each_credential_source() {
     // per command: the lookup is cached within a run).
     let asked = std::fs::read_to_string(dir.path().join("h28test.asked")).unwrap();
     assert!(
-        asked.lines().count() >= 3
-            && asked.lines().all(|l| l == auth_registry().host),
+        asked.lines().count() >= 3 && asked.lines().all(|l| l == auth_registry().host),
         "{asked}"
     );
 }
@@ -261,7 +264,11 @@ fn without_credentials_the_error_names_the_registry_and_where_to_put_them() {
     assert_eq!(ran.code, 3, "{}", ran.stderr);
     assert!(ran.stderr.contains(host.as_str()), "{}", ran.stderr);
     assert!(ran.stderr.contains("skopeo login"), "{}", ran.stderr);
-    assert!(ran.stderr.contains("--registry-auth-file"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--registry-auth-file"),
+        "{}",
+        ran.stderr
+    );
     // A loopback host may be an Artifact Registry we did not send the Google token to.
     assert!(ran.stderr.contains("--google-registry"), "{}", ran.stderr);
     // A named file without an entry for it: that file is where to put them.
@@ -294,7 +301,11 @@ fn without_credentials_the_error_names_the_registry_and_where_to_put_them() {
     );
     assert_eq!(ran.code, 3, "{}", ran.stderr);
     assert!(ran.stderr.contains(&wrong_file), "{}", ran.stderr);
-    assert!(!ran.stderr.contains("not-the-password-123"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr.contains("not-the-password-123"),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]
@@ -318,13 +329,20 @@ fn broken_files_and_helpers_are_named_errors_and_nothing_is_written() {
     helper(dir.path(), "h28hangs", "exec sleep 600");
     helper(dir.path(), "h28garbage", "echo 'not json'");
     let malformed = dir.path().join("malformed.json");
-    std::fs::write(&malformed, format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"{}\"")).unwrap();
+    std::fs::write(
+        &malformed,
+        format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"abc"),
+    )
+    .unwrap();
     let cases: Vec<(&str, Vec<(&str, String)>, Vec<String>, i32, Vec<String>)> = vec![
         (
             "missing helper",
             vec![(
                 "DOCKER_CONFIG",
-                config("missing", json!({"credHelpers": {host.as_str(): "h28absent"}})),
+                config(
+                    "missing",
+                    json!({"credHelpers": {host.as_str(): "h28absent"}}),
+                ),
             )],
             vec![],
             2,
@@ -338,7 +356,10 @@ fn broken_files_and_helpers_are_named_errors_and_nothing_is_written() {
             )],
             vec![],
             3,
-            vec!["docker-credential-h28fails".into(), "the vault is sealed".into()],
+            vec![
+                "docker-credential-h28fails".into(),
+                "the vault is sealed".into(),
+            ],
         ),
         (
             "helper answering garbage",
@@ -384,16 +405,30 @@ fn broken_files_and_helpers_are_named_errors_and_nothing_is_written() {
         let ran = run_in(&emu, dir.path(), &with(&args, &extra), &env);
         assert_eq!(ran.code, code, "{name}: {}", ran.stderr);
         for needle in needles.iter().chain([&host]) {
-            assert!(ran.stderr.contains(needle.as_str()), "{name}: no `{needle}` in {}", ran.stderr);
+            assert!(
+                ran.stderr.contains(needle.as_str()),
+                "{name}: no `{needle}` in {}",
+                ran.stderr
+            );
         }
-        assert!(started.elapsed().as_secs() < 30, "{name}: took {:?}", started.elapsed());
-        assert!(occurrences(&emu, "demo").is_empty(), "{name}: an attestation was filed");
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "{name}: took {:?}",
+            started.elapsed()
+        );
+        assert!(
+            occurrences(&emu, "demo").is_empty(),
+            "{name}: an attestation was filed"
+        );
     }
     // Nothing was signed into the registry either: no `.sig` tag exists for the image.
     let tags = auth_registry().tags_with_creds("auth/broken");
     assert!(tags.iter().all(|t| !t.ends_with(".sig")), "{tags:?}");
     // No hanging helper outlived its run.
-    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&ps.stdout).contains("docker-credential-h28hangs"));
 }
 
@@ -424,7 +459,12 @@ fn bearer_challenges_take_the_same_credentials_through_the_token_service() {
     let file = auth_json.display().to_string();
     let ran = run(&["digest", &image, "--registry-auth-file", &file], &[]);
     assert_eq!(ran.code, 0, "{}", ran.stderr);
-    assert!(ran.stdout.starts_with(&format!("{host}/demo/apps/bearer@sha256:")), "{}", ran.stdout);
+    assert!(
+        ran.stdout
+            .starts_with(&format!("{host}/demo/apps/bearer@sha256:")),
+        "{}",
+        ran.stdout
+    );
     let token_calls = emu.ok("GET", "emulator/requests", None);
     assert!(
         token_calls.to_string().contains("/v2/token"),

@@ -180,11 +180,8 @@ impl World {
             ),
         )
         .unwrap();
-        std::fs::set_permissions(
-            &helper,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+        std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
 
         let mut secrets: Vec<(String, String)> = [
             ("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN),

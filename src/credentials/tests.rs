@@ -53,7 +53,10 @@ fn default_files_come_in_the_container_tools_order() {
 
 #[test]
 fn a_named_file_is_the_only_one_read_and_the_flag_beats_the_variable() {
-    let vars = [("HOME", "/home/u"), ("REGISTRY_AUTH_FILE", "/env/auth.json")];
+    let vars = [
+        ("HOME", "/home/u"),
+        ("REGISTRY_AUTH_FILE", "/env/auth.json"),
+    ];
     let c = Credentials::from_env(None, env(&vars));
     assert_eq!(paths(&c), ["/env/auth.json"]);
     assert_eq!(c.files()[0].named_by, "REGISTRY_AUTH_FILE");
@@ -153,7 +156,10 @@ fn url_keys_and_docker_hub_names_match_by_host() {
     // A port is part of the host.
     assert!(found(&json, "harbor.corp", "p/a").unwrap().is_none());
     // A key with a path but no scheme is a namespace, not a host.
-    let json = format!(r#"{{"auths": {{"r.io/v1/": {{"auth": "{}"}}}}}}"#, b64("a:b"));
+    let json = format!(
+        r#"{{"auths": {{"r.io/v1/": {{"auth": "{}"}}}}}}"#,
+        b64("a:b")
+    );
     assert!(found(&json, "r.io", "x").unwrap().is_none());
 }
 
@@ -164,11 +170,13 @@ fn entry_forms_decode_as_docker_writes_them() {
         found(&json, "r.io", "a/b")
     };
     // Unpadded base64 and a trailing NUL, as some writers leave them.
-    let (_, user, pw) = basic(one(&format!(
-        r#"{{"auth": "{}"}}"#,
-        b64("u:p:w\0").trim_end_matches('=')
-    ))
-    .unwrap())
+    let (_, user, pw) = basic(
+        one(&format!(
+            r#"{{"auth": "{}"}}"#,
+            b64("u:p:w\0").trim_end_matches('=')
+        ))
+        .unwrap(),
+    )
     .unwrap();
     assert_eq!((user.as_str(), pw.as_str()), ("u", "p:w"));
     let token = one(r#"{"auth": "", "identitytoken": "refresh-token-abc"}"#)
@@ -198,7 +206,11 @@ fn entry_forms_decode_as_docker_writes_them() {
 
 #[test]
 fn a_malformed_file_says_where_and_never_what() {
-    let e = parse(br#"{"auths": {"r.io": {"auth": "c2VjcmV0OnNlY3JldA=="}"#, false).unwrap_err();
+    let e = parse(
+        br#"{"auths": {"r.io": {"auth": "c2VjcmV0OnNlY3JldA=="}"#,
+        false,
+    )
+    .unwrap_err();
     assert!(e.contains("line 1"), "{e}");
     assert!(!e.contains("c2VjcmV0"), "{e}");
     let e = parse(br#"{"auths": {"r.io": {"auth": 5}}}"#, false).unwrap_err();
@@ -220,14 +232,20 @@ fn helpers_are_named_per_registry_and_the_store_skips_google_registries() {
     .unwrap();
     let f = file(false);
     let helper = |r| cred_helper(&config, &f, r).unwrap();
-    assert_eq!(helper("nexus.corp").as_deref(), Some("docker-credential-corp"));
-    assert_eq!(helper("docker.io").as_deref(), Some("docker-credential-hub"));
+    assert_eq!(
+        helper("nexus.corp").as_deref(),
+        Some("docker-credential-corp")
+    );
+    assert_eq!(
+        helper("docker.io").as_deref(),
+        Some("docker-credential-hub")
+    );
     assert_eq!(helper("other.corp"), None);
     assert_eq!(
-        creds_store(&config, &f, false).unwrap().as_deref(),
+        creds_store(&config, &f, "r.io", false).unwrap().as_deref(),
         Some("docker-credential-desktop")
     );
-    assert_eq!(creds_store(&config, &f, true).unwrap(), None);
+    assert_eq!(creds_store(&config, &f, "r.io", true).unwrap(), None);
     assert_eq!(helper_server_url("docker.io"), DOCKER_HUB_SERVER);
     assert_eq!(helper_server_url("nexus.corp:8443"), "nexus.corp:8443");
     let config = parse(br#"{"credHelpers": {"r.io": "../../bin/sh"}}"#, false).unwrap();
@@ -242,7 +260,10 @@ async fn the_first_file_with_a_credential_wins_and_a_missing_named_file_is_an_er
     std::fs::write(&first, br#"{"auths": {"other.io": {"auth": "YTpi"}}}"#).unwrap();
     std::fs::write(
         &second,
-        format!(r#"{{"auths": {{"r.io": {{"auth": "{}"}}}}}}"#, b64("second:pw-2nd-0000")),
+        format!(
+            r#"{{"auths": {{"r.io": {{"auth": "{}"}}}}}}"#,
+            b64("second:pw-2nd-0000")
+        ),
     )
     .unwrap();
     let files = |paths: &[&Path]| Credentials {
@@ -272,6 +293,76 @@ async fn the_first_file_with_a_credential_wins_and_a_missing_named_file_is_an_er
         .unwrap_err();
     assert_eq!(e.exit_code(), 2);
     let text = e.to_string();
-    assert!(text.contains("docker-credential-absent-h28") && text.contains("r.io"), "{text}");
+    assert!(
+        text.contains("docker-credential-absent-h28") && text.contains("r.io"),
+        "{text}"
+    );
     assert!(text.contains("first.json"), "{text}");
+}
+
+/// A helper script at an absolute path (the protocol's `get`), answering with `body`.
+fn script(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("#!/bin/sh\nIFS= read -r server || true\n{body}\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn helpers_answer_by_the_docker_credential_helpers_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let ask = |program: String| async move {
+        run_helper(
+            &program,
+            "r.io:5000",
+            "r.io:5000",
+            Path::new("/f/config.json"),
+        )
+        .await
+    };
+    // The server URL arrives on stdin; the answer is the protocol's JSON.
+    let echo = script(
+        dir.path(),
+        "echo",
+        r#"printf '{"ServerURL":"%s","Username":"%s","Secret":"helper-secret-123"}' "$server" "$server""#,
+    );
+    match ask(echo).await.unwrap() {
+        Some(Credential::Basic { username, password }) => {
+            assert_eq!(username, "r.io:5000");
+            assert_eq!(password.secret(), "helper-secret-123");
+        }
+        other => panic!("{other:?}"),
+    }
+    // `<token>` means an identity token.
+    let token = script(
+        dir.path(),
+        "token",
+        r#"echo '{"ServerURL":"r.io","Username":"<token>","Secret":"refresh-123456"}'"#,
+    );
+    assert!(matches!(
+        ask(token).await.unwrap(),
+        Some(Credential::IdentityToken(t)) if t.secret() == "refresh-123456"
+    ));
+    // Not found: none, and the lookup goes on.
+    let none = script(
+        dir.path(),
+        "none",
+        "echo 'credentials not found in native keychain'; exit 1",
+    );
+    assert!(ask(none).await.unwrap().is_none());
+    // A failure names the helper and says what it said; an endless answer is cut off.
+    let fails = script(dir.path(), "fails", "echo 'vault sealed' >&2; exit 4");
+    let e = ask(fails).await.unwrap_err();
+    assert_eq!(e.exit_code(), 3);
+    assert!(
+        e.to_string().contains("vault sealed") && e.to_string().contains("r.io:5000"),
+        "{e}"
+    );
+    let endless = script(dir.path(), "endless", "exec yes");
+    let e = ask(endless).await.unwrap_err();
+    assert!(e.to_string().contains("longer than 64 KiB"), "{e}");
 }

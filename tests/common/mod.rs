@@ -89,14 +89,14 @@ impl TestRegistry {
             dir.join("storage").display()
         );
         if let Some((user, password)) = auth {
-            require("htpasswd", "apache2-utils");
+            // htpasswd has no --version: the panic below names the package when it is missing.
             let htpasswd = dir.join("htpasswd");
             let made = Command::new("htpasswd")
                 .args(["-B", "-b", "-c"])
                 .arg(&htpasswd)
                 .args([user, password])
                 .output()
-                .unwrap();
+                .expect("`htpasswd` is required by the registry auth tests: apt-get install apache2-utils");
             assert!(made.status.success(), "htpasswd -B failed: {made:?}");
             yaml.push_str(&format!(
                 "auth:\n  htpasswd:\n    realm: binauthz-test\n    path: {}\n",
