@@ -133,7 +133,10 @@ fn good_answer() -> String {
 
 /// The three places a credential can come from, each set up in `dir`: the environment and
 /// arguments that point at it.
-fn sources(dir: &Path) -> Vec<(&'static str, Vec<(&'static str, String)>, Vec<String>)> {
+/// Variables set for a run.
+type Env = Vec<(&'static str, String)>;
+
+fn sources(dir: &Path) -> Vec<(&'static str, Env, Vec<String>)> {
     let host = &auth_registry().host;
     let auth_json = dir.join("auth.json");
     std::fs::write(
@@ -334,7 +337,9 @@ fn broken_files_and_helpers_are_named_errors_and_nothing_is_written() {
         format!("{{\"auths\": {{\"{host}\": {{\"auth\": \"abc"),
     )
     .unwrap();
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<String>, i32, Vec<String>)> = vec![
+    // (case, variables, arguments, exit code, what stderr names)
+    type Case = (&'static str, Env, Vec<String>, i32, Vec<String>);
+    let cases: Vec<Case> = vec![
         (
             "missing helper",
             vec![(
