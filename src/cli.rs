@@ -35,6 +35,18 @@ pub struct Cli {
     )]
     pub google_registries: Vec<String>,
 
+    /// Registry credentials file: a containers auth.json, a docker config.json or a mounted
+    /// Kubernetes .dockerconfigjson Secret; the only file read when given. Without it:
+    /// REGISTRY_AUTH_FILE, then the container tools' files ($XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_REGISTRY_AUTH_FILE",
+        global = true
+    )]
+    pub registry_auth_file: Option<PathBuf>,
+
     /// File holding a Google OAuth2 access token (gcloud's variable, so one setting serves
     /// both). Without it: GOOGLE_OAUTH_ACCESS_TOKEN, then Application Default Credentials.
     #[arg(

@@ -37,6 +37,40 @@ pub enum Error {
     },
 
     #[error(
+        "registry {registry} asks for credentials for {image} ({reason}) and none are \
+         configured for it: {fix}"
+    )]
+    RegistryNoCredentials {
+        registry: String,
+        image: String,
+        reason: String,
+        fix: String,
+    },
+
+    #[error(
+        "registry credentials file {file}, read for registry {registry}, {reason}; fix it (the format of containers-auth.json(5) \
+         and docker's config.json: {{\"auths\": {{\"HOST\": {{\"auth\": \"base64 of \
+         USER:PASSWORD\"}}}}}})"
+    )]
+    RegistryAuthFile {
+        file: String,
+        registry: String,
+        reason: String,
+    },
+
+    #[error(
+        "credential helper {program}, named in {file} for registry {registry}: {reason}; \
+         nothing was written"
+    )]
+    CredentialHelper {
+        program: String,
+        registry: String,
+        file: String,
+        reason: String,
+        exit_code: i32,
+    },
+
+    #[error(
         "registry {registry} served {image} with digest {actual}, not {expected}: \
          the registry or a proxy in between altered the manifest; do not sign it"
     )]
@@ -295,12 +329,14 @@ impl Error {
             | Error::Rejected { .. }
             | Error::PolicyFile { .. }
             | Error::ManifestFile { .. }
-            | Error::CosignKey { .. } => exit::USAGE,
+            | Error::CosignKey { .. }
+            | Error::RegistryAuthFile { .. } => exit::USAGE,
             Error::RegistryAuth { .. }
             | Error::NoCredentials { .. }
             | Error::Unauthenticated { .. }
             | Error::PermissionDenied { .. }
-            | Error::RegistryWriteDenied { .. } => exit::AUTH,
+            | Error::RegistryWriteDenied { .. }
+            | Error::RegistryNoCredentials { .. } => exit::AUTH,
             Error::ImageNotFound { .. }
             | Error::AttestorNotFound { .. }
             | Error::NoteNotFound { .. }
@@ -314,7 +350,9 @@ impl Error {
             | Error::NotAttested { .. }
             | Error::PolicyDenied { .. }
             | Error::NotCosignSigned { .. } => exit::DENIED,
-            Error::ImagesFailed { exit_code, .. } => *exit_code,
+            Error::ImagesFailed { exit_code, .. } | Error::CredentialHelper { exit_code, .. } => {
+                *exit_code
+            }
             Error::Registry { .. }
             | Error::KmsIntegrity { .. }
             | Error::Google { .. }

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod commit_status;
 /// cosign signatures (`.sig` tag and sigstore bundle) written and verified with the attestation's key.
 pub mod cosign;
+pub mod credentials;
 pub mod error;
 pub mod gcp;
 /// Cloud Run and Kubernetes manifests: every image, where it is written, and what enforces it.
@@ -51,6 +52,10 @@ pub async fn run(
             insecure: cli.insecure_registries.clone(),
             google_hosts: cli.google_registries.clone(),
             google_token: None,
+            credentials: credentials::Credentials::from_env(
+                cli.registry_auth_file.clone(),
+                |name| std::env::var(name).ok(),
+            ),
         },
         access_token_file: cli.access_token_file.clone(),
         access_token: std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN")

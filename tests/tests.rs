@@ -41,6 +41,9 @@ mod pgp_keys;
 /// `policy check` against real attestations (gcloud) in the emulator, the policy from a file
 /// and from the project after gcloud `policy import`; manifests; `pin` re-read by PyYAML.
 mod policy;
+/// Registry credentials (auth.json, config.json, credential helpers) against an htpasswd
+/// docker-registry and the emulator's token service; named errors; no credential in any output.
+mod registry_auth;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
 mod retries;
 /// `rotate`: KMS version 1 to 2 over 25 images, interrupted and resumed.

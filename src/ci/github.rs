@@ -82,6 +82,7 @@ const INPUTS: &[(&str, &str)] = &[
     ("signature-algorithm", "BINAUTHZ_SIGNATURE_ALGORITHM"),
     ("pgp-private-key", "BINAUTHZ_PGP_PRIVATE_KEY"),
     ("pgp-passphrase-file", "BINAUTHZ_PGP_PASSPHRASE_FILE"),
+    ("registry-auth-file", "BINAUTHZ_REGISTRY_AUTH_FILE"),
     ("pgp-passphrase", "BINAUTHZ_PGP_PASSPHRASE"),
     ("cosign-private-key", "BINAUTHZ_COSIGN_PRIVATE_KEY"),
     ("cosign-password-file", "BINAUTHZ_COSIGN_PASSWORD_FILE"),
