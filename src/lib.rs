@@ -1,13 +1,15 @@
 //! binauthz-attest: sign container images for Google Binary Authorization from any CI.
 //!
 //! The binary (`main.rs`) detects the CI and maps errors to exit codes; [`run`] dispatches to
-//! one command in `commands/`, which owns its wiring. `ARCHITECTURE.md` maps every module.
+//! one command in `commands/` (thin glue over its flags), which calls the library core in
+//! `attest/`. `ARCHITECTURE.md` maps every module.
 
 #![warn(missing_docs)]
 
 /// The admission webhook: `policy check`'s decision inside any Kubernetes cluster.
 pub mod admission;
 pub mod algorithm;
+pub mod attest;
 pub mod attestation;
 pub mod ci;
 pub mod cli;
@@ -34,16 +36,17 @@ pub mod signer;
 pub mod token;
 pub mod trust;
 
+use attest::Context;
 use cli::{Cli, Command};
-use commands::{Context, Report};
 use registry::RegistryConfig;
+use report::Report;
 
 /// Runs the command `cli` names. `commit_status` is what the CI layer found for
 /// `--github-status`, `mask` its way to hide a minted token; the core reads no CI variable.
 pub async fn run(
     cli: Cli,
     commit_status: Option<commit_status::Target>,
-    mask: Option<gcp::auth::Mask>,
+    mask: Option<attest::Mask>,
 ) -> Report {
     let ctx = Context {
         registry: RegistryConfig {
