@@ -211,7 +211,7 @@ impl Live {
             }
         };
         let (cosign, attested) = tokio::join!(cosign, attested);
-        Ok(combine(&image_ref, &trusted, cosign, attested)?)
+        combine(&image_ref, &trusted, cosign, attested)
     }
 }
 
