@@ -6,6 +6,8 @@
 
 #![warn(missing_docs)]
 
+/// The admission webhook: `policy check`'s decision inside any Kubernetes cluster.
+pub mod admission;
 pub mod algorithm;
 pub mod attest;
 pub mod attestation;
@@ -80,6 +82,7 @@ pub async fn run(
         } => commands::policy::check(&ctx, args).await,
         Command::Pin(args) => commands::pin::run(&ctx, args).await,
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
+        Command::Admission(args) => commands::admission::run(&ctx, args).await,
     };
     // A rejected token says where it came from: the flag, the variable or the file.
     report.result = report

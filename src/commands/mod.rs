@@ -6,6 +6,8 @@
 //! What every command shares is the [`Context`] (the core's: global options, credentials, the
 //! `--timeout` deadline, what the CI layer hands in) and printing.
 
+/// `admission`: the validating webhook, and `admission certs`.
+pub mod admission;
 /// `digest`: tag -> digest, and `--compare` for copies between registries.
 pub mod digest;
 /// `completions` and `man`, generated from the clap definition.
