@@ -7,6 +7,8 @@
 
 pub mod algorithm;
 pub mod attestation;
+/// After the deploy: Binary Authorization events read from Cloud Audit Logs.
+pub mod audit;
 pub mod ci;
 pub mod cli;
 pub mod commands;
@@ -28,6 +30,8 @@ pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod retry;
+/// The images Cloud Run services run now, for `policy check --running`.
+pub mod running;
 pub mod signer;
 pub mod token;
 pub mod trust;
@@ -72,5 +76,6 @@ pub async fn run(
         } => commands::policy::check(&ctx, args).await,
         Command::Pin(args) => commands::pin::run(&ctx, args).await,
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
+        Command::Audit(args) => commands::audit::run(&ctx, args).await,
     }
 }

@@ -8,6 +8,10 @@
 /// Fixture: the registry, the emulator, OCI layouts, the binary's clean environment.
 mod common;
 
+/// After the deploy: gcloud deploys to the emulated Cloud Run under Binary Authorization;
+/// `audit` reads the audit log back; `policy check --running` after a key rotation; kubectl's
+/// Pod list on stdin.
+mod after_deploy;
 /// Layering rules: only the CI layer reads CI variables; the judgement knows no network.
 mod architecture;
 /// Bad input, one table: a named error, its exit code, and no write, for every case.

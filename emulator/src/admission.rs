@@ -46,7 +46,9 @@ pub fn evaluate(state: &State, project: &str, image: &str) -> Result<(), Violati
     let rule = &policy["defaultAdmissionRule"];
     let dry_run = rule["enforcementMode"] == "DRYRUN_AUDIT_LOG_ONLY";
     let violation = |detail: String| Violation {
-        message: format!("Image {image} denied by Binary Authorization default admission rule. {detail}"),
+        message: format!(
+            "Image {image} denied by Binary Authorization default admission rule. {detail}"
+        ),
         dry_run,
     };
     match rule["evaluationMode"].as_str().unwrap_or_default() {
@@ -83,7 +85,9 @@ pub fn evaluate(state: &State, project: &str, image: &str) -> Result<(), Violati
 }
 
 fn first_attestor(rule: &Value) -> &str {
-    rule["requireAttestationsBy"][0].as_str().unwrap_or_default()
+    rule["requireAttestationsBy"][0]
+        .as_str()
+        .unwrap_or_default()
 }
 
 /// Whether an occurrence on the attestor's note for `repo@digest` (with or without `https://`)
@@ -111,10 +115,7 @@ fn attested(state: &State, attestor: &str, repo: &str, digest: &str) -> bool {
 /// pattern (with or without the image's tag or digest), as the policy reference describes
 /// `namePattern`.
 pub fn pattern_matches(pattern: &str, image: &str) -> bool {
-    let name = image
-        .split_once('@')
-        .map_or(image, |(n, _)| n)
-        .to_string();
+    let name = image.split_once('@').map_or(image, |(n, _)| n).to_string();
     let name = match name.rfind(':') {
         Some(i) if !name[i..].contains('/') => name[..i].to_string(),
         _ => name,
@@ -142,7 +143,10 @@ mod tests {
         assert!(!pattern_matches("us-docker.pkg.dev/p/*", img));
         assert!(pattern_matches("us-docker.pkg.dev/p/**", img));
         assert!(pattern_matches("us-docker.pkg.dev/p/r/app", img));
-        assert!(pattern_matches("127.0.0.1:5000/p/r/app", "127.0.0.1:5000/p/r/app:v1"));
+        assert!(pattern_matches(
+            "127.0.0.1:5000/p/r/app",
+            "127.0.0.1:5000/p/r/app:v1"
+        ));
         assert!(!pattern_matches("us-docker.pkg.dev/p/r/ap", img));
     }
 }

@@ -84,6 +84,7 @@ pub fn required(route: &str, call: &Call) -> Option<Vec<(&'static str, String)>>
         "run.services.get" | "run.v2.services.get" => run_on(call, "run.services.get"),
         "run.services.replace" | "run.v2.services.update" => run_on(call, "run.services.update"),
         "run.revisions.get" | "run.v2.revisions.get" => run_on(call, "run.revisions.get"),
+        "run.services.getIamPolicy" => run_on(call, "run.services.getIamPolicy"),
         "run.v2.revisions.list" => run_on(call, "run.revisions.list"),
         "run.v2.jobs.list" => run_on(call, "run.jobs.list"),
         "run.v2.jobs.create" => run_on(call, "run.jobs.create"),

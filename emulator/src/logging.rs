@@ -92,12 +92,17 @@ pub fn projects_of(body: &Value) -> ApiResult<Vec<String>> {
     let mut out = Vec::new();
     for r in body["resourceNames"].as_array().into_iter().flatten() {
         let r = r.as_str().unwrap_or_default();
-        match r.strip_prefix("projects/").filter(|p| !p.contains('/') && !p.is_empty()) {
+        match r
+            .strip_prefix("projects/")
+            .filter(|p| !p.contains('/') && !p.is_empty())
+        {
             Some(p) => out.push(p.to_string()),
             None => {
                 return Err(schema::bad_request(
                     "resource_names",
-                    format!("Invalid resource name {r:?}: the emulator serves projects/PROJECT_ID."),
+                    format!(
+                        "Invalid resource name {r:?}: the emulator serves projects/PROJECT_ID."
+                    ),
                 ))
             }
         }
@@ -138,7 +143,11 @@ pub fn list_entries(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         }
     };
     let size = int64_field(body.get("pageSize")).unwrap_or(0);
-    let mut size = if size <= 0 { 50 } else { size.min(1000) as usize };
+    let mut size = if size <= 0 {
+        50
+    } else {
+        size.min(1000) as usize
+    };
     if state.settings.log_page_cap > 0 {
         size = size.min(state.settings.log_page_cap);
     }
@@ -152,7 +161,10 @@ pub fn list_entries(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         ),
         None => None,
     };
-    let logs: Vec<String> = projects.iter().map(|p| format!("projects/{p}/logs/")).collect();
+    let logs: Vec<String> = projects
+        .iter()
+        .map(|p| format!("projects/{p}/logs/"))
+        .collect();
     let mut matching: Vec<&Value> = state
         .log_entries
         .iter()
@@ -337,7 +349,11 @@ impl Parser {
             self.pos += 1;
             parts.push(self.and()?);
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::Or(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Filter::Or(parts)
+        })
     }
     fn and(&mut self) -> Result<Filter, String> {
         let mut parts = vec![self.unary()?];
@@ -345,14 +361,19 @@ impl Parser {
             if self.word("AND") {
                 self.pos += 1;
                 parts.push(self.unary()?);
-            } else if self.peek().is_some() && self.peek() != Some(&Tok::Close) && !self.word("OR") {
+            } else if self.peek().is_some() && self.peek() != Some(&Tok::Close) && !self.word("OR")
+            {
                 // Adjacent restrictions are ANDed.
                 parts.push(self.unary()?);
             } else {
                 break;
             }
         }
-        Ok(if parts.len() == 1 { parts.remove(0) } else { Filter::And(parts) })
+        Ok(if parts.len() == 1 {
+            parts.remove(0)
+        } else {
+            Filter::And(parts)
+        })
     }
     fn unary(&mut self) -> Result<Filter, String> {
         if self.word("NOT") || self.peek() == Some(&Tok::Minus) {
@@ -404,7 +425,8 @@ impl Parser {
 
 impl Filter {
     pub fn parse(text: &str) -> ApiResult<Filter> {
-        let invalid = |why: String| ApiError::invalid(format!("Invalid filter: {why}. Filter: {text}"));
+        let invalid =
+            |why: String| ApiError::invalid(format!("Invalid filter: {why}. Filter: {text}"));
         let toks = tokenize(text).map_err(invalid)?;
         let mut p = Parser { toks, pos: 0 };
         let f = p.or().map_err(invalid)?;
@@ -425,14 +447,16 @@ impl Filter {
                 any_value(entry, &|s| s.to_lowercase().contains(&needle))
             }
             Filter::Compare(path, op, want) => {
-                let timestamp = path.len() == 1
-                    && matches!(path[0].as_str(), "timestamp" | "receiveTimestamp");
+                let timestamp =
+                    path.len() == 1 && matches!(path[0].as_str(), "timestamp" | "receiveTimestamp");
                 values_at(entry, path).iter().any(|v| {
                     let have = match v {
                         Value::String(s) => s.clone(),
                         Value::Bool(b) => b.to_string(),
                         Value::Number(n) => n.to_string(),
-                        _ => return matches!(op, Op::Has) && any_value(v, &|s| contains_ci(s, want)),
+                        _ => {
+                            return matches!(op, Op::Has) && any_value(v, &|s| contains_ci(s, want))
+                        }
                     };
                     if timestamp {
                         return compare_times(&have, *op, want);
@@ -521,14 +545,29 @@ mod tests {
     fn documented_cloud_run_queries_match() {
         let e = entry();
         for (q, want) in [
-            (r#"resource.type="cloud_run_revision" logName:"cloudaudit.googleapis.com%2Fsystem_event" protoPayload.response.status.conditions.reason="ContainerImageUnauthorized""#, true),
+            (
+                r#"resource.type="cloud_run_revision" logName:"cloudaudit.googleapis.com%2Fsystem_event" protoPayload.response.status.conditions.reason="ContainerImageUnauthorized""#,
+                true,
+            ),
             (r#"resource.type="cloud_run_revision" AND "dry run""#, true),
-            (r#"protoPayload.response.metadata.annotations."run.googleapis.com/binary-authorization-breakglass":*"#, true),
+            (
+                r#"protoPayload.response.metadata.annotations."run.googleapis.com/binary-authorization-breakglass":*"#,
+                true,
+            ),
             (r#"resource.labels.service_name="other""#, false),
-            (r#"timestamp>="2026-12-03T12:00:00Z" AND timestamp<"2026-12-03T12:00:01Z""#, true),
+            (
+                r#"timestamp>="2026-12-03T12:00:00Z" AND timestamp<"2026-12-03T12:00:01Z""#,
+                true,
+            ),
             (r#"timestamp>="2026-12-03T12:00:01Z""#, false),
-            (r#"NOT resource.type="cloud_run_revision" OR -"dry run""#, false),
-            (r#"(resource.type="k8s_cluster" OR resource.type="cloud_run_revision") resource.labels.service_name!="x""#, true),
+            (
+                r#"NOT resource.type="cloud_run_revision" OR -"dry run""#,
+                false,
+            ),
+            (
+                r#"(resource.type="k8s_cluster" OR resource.type="cloud_run_revision") resource.labels.service_name!="x""#,
+                true,
+            ),
         ] {
             assert_eq!(Filter::parse(q).unwrap().matches(&e), want, "{q}");
         }

@@ -277,13 +277,15 @@ pub fn resolve(req: &Request) -> Option<Route> {
         ("GET", ["apis", "serving.knative.dev", "v1", "namespaces", _, "revisions", _]) => {
             api("run.revisions.get", run::v1_get_revision)
         }
-        (
-            "POST",
-            ["v1", "projects", _, "locations", _, "services", _, ":testIamPermissions"],
-        ) => api(
-            "run.services.testIamPermissions",
-            run::v1_test_iam_permissions,
-        ),
+        ("POST", ["v1", "projects", _, "locations", _, "services", _, ":testIamPermissions"]) => {
+            api(
+                "run.services.testIamPermissions",
+                run::v1_test_iam_permissions,
+            )
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "services", _, ":getIamPolicy"]) => {
+            api("run.services.getIamPolicy", run::v1_get_iam_policy)
+        }
         ("GET", ["v2", "projects", _, "locations", _, "services"]) => {
             api("run.v2.services.list", run::v2_list_services)
         }
@@ -473,7 +475,15 @@ fn method_params(route: &str) -> &'static [&'static str] {
         "binauthz.attestors.create" => &["attestorId"],
         "binauthz.attestors.list" => &["pageSize", "pageToken"],
         // Run v1 list takes Kubernetes list options; gcloud sends none of them on deploy.
-        "run.services.list" => &["labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "watch", "includeUninitialized"],
+        "run.services.list" => &[
+            "labelSelector",
+            "fieldSelector",
+            "limit",
+            "continue",
+            "resourceVersion",
+            "watch",
+            "includeUninitialized",
+        ],
         "run.v2.services.list" | "run.v2.revisions.list" | "run.v2.jobs.list" => {
             &["pageSize", "pageToken", "showDeleted"]
         }
@@ -483,6 +493,7 @@ fn method_params(route: &str) -> &'static [&'static str] {
             &["updateMask", "validateOnly", "allowMissing"]
         }
         "run.services.replace" | "run.services.create" => &["dryRun"],
+        "run.services.getIamPolicy" => &["options.requestedPolicyVersion"],
         "grafeas.notes.create" => &["noteId"],
         "grafeas.notes.list" | "grafeas.occurrences.list" => {
             &["filter", "pageSize", "pageToken", "returnPartialSuccess"]

@@ -346,7 +346,8 @@ pub fn render_v1(state: &State, svc: &Service) -> Value {
         None => ("True", None, None),
         Some((r, m)) => ("False", Some(*r), Some(m.clone())),
     };
-    let mut ready = json!({"type": "Ready", "status": status, "lastTransitionTime": svc.update_time});
+    let mut ready =
+        json!({"type": "Ready", "status": status, "lastTransitionTime": svc.update_time});
     let mut configs = json!({"type": "ConfigurationsReady", "status": status, "lastTransitionTime": svc.update_time});
     if let (Some(r), Some(m)) = (reason, &message) {
         for c in [&mut ready, &mut configs] {
@@ -418,8 +419,7 @@ fn render_v2(svc: &Service) -> Value {
             binauthz["breakglassJustification"] = json!(why);
         }
     }
-    let mut terminal =
-        json!({"type": "Ready", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": svc.update_time});
+    let mut terminal = json!({"type": "Ready", "state": "CONDITION_SUCCEEDED", "lastTransitionTime": svc.update_time});
     if let Some((reason, message)) = &svc.failure {
         terminal["state"] = json!("CONDITION_FAILED");
         terminal["message"] = json!(message);
@@ -450,7 +450,8 @@ fn render_v2(svc: &Service) -> Value {
         out["binaryAuthorization"] = binauthz;
     }
     if let Some(r) = &svc.latest_created {
-        out["latestCreatedRevision"] = json!(format!("{location}/services/{}/revisions/{r}", svc.id));
+        out["latestCreatedRevision"] =
+            json!(format!("{location}/services/{}/revisions/{r}", svc.id));
     }
     if let Some(r) = &svc.latest_ready {
         out["latestReadyRevision"] = json!(format!("{location}/services/{}/revisions/{r}", svc.id));
@@ -470,7 +471,10 @@ fn render_v2(svc: &Service) -> Value {
 /// message has no field of its own for it, so each container's `image` is answered as that
 /// resolved `REPO@sha256:...`.
 fn render_revision_v2(project: &str, region: &str, rev: &Revision) -> Value {
-    let service = format!("projects/{project}/locations/{region}/services/{}", rev.service);
+    let service = format!(
+        "projects/{project}/locations/{region}/services/{}",
+        rev.service
+    );
     let mut ready = json!({"type": "Ready", "state": "CONDITION_SUCCEEDED"});
     if let Some((reason, message)) = &rev.failure {
         ready["state"] = json!("CONDITION_FAILED");
@@ -519,7 +523,10 @@ fn render_revision_v1(project: &str, rev: &Revision) -> Value {
 
 /// Reads a v1 Service body: the fields Cloud Run takes from it (name, annotations, labels, the
 /// template). Every container needs an image (v1 Container: "image: Required").
-fn parse_v1(body: &[u8], project: &str) -> ApiResult<(String, Map<String, Value>, Map<String, Value>, Value)> {
+fn parse_v1(
+    body: &[u8],
+    project: &str,
+) -> ApiResult<(String, Map<String, Value>, Map<String, Value>, Value)> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
     if v["apiVersion"] != "serving.knative.dev/v1" || v["kind"] != "Service" {
@@ -527,7 +534,10 @@ fn parse_v1(body: &[u8], project: &str) -> ApiResult<(String, Map<String, Value>
             "apiVersion must be serving.knative.dev/v1 and kind Service.",
         ));
     }
-    let name = v["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = v["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     check_service_id(&name)?;
     if let Some(ns) = v["metadata"]["namespace"].as_str() {
         if ns != project && ns != crate::iam::project_number(project).to_string() {
@@ -554,7 +564,10 @@ fn parse_v1(body: &[u8], project: &str) -> ApiResult<(String, Map<String, Value>
         .cloned()
         .unwrap_or_default();
     check_binauthz_annotations(&annotations)?;
-    let labels = v["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+    let labels = v["metadata"]["labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     Ok((name, annotations, labels, v["spec"]["template"].clone()))
 }
 
@@ -647,7 +660,13 @@ pub fn v1_create(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         latest_ready: None,
         failure: None,
     };
-    roll_out(&mut state, &host, &mut svc, &call.principal, "google.cloud.run.v1.Services.CreateService")?;
+    roll_out(
+        &mut state,
+        &host,
+        &mut svc,
+        &call.principal,
+        "google.cloud.run.v1.Services.CreateService",
+    )?;
     let out = render_v1(&state, &svc);
     state.run_services.insert(key, svc);
     Ok(Reply::json(&out))
@@ -660,7 +679,12 @@ pub fn v1_replace(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let host = own_host(emu);
     let mut state = emu.state();
     let project = namespace(&state, call)?;
-    let id = call.resource.rsplit('/').next().unwrap_or_default().to_string();
+    let id = call
+        .resource
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let (name, annotations, labels, template) = parse_v1(&call.req.body, &project)?;
     if name != id {
         return Err(ApiError::invalid(format!(
@@ -681,7 +705,13 @@ pub fn v1_replace(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     svc.labels = labels;
     svc.labels.remove("cloud.googleapis.com/location");
     svc.template = template;
-    roll_out(&mut state, &host, &mut svc, &call.principal, "google.cloud.run.v1.Services.ReplaceService")?;
+    roll_out(
+        &mut state,
+        &host,
+        &mut svc,
+        &call.principal,
+        "google.cloud.run.v1.Services.ReplaceService",
+    )?;
     let out = render_v1(&state, &svc);
     state.run_services.insert(key, svc);
     Ok(Reply::json(&out))
@@ -695,7 +725,9 @@ pub fn v1_get_revision(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let id = call.resource.rsplit('/').next().unwrap_or_default();
     let rev = state
         .run_revisions
-        .get(&format!("projects/{project}/locations/{region}/revisions/{id}"))
+        .get(&format!(
+            "projects/{project}/locations/{region}/revisions/{id}"
+        ))
         .ok_or_else(|| not_found("REVISION", id, &region, &project))?;
     Ok(Reply::json(&render_revision_v1(&project, rev)))
 }
@@ -716,6 +748,19 @@ pub fn v1_test_iam_permissions(emu: &Emulator, call: &Call) -> ApiResult<Reply> 
         })
         .collect();
     Ok(Reply::json(&json!({ "permissions": held })))
+}
+
+/// v1 `projects.locations.services.getIamPolicy`: Cloud Run services carry no bindings here,
+/// so the answer is the empty policy Google gives a resource that never had one; gcloud reads
+/// it on a redeploy with `--no-allow-unauthenticated` to see whether `allUsers` must go.
+pub fn v1_get_iam_policy(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
+    let (project, region) = v2_location(call);
+    let id = call.resource.rsplit('/').next().unwrap_or_default();
+    let state = emu.state();
+    if !state.run_services.contains_key(&call.resource) {
+        return Err(not_found("SERVICE", id, &region, &project));
+    }
+    Ok(Reply::json(&json!({"version": 1, "etag": "ACAB"})))
 }
 
 /// The `(project, region)` of a v2 path `projects/P/locations/L/...`.
@@ -772,8 +817,14 @@ fn v2_body(body: &[u8]) -> ApiResult<(Map<String, Value>, Map<String, Value>, Va
         .as_array()
         .cloned()
         .unwrap_or_default();
-    if containers.is_empty() || containers.iter().any(|c| c["image"].as_str().is_none_or(str::is_empty)) {
-        return Err(ApiError::invalid("service.template.containers[].image: Required."));
+    if containers.is_empty()
+        || containers
+            .iter()
+            .any(|c| c["image"].as_str().is_none_or(str::is_empty))
+    {
+        return Err(ApiError::invalid(
+            "service.template.containers[].image: Required.",
+        ));
     }
     let mut annotations = v["annotations"].as_object().cloned().unwrap_or_default();
     let b = &v["binaryAuthorization"];
@@ -782,7 +833,10 @@ fn v2_body(body: &[u8]) -> ApiResult<(Map<String, Value>, Map<String, Value>, Va
     } else if let Some(p) = b["policy"].as_str() {
         annotations.insert(BINAUTHZ_ANNOTATION.into(), json!(p));
     }
-    if let Some(why) = b["breakglassJustification"].as_str().filter(|s| !s.is_empty()) {
+    if let Some(why) = b["breakglassJustification"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    {
         annotations.insert(BREAKGLASS_ANNOTATION.into(), json!(why));
     }
     check_binauthz_annotations(&annotations)?;
@@ -801,7 +855,9 @@ pub fn v2_create_service(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let mut state = emu.state();
     let key = v1_key(&project, &region, &id);
     if state.run_services.contains_key(&key) {
-        return Err(ApiError::already_exists(format!("Resource '{id}' already exists.")));
+        return Err(ApiError::already_exists(format!(
+            "Resource '{id}' already exists."
+        )));
     }
     let t = now();
     let mut svc = Service {
@@ -821,7 +877,13 @@ pub fn v2_create_service(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         latest_ready: None,
         failure: None,
     };
-    roll_out(&mut state, &host, &mut svc, &call.principal, "google.cloud.run.v2.Services.CreateService")?;
+    roll_out(
+        &mut state,
+        &host,
+        &mut svc,
+        &call.principal,
+        "google.cloud.run.v2.Services.CreateService",
+    )?;
     let out = render_v2(&svc);
     state.run_services.insert(key, svc);
     Ok(operation(&project, &region, "Service", out))
@@ -833,7 +895,12 @@ pub fn v2_update_service(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let (annotations, labels, template) = v2_body(&call.req.body)?;
     let host = own_host(emu);
     let mut state = emu.state();
-    let id = call.resource.rsplit('/').next().unwrap_or_default().to_string();
+    let id = call
+        .resource
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let mut svc = state
         .run_services
         .get(&call.resource)
@@ -842,7 +909,13 @@ pub fn v2_update_service(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     svc.annotations = annotations;
     svc.labels = labels;
     svc.template = template;
-    roll_out(&mut state, &host, &mut svc, &call.principal, "google.cloud.run.v2.Services.UpdateService")?;
+    roll_out(
+        &mut state,
+        &host,
+        &mut svc,
+        &call.principal,
+        "google.cloud.run.v2.Services.UpdateService",
+    )?;
     let out = render_v2(&svc);
     state.run_services.insert(call.resource.clone(), svc);
     Ok(operation(&project, &region, "Service", out))
@@ -860,7 +933,9 @@ pub fn v2_list_revisions(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let items: Vec<Value> = state
         .run_revisions
         .iter()
-        .filter(|(k, r)| k.starts_with(&format!("projects/{project}/locations/{region}/")) && r.service == id)
+        .filter(|(k, r)| {
+            k.starts_with(&format!("projects/{project}/locations/{region}/")) && r.service == id
+        })
         .map(|(_, r)| render_revision_v2(&project, &region, r))
         .collect();
     page(call, "revisions", items)
@@ -870,11 +945,16 @@ pub fn v2_list_revisions(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 pub fn v2_get_revision(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let (project, region) = v2_location(call);
     let segs: Vec<&str> = call.resource.split('/').collect();
-    let (service, id) = (segs.get(5).copied().unwrap_or_default(), segs.get(7).copied().unwrap_or_default());
+    let (service, id) = (
+        segs.get(5).copied().unwrap_or_default(),
+        segs.get(7).copied().unwrap_or_default(),
+    );
     let state = emu.state();
     let rev = state
         .run_revisions
-        .get(&format!("projects/{project}/locations/{region}/revisions/{id}"))
+        .get(&format!(
+            "projects/{project}/locations/{region}/revisions/{id}"
+        ))
         .filter(|r| r.service == service)
         .ok_or_else(|| not_found("REVISION", id, &region, &project))?;
     Ok(Reply::json(&render_revision_v2(&project, &region, rev)))
@@ -888,14 +968,25 @@ pub fn v2_create_job(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     check_service_id(&id)?;
     let mut job: Value = serde_json::from_slice(&call.req.body)
         .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
-    let containers = job["template"]["template"]["containers"].as_array().cloned().unwrap_or_default();
-    if containers.is_empty() || containers.iter().any(|c| c["image"].as_str().is_none_or(str::is_empty)) {
-        return Err(ApiError::invalid("job.template.template.containers[].image: Required."));
+    let containers = job["template"]["template"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if containers.is_empty()
+        || containers
+            .iter()
+            .any(|c| c["image"].as_str().is_none_or(str::is_empty))
+    {
+        return Err(ApiError::invalid(
+            "job.template.template.containers[].image: Required.",
+        ));
     }
     let name = format!("projects/{project}/locations/{region}/jobs/{id}");
     let mut state = emu.state();
     if state.run_jobs.contains_key(&name) {
-        return Err(ApiError::already_exists(format!("Resource '{id}' already exists.")));
+        return Err(ApiError::already_exists(format!(
+            "Resource '{id}' already exists."
+        )));
     }
     let t = now();
     job["name"] = json!(name);
@@ -937,7 +1028,12 @@ pub fn v2_list_jobs(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 /// v2 `jobs.patch`.
 pub fn v2_update_job(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let (project, region) = v2_location(call);
-    let id = call.resource.rsplit('/').next().unwrap_or_default().to_string();
+    let id = call
+        .resource
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let mut job: Value = serde_json::from_slice(&call.req.body)
         .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
     let mut state = emu.state();
@@ -952,6 +1048,8 @@ pub fn v2_update_job(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     }
     job["generation"] = json!(generation.to_string());
     job["updateTime"] = json!(now());
-    state.run_jobs.insert(call.resource.clone(), Job { json: job.clone() });
+    state
+        .run_jobs
+        .insert(call.resource.clone(), Job { json: job.clone() });
     Ok(operation(&project, &region, "Job", job))
 }

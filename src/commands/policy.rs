@@ -4,6 +4,11 @@
 //! per set of attestors over the images that need it.
 
 use std::collections::HashMap;
+use std::io::Read;
+
+/// Manifests larger than this are refused (a cluster's `kubectl get pods -A -o yaml` is a few
+/// MiB for thousands of pods).
+const MAX_MANIFEST: u64 = 64 << 20;
 
 use serde::Serialize;
 
@@ -59,6 +64,8 @@ impl Checked {
             (Some(m), Some(w), Some(c)) => {
                 format!(" ({m}:{} {w} {c})", self.line.unwrap_or_default())
             }
+            // `--running`: the service and its revision.
+            (None, Some(w), Some(c)) => format!(" ({w} {c})"),
             _ => String::new(),
         };
         let mut out = format!(
@@ -82,6 +89,8 @@ struct Item {
     target: Target,
     site: Option<manifest::Site>,
     manifest: Option<String>,
+    /// For `--running`: `service/S` and `revision R`.
+    running: Option<(String, String)>,
 }
 
 /// The top-level entry point for `policy check`.
@@ -156,6 +165,7 @@ fn summary(checked: &[Checked]) -> String {
     for c in checked {
         let place = match (&c.manifest, &c.workload, &c.container) {
             (Some(m), Some(w), Some(ct)) => format!("{m} {w} {ct}"),
+            (None, Some(w), Some(ct)) => format!("{w} {ct}"),
             _ => format!("{:?}", c.platform).to_lowercase(),
         };
         out += &format!(
@@ -175,7 +185,10 @@ async fn check_all(
     args: &PolicyCheckArgs,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<Checked>> {
-    let items = items(args, warnings)?;
+    let mut items = items(args, warnings)?;
+    if args.running {
+        items.extend(running(ctx, args).await?);
+    }
     if items.is_empty() {
         return Err(Error::Usage(
             "nothing to check: pass IMAGE arguments or --manifest FILE (with at least one container)"
@@ -273,8 +286,12 @@ async fn check_all(
                 image: item.image.to_string(),
                 manifest: item.manifest.clone(),
                 line: site.map(|s| s.line),
-                workload: site.map(|s| s.workload.clone()),
-                container: site.map(|s| s.container.clone()),
+                workload: site
+                    .map(|s| s.workload.clone())
+                    .or_else(|| item.running.as_ref().map(|(w, _)| w.clone())),
+                container: site
+                    .map(|s| s.container.clone())
+                    .or_else(|| item.running.as_ref().map(|(_, r)| r.clone())),
                 platform: item.platform,
                 decision: evaluation.decision,
                 decision_text: evaluation.decision.text(),
@@ -282,6 +299,32 @@ async fn check_all(
                 reason: evaluation.reason,
                 verdicts,
             }
+        })
+        .collect())
+}
+
+/// `--running`: each image of each serving Cloud Run revision of the region, by its digest.
+async fn running(ctx: &Context, args: &PolicyCheckArgs) -> Result<Vec<Item>> {
+    let (Some(project), Some(region)) = (&args.project, &args.region) else {
+        return Err(Error::Usage(
+            "--running needs --project and --region".into(),
+        ));
+    };
+    let endpoints = Endpoints::from_env();
+    let run = crate::gcp::run::Run::new(&ctx.auth()?, endpoints.run.as_ref()).await?;
+    let images = crate::running::images(&run, project, region).await?;
+    Ok(images
+        .into_iter()
+        .map(|r| Item {
+            image: r.image,
+            platform: Platform::Cloudrun,
+            target: Target::default(),
+            site: None,
+            manifest: None,
+            running: Some((
+                format!("service/{}", r.service),
+                format!("revision {}", r.revision),
+            )),
         })
         .collect())
 }
@@ -318,12 +361,28 @@ fn items(args: &PolicyCheckArgs, warnings: &mut Vec<String>) -> Result<Vec<Item>
             target: target.clone(),
             site: None,
             manifest: None,
+            running: None,
         })
         .collect();
     for path in &args.manifests {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("cannot read manifest {name} ({e})")))?;
+        let text = match path.as_os_str() == "-" {
+            // `kubectl get pods -A -o yaml | binauthz-attest policy check --manifest -`.
+            true => std::io::read_to_string(std::io::stdin().take(MAX_MANIFEST)),
+            false => std::fs::File::open(path)
+                .and_then(|f| std::io::read_to_string(f.take(MAX_MANIFEST))),
+        }
+        .map_err(|e| Error::Usage(format!("cannot read manifest {name} ({e})")))?;
+        if text.len() as u64 >= MAX_MANIFEST {
+            return Err(Error::Usage(format!(
+                "manifest {name} is larger than {} MiB: split it",
+                MAX_MANIFEST >> 20
+            )));
+        }
+        let name = match name.as_str() {
+            "-" => "stdin".to_string(),
+            _ => name,
+        };
         let m = manifest::parse(&name, &text)?;
         warnings.extend(m.warnings.iter().cloned());
         for site in m.sites {
@@ -360,6 +419,7 @@ fn items(args: &PolicyCheckArgs, warnings: &mut Vec<String>) -> Result<Vec<Item>
                 target,
                 manifest: Some(name.clone()),
                 site: Some(site),
+                running: None,
             });
         }
     }
