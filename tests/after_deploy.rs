@@ -256,7 +256,7 @@ fn gcloud_deploys_are_judged_logged_and_audited() {
     );
     let logged = emu.ok("GET", "emulator/counters", None)["routes"].clone();
     assert!(
-        logged["logging.entries.list"]["calls"].as_u64().unwrap() >= 2 + 1,
+        logged["logging.entries.list"]["calls"].as_u64().unwrap() > 2,
         "three entries in pages of two are two calls, plus the GKE query: {logged}"
     );
     for e in &events[..2] {

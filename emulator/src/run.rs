@@ -521,12 +521,12 @@ fn render_revision_v1(project: &str, rev: &Revision) -> Value {
     })
 }
 
+/// What a client writes of a service: its annotations, labels and revision template (v1's form).
+type Written = (Map<String, Value>, Map<String, Value>, Value);
+
 /// Reads a v1 Service body: the fields Cloud Run takes from it (name, annotations, labels, the
 /// template). Every container needs an image (v1 Container: "image: Required").
-fn parse_v1(
-    body: &[u8],
-    project: &str,
-) -> ApiResult<(String, Map<String, Value>, Map<String, Value>, Value)> {
+fn parse_v1(body: &[u8], project: &str) -> ApiResult<(String, Written)> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
     if v["apiVersion"] != "serving.knative.dev/v1" || v["kind"] != "Service" {
@@ -568,7 +568,7 @@ fn parse_v1(
         .as_object()
         .cloned()
         .unwrap_or_default();
-    Ok((name, annotations, labels, v["spec"]["template"].clone()))
+    Ok((name, (annotations, labels, v["spec"]["template"].clone())))
 }
 
 /// `run.googleapis.com/binary-authorization` takes `default` or a policy name; breakglass needs
@@ -635,7 +635,7 @@ pub fn v1_create(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
     let host = own_host(emu);
     let mut state = emu.state();
     let project = namespace(&state, call)?;
-    let (id, annotations, labels, template) = parse_v1(&call.req.body, &project)?;
+    let (id, (annotations, labels, template)) = parse_v1(&call.req.body, &project)?;
     let key = v1_key(&project, &region, &id);
     if state.run_services.contains_key(&key) {
         return Err(ApiError::already_exists(format!(
@@ -685,7 +685,7 @@ pub fn v1_replace(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
         .next()
         .unwrap_or_default()
         .to_string();
-    let (name, annotations, labels, template) = parse_v1(&call.req.body, &project)?;
+    let (name, (annotations, labels, template)) = parse_v1(&call.req.body, &project)?;
     if name != id {
         return Err(ApiError::invalid(format!(
             "metadata.name {name:?} does not match the service {id:?} of the request."
@@ -810,7 +810,7 @@ pub fn v2_get_service(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
 }
 
 /// Reads the v2 Service fields the emulator keeps into v1's template and annotations.
-fn v2_body(body: &[u8]) -> ApiResult<(Map<String, Value>, Map<String, Value>, Value)> {
+fn v2_body(body: &[u8]) -> ApiResult<Written> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::invalid(format!("Invalid JSON payload received. {e}")))?;
     let containers: Vec<Value> = v["template"]["containers"]
