@@ -1,11 +1,13 @@
 //! binauthz-attest: sign container images for Google Binary Authorization from any CI.
 //!
 //! The binary (`main.rs`) detects the CI and maps errors to exit codes; [`run`] dispatches to
-//! one command in `commands/`, which owns its wiring. `ARCHITECTURE.md` maps every module.
+//! one command in `commands/` (thin glue over its flags), which calls the library core in
+//! `attest/`. `ARCHITECTURE.md` maps every module.
 
 #![warn(missing_docs)]
 
 pub mod algorithm;
+pub mod attest;
 pub mod attestation;
 /// After the deploy: Binary Authorization events read from Cloud Audit Logs.
 pub mod audit;
@@ -36,16 +38,17 @@ pub mod signer;
 pub mod token;
 pub mod trust;
 
+use attest::Context;
 use cli::{Cli, Command};
-use commands::{Context, Report};
 use registry::RegistryConfig;
+use report::Report;
 
 /// Runs the command `cli` names. `commit_status` is what the CI layer found for
 /// `--github-status`, `mask` its way to hide a minted token; the core reads no CI variable.
 pub async fn run(
     cli: Cli,
     commit_status: Option<commit_status::Target>,
-    mask: Option<gcp::auth::Mask>,
+    mask: Option<attest::Mask>,
 ) -> Report {
     let ctx = Context {
         registry: RegistryConfig {

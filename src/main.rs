@@ -53,42 +53,8 @@ fn main() -> ExitCode {
             Ok(runtime.block_on(binauthz_attest::run(cli, target, mask)))
         });
     // What finished is handed to the CI even when the command then failed.
-    let result = report.and_then(|report| {
-        let emitted = if !report.outputs.is_empty() {
-            ci.emit_named(&env, &report.outputs, &mut log)
-                .and_then(|()| {
-                    ci::write_named_file(ci.as_ref(), outputs_file, &env, &report.outputs)
-                })
-                .map_err(Error::Output)
-        } else if !report.verdicts.is_empty() {
-            ci.emit_verdicts(&env, &report.verdicts, &mut log)
-                .and_then(|()| {
-                    ci::write_verdicts_file(ci.as_ref(), outputs_file, &env, &report.verdicts)
-                })
-                .map_err(Error::Output)
-        } else if report.outcomes.is_empty() && report.result.is_err() {
-            Ok(())
-        } else {
-            ci.emit(&env, &report.outcomes, &mut log)
-                .and_then(|()| {
-                    ci::write_outputs_file(ci.as_ref(), outputs_file, &env, &report.outcomes)
-                })
-                .map_err(Error::Output)
-        };
-        // After the outputs (GitHub closes its log group there): the summary and warnings.
-        let noted = report
-            .summary
-            .as_deref()
-            .map_or(Ok(()), |markdown| ci.summary(&env, markdown))
-            .and_then(|()| {
-                report
-                    .warnings
-                    .iter()
-                    .try_for_each(|w| ci.warn(w, &mut log))
-            })
-            .map_err(Error::Output);
-        report.result.and(emitted).and(noted)
-    });
+    let result =
+        report.and_then(|report| ci::finish(ci.as_ref(), &env, outputs_file, report, &mut log));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

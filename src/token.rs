@@ -29,6 +29,16 @@ pub fn redact(text: &str) -> String {
     text
 }
 
+/// Adds a secret that is not a token (the OpenPGP key's passphrase) to what [`redact`] removes.
+pub fn hold(secret: &str) {
+    if secret.len() >= MIN_HELD {
+        let mut held = HELD.write().unwrap_or_else(|e| e.into_inner());
+        if !held.iter().any(|h| h == secret) {
+            held.push(secret.to_string());
+        }
+    }
+}
+
 /// A bearer token for Google APIs (and Google-hosted registries). Only [`AccessToken::secret`]
 /// reveals it, so every place that sends it is easy to find.
 #[derive(Clone, PartialEq, Eq)]

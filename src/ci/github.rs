@@ -5,7 +5,7 @@
 use super::{Ci, CiName, Env, Outputs};
 use crate::commit_status;
 use crate::error::Error;
-use crate::report::{Outcome, Status, Verdict};
+use crate::report::{Outcome, Output, Status, Verdict};
 use crate::token::AccessToken;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
@@ -105,9 +105,107 @@ fn append(path: &str, text: &str) -> io::Result<()> {
         .write_all(text.as_bytes())
 }
 
+/// What `finish` writes for each kind of output.
+impl GitHub {
+    fn signed(&self, env: Env, outcomes: &[Outcome]) -> io::Result<()> {
+        let o = Outputs::of(outcomes);
+        let json = serde_json::to_string(outcomes).unwrap_or_default();
+        if let Some(path) = env("GITHUB_OUTPUT") {
+            let mut text = String::new();
+            for (name, value) in [
+                ("digest", o.digest.as_str()),
+                ("image-ref", &o.image_ref),
+                ("attestation", &o.attestation),
+                ("created", &o.created),
+                ("cosign-signature", &o.cosign_signature),
+                ("json", &json),
+            ] {
+                let end = delimiter(value);
+                text += &format!("{name}<<{end}\n{value}\n{end}\n");
+            }
+            append(&path, &text)?;
+        }
+        if let Some(path) = env("GITHUB_STEP_SUMMARY") {
+            let mut summary = String::from("### Binary Authorization attestations\n\n| Image | Digest | Attestation | Result |\n|---|---|---|---|\n");
+            for o in outcomes {
+                let result = match o.status {
+                    Status::Created => "created",
+                    Status::Existing => "already attested",
+                    Status::WouldCreate => "dry run",
+                    Status::Failed => "failed",
+                };
+                let repository = o.image_ref.split('@').next().unwrap_or_default();
+                summary += &format!(
+                    "| `{repository}` | `{}` | `{}` | {result} |\n",
+                    o.digest, o.attestation
+                );
+            }
+            append(&path, &format!("{summary}\n"))?;
+        }
+        Ok(())
+    }
+
+    fn verified(&self, env: Env, verdicts: &[Verdict]) -> io::Result<()> {
+        let verified = super::all_verified(verdicts).to_string();
+        let json = serde_json::to_string(verdicts).unwrap_or_default();
+        if let Some(path) = env("GITHUB_OUTPUT") {
+            let mut text = String::new();
+            for (name, value) in [("verified", verified.as_str()), ("json", &json)] {
+                let end = delimiter(value);
+                text += &format!("{name}<<{end}\n{value}\n{end}\n");
+            }
+            append(&path, &text)?;
+        }
+        if let Some(path) = env("GITHUB_STEP_SUMMARY") {
+            let mut summary = String::from(
+                "### Binary Authorization verification\n\n| Image | Attestor | Verdict | Reason |\n|---|---|---|---|\n",
+            );
+            for v in verdicts {
+                let verdict = if v.verified {
+                    "verified"
+                } else {
+                    "NOT verified"
+                };
+                // A table cell ends at `|` and at a line break: keep reasons inside theirs.
+                let reason = v.reason.replace('|', "\\|").replace(['\n', '\r'], " ");
+                summary += &format!(
+                    "| `{}` | `{}` | {verdict} | {reason} |\n",
+                    v.image_ref_or_image(),
+                    v.attestor
+                );
+            }
+            append(&path, &format!("{summary}\n"))?;
+        }
+        Ok(())
+    }
+
+    fn named(&self, env: Env, outputs: &[(String, String)]) -> io::Result<()> {
+        if let Some(path) = env("GITHUB_OUTPUT") {
+            let mut text = String::new();
+            for (name, value) in outputs {
+                let end = delimiter(value);
+                text += &format!("{name}<<{end}\n{value}\n{end}\n");
+            }
+            append(&path, &text)?;
+        }
+        Ok(())
+    }
+}
+
 impl Ci for GitHub {
     fn name(&self) -> CiName {
         CiName::Github
+    }
+
+    fn finish(&self, env: Env, output: &Output, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "::endgroup::")?;
+        match output {
+            _ if output.is_empty() => Ok(()),
+            Output::Nothing => Ok(()),
+            Output::Signed(outcomes) => self.signed(env, outcomes),
+            Output::Verified(verdicts) => self.verified(env, verdicts),
+            Output::Named(outputs) => self.named(env, outputs),
+        }
     }
 
     fn inputs(&self, env: Env) -> Vec<(String, String)> {
@@ -153,101 +251,6 @@ impl Ci for GitHub {
             .into_iter()
             .filter_map(|var| env(var).map(Into::into))
             .collect()
-    }
-
-    fn emit(&self, env: Env, outcomes: &[Outcome], out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "::endgroup::")?;
-        if outcomes.is_empty() {
-            return Ok(()); // not `sign`: nothing to hand on
-        }
-        let o = Outputs::of(outcomes);
-        let json = serde_json::to_string(outcomes).unwrap_or_default();
-        if let Some(path) = env("GITHUB_OUTPUT") {
-            let mut text = String::new();
-            for (name, value) in [
-                ("digest", o.digest.as_str()),
-                ("image-ref", &o.image_ref),
-                ("attestation", &o.attestation),
-                ("created", &o.created),
-                ("cosign-signature", &o.cosign_signature),
-                ("json", &json),
-            ] {
-                let end = delimiter(value);
-                text += &format!("{name}<<{end}\n{value}\n{end}\n");
-            }
-            append(&path, &text)?;
-        }
-        if let Some(path) = env("GITHUB_STEP_SUMMARY") {
-            let mut summary = String::from("### Binary Authorization attestations\n\n| Image | Digest | Attestation | Result |\n|---|---|---|---|\n");
-            for o in outcomes {
-                let result = match o.status {
-                    Status::Created => "created",
-                    Status::Existing => "already attested",
-                    Status::WouldCreate => "dry run",
-                    Status::Failed => "failed",
-                };
-                let repository = o.image_ref.split('@').next().unwrap_or_default();
-                summary += &format!(
-                    "| `{repository}` | `{}` | `{}` | {result} |\n",
-                    o.digest, o.attestation
-                );
-            }
-            append(&path, &format!("{summary}\n"))?;
-        }
-        Ok(())
-    }
-
-    fn emit_named(
-        &self,
-        env: Env,
-        outputs: &[(String, String)],
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        writeln!(out, "::endgroup::")?;
-        if let Some(path) = env("GITHUB_OUTPUT") {
-            let mut text = String::new();
-            for (name, value) in outputs {
-                let end = delimiter(value);
-                text += &format!("{name}<<{end}\n{value}\n{end}\n");
-            }
-            append(&path, &text)?;
-        }
-        Ok(())
-    }
-
-    fn emit_verdicts(&self, env: Env, verdicts: &[Verdict], out: &mut dyn Write) -> io::Result<()> {
-        writeln!(out, "::endgroup::")?;
-        let verified = super::all_verified(verdicts).to_string();
-        let json = serde_json::to_string(verdicts).unwrap_or_default();
-        if let Some(path) = env("GITHUB_OUTPUT") {
-            let mut text = String::new();
-            for (name, value) in [("verified", verified.as_str()), ("json", &json)] {
-                let end = delimiter(value);
-                text += &format!("{name}<<{end}\n{value}\n{end}\n");
-            }
-            append(&path, &text)?;
-        }
-        if let Some(path) = env("GITHUB_STEP_SUMMARY") {
-            let mut summary = String::from(
-                "### Binary Authorization verification\n\n| Image | Attestor | Verdict | Reason |\n|---|---|---|---|\n",
-            );
-            for v in verdicts {
-                let verdict = if v.verified {
-                    "verified"
-                } else {
-                    "NOT verified"
-                };
-                // A table cell ends at `|` and at a line break: keep reasons inside theirs.
-                let reason = v.reason.replace('|', "\\|").replace(['\n', '\r'], " ");
-                summary += &format!(
-                    "| `{}` | `{}` | {verdict} | {reason} |\n",
-                    v.image_ref_or_image(),
-                    v.attestor
-                );
-            }
-            append(&path, &format!("{summary}\n"))?;
-        }
-        Ok(())
     }
 
     fn summary(&self, env: Env, markdown: &str) -> io::Result<()> {
@@ -355,7 +358,11 @@ mod tests {
         let output = dir.path().join("output");
         let env = env_of(&[("GITHUB_OUTPUT", output.to_str().unwrap())]);
         GitHub
-            .emit(&env, &[outcome("r.io/a/b", true)], &mut Vec::new())
+            .finish(
+                &env,
+                &Output::Signed(vec![outcome("r.io/a/b", true)]),
+                &mut Vec::new(),
+            )
             .unwrap();
         let text = std::fs::read_to_string(output).unwrap();
         assert!(text.starts_with("digest<<ghadelimiter_"), "{text}");

@@ -63,9 +63,7 @@ pub async fn run(ctx: &Context, args: &AuditArgs) -> Report {
         })
         .collect();
     Report {
-        outcomes: Vec::new(),
-        verdicts: Vec::new(),
-        outputs,
+        output: crate::report::Output::Named(outputs),
         result: printed.and(match found.is_empty() {
             true => Ok(()),
             false => Err(Error::AuditEvents {
