@@ -168,6 +168,12 @@ pub enum Command {
     /// Rewrite every image in Cloud Run or Kubernetes manifests as REPO@DIGEST (the digest the
     /// registry serves now), the files otherwise byte for byte as they were.
     Pin(PinArgs),
+    /// After the deploy: list what Binary Authorization refused, let through in dry run, or let
+    /// through by breakglass, from the project's Cloud Audit Logs (Cloud Run and GKE), one row
+    /// per event with counts per kind. Exits 0 (a report), or 5 with --fail-on when such
+    /// events exist.
+    Audit(AuditArgs),
+
     /// A Kubernetes validating admission webhook enforcing the Binary Authorization policy in
     /// any cluster (`POST /validate`, HTTPS): `policy check`'s decision at admission time, with
     /// attestations and cosign signatures as evidence. `admission certs` makes its certificate.
@@ -367,6 +373,44 @@ fn parse_delay(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// `audit`'s options.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The project whose audit logs are read.
+    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_AUDIT_PROJECT")]
+    pub project: String,
+
+    /// How far back: a duration (90m, 12h, 7d, 2w) or an RFC 3339 time.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "7d",
+        env = "BINAUTHZ_AUDIT_SINCE"
+    )]
+    pub since: String,
+
+    /// Only this platform's events (default: both).
+    #[arg(long, value_enum, env = "BINAUTHZ_AUDIT_PLATFORM")]
+    pub platform: Option<crate::policy::Platform>,
+
+    /// Only this Cloud Run service (GKE: workloads whose resource name contains it).
+    #[arg(long, value_name = "NAME", env = "BINAUTHZ_AUDIT_SERVICE")]
+    pub service: Option<String>,
+
+    /// Exit 5 when events of these kinds exist (repeatable or comma-separated).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        env = "BINAUTHZ_AUDIT_FAIL_ON"
+    )]
+    pub fail_on: Vec<crate::audit::Kind>,
+
+    /// Output format (default: json when stdout is not a terminal, else text).
+    #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
+    pub output: Option<Output>,
+}
+
 /// `policy`'s verbs.
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -390,9 +434,10 @@ pub struct PolicyCheckArgs {
     #[arg(value_name = "IMAGE", env = "BINAUTHZ_IMAGES", value_delimiter = ',', value_parser = parse_image)]
     pub images: Vec<ImageRef>,
 
-    /// Manifests to check instead of (or beside) IMAGE arguments (repeatable): Cloud Run
-    /// services and jobs, Kubernetes Pods, workloads and Lists; multi-document YAML. The
-    /// platform follows from each object's kind.
+    /// Manifests to check instead of (or beside) IMAGE arguments (repeatable; - reads stdin,
+    /// e.g. `kubectl get pods -A -o yaml | ... --manifest -`): Cloud Run services and jobs,
+    /// Kubernetes Pods, workloads and Lists; multi-document YAML. The platform follows from
+    /// each object's kind.
     #[arg(
         long = "manifest",
         value_name = "FILE",
@@ -414,6 +459,21 @@ pub struct PolicyCheckArgs {
     /// Read the policy of this project from Binary Authorization (GetPolicy).
     #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_POLICY_PROJECT")]
     pub project: Option<String>,
+
+    /// Check what runs now instead: every Cloud Run service's serving revision in --region,
+    /// by the digest it runs, judged as if deployed today (the policy is not retroactive, so
+    /// these fail at their next deploy). Needs --project and --region.
+    #[arg(long, env = "BINAUTHZ_POLICY_RUNNING", requires_all = ["project", "region"], value_parser = clap::builder::BoolishValueParser::new())]
+    pub running: bool,
+
+    /// The Cloud Run region for --running, e.g. us-central1.
+    #[arg(
+        long,
+        value_name = "REGION",
+        env = "BINAUTHZ_REGION",
+        requires = "running"
+    )]
+    pub region: Option<String>,
 
     /// Where IMAGE arguments are deployed (default: gke when --cluster, --namespace or
     /// --service-account is given, else cloudrun).

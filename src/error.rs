@@ -274,6 +274,25 @@ pub enum Error {
     CosignKeyPassword { key: String, from: String },
 
     #[error(
+        "project {project} does not exist, or the caller may not see it ({reason}): check \
+         --project (the project id, not its name)"
+    )]
+    ProjectNotFound { project: String, reason: String },
+
+    #[error(
+        "no Cloud Run services in project {project}, region {region}: check --region (services \
+         live in one region each; `gcloud run services list --project {project}` shows where)"
+    )]
+    NoRunningServices { project: String, region: String },
+
+    #[error("audit found {found} in project {project}, which --fail-on {fail_on} refuses; see the report")]
+    AuditEvents {
+        project: String,
+        found: String,
+        fail_on: String,
+    },
+
+    #[error(
         "the old key {key} stays on attestor {attestor}: {count} image(s) it attested have no \
          valid attestation by the new key yet, and removing it would block their deploys; \
          rerun with --reattest (or sign them with the new key) first. Images: {images}"
@@ -341,7 +360,9 @@ impl Error {
             | Error::AttestorNotFound { .. }
             | Error::NoteNotFound { .. }
             | Error::KeyVersionNotFound { .. }
-            | Error::PlatformNotInIndex { .. } => exit::NOT_FOUND,
+            | Error::PlatformNotInIndex { .. }
+            | Error::ProjectNotFound { .. }
+            | Error::NoRunningServices { .. } => exit::NOT_FOUND,
             Error::DigestMismatch { .. }
             | Error::KeyNotTrustedByAttestor { .. }
             | Error::AttestorKeyMismatch { .. }
@@ -362,7 +383,7 @@ impl Error {
             | Error::RetryAfterTooLong { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
             Error::PgpPassphrase { .. } | Error::CosignKeyPassword { .. } => exit::USAGE,
-            Error::RotateIncomplete { .. } => exit::DENIED,
+            Error::RotateIncomplete { .. } | Error::AuditEvents { .. } => exit::DENIED,
         }
     }
 }

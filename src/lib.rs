@@ -11,6 +11,8 @@ pub mod admission;
 pub mod algorithm;
 pub mod attest;
 pub mod attestation;
+/// After the deploy: Binary Authorization events read from Cloud Audit Logs.
+pub mod audit;
 pub mod ci;
 pub mod cli;
 pub mod commands;
@@ -33,6 +35,8 @@ pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod retry;
+/// The images Cloud Run services run now, for `policy check --running`.
+pub mod running;
 pub mod signer;
 pub mod token;
 pub mod trust;
@@ -82,6 +86,7 @@ pub async fn run(
         } => commands::policy::check(&ctx, args).await,
         Command::Pin(args) => commands::pin::run(&ctx, args).await,
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
+        Command::Audit(args) => commands::audit::run(&ctx, args).await,
         Command::Admission(args) => commands::admission::run(&ctx, args).await,
     };
     // A rejected token says where it came from: the flag, the variable or the file.

@@ -11,6 +11,10 @@ mod common;
 /// `admission`: the webhook over real HTTPS (curl), signatures in docker-registry and the
 /// emulator's registry, the cache, a hung registry, certificate rotation, the deploy manifests.
 mod admission;
+/// After the deploy: gcloud deploys to the emulated Cloud Run under Binary Authorization;
+/// `audit` reads the audit log back; `policy check --running` after a key rotation; kubectl's
+/// Pod list on stdin.
+mod after_deploy;
 /// Layering rules: only the CI layer reads CI variables; the judgement knows no network.
 mod architecture;
 /// Bad input, one table: a named error, its exit code, and no write, for every case.

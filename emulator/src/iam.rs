@@ -77,10 +77,39 @@ pub fn required(route: &str, call: &Call) -> Option<Vec<(&'static str, String)>>
         "resourcemanager.projects.get" => on("resourcemanager.projects.get"),
         "resourcemanager.projects.getIamPolicy" => on("resourcemanager.projects.getIamPolicy"),
         "resourcemanager.projects.setIamPolicy" => on("resourcemanager.projects.setIamPolicy"),
+        // Cloud Run, per https://cloud.google.com/run/docs/reference/iam/permissions (v1 calls
+        // are checked on the location their regional host and namespace name).
+        "run.services.list" | "run.v2.services.list" => run_on(call, "run.services.list"),
+        "run.services.create" | "run.v2.services.create" => run_on(call, "run.services.create"),
+        "run.services.get" | "run.v2.services.get" => run_on(call, "run.services.get"),
+        "run.services.replace" | "run.v2.services.update" => run_on(call, "run.services.update"),
+        "run.revisions.get" | "run.v2.revisions.get" => run_on(call, "run.revisions.get"),
+        "run.services.getIamPolicy" => run_on(call, "run.services.getIamPolicy"),
+        "run.v2.revisions.list" => run_on(call, "run.revisions.list"),
+        "run.v2.jobs.list" => run_on(call, "run.jobs.list"),
+        "run.v2.jobs.create" => run_on(call, "run.jobs.create"),
+        "run.v2.jobs.get" => run_on(call, "run.jobs.get"),
+        "run.v2.jobs.update" => run_on(call, "run.jobs.update"),
+        // testIamPermissions needs no permission: it answers which ones the caller holds.
+        "run.services.testIamPermissions" => Vec::new(),
+        // entries.list: `logging.logEntries.list` on each project read
+        // (https://cloud.google.com/logging/docs/reference/v2/rest/v2/entries/list).
+        "logging.entries.list" => {
+            let body: Value = serde_json::from_slice(&call.req.body).unwrap_or_default();
+            crate::logging::projects_of(&body)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| ("logging.logEntries.list", format!("projects/{p}")))
+                .collect()
+        }
         // Impersonation checks its own grant (the account's tokenCreators).
         "iamcredentials.generateAccessToken" => Vec::new(),
         _ => return None,
     })
+}
+
+fn run_on(call: &Call, perm: &'static str) -> Vec<(&'static str, String)> {
+    vec![(perm, crate::run::iam_resource(call))]
 }
 
 /// The resource a permission is checked on: the parent for a collection call
@@ -183,6 +212,58 @@ pub fn role_permissions(role: &str) -> Option<&'static [&'static str]> {
         "roles/binaryauthorization.policyViewer" => {
             &["binaryauthorization.policy.get", PROJECT[0], PROJECT[1]]
         }
+        // https://cloud.google.com/iam/docs/roles-permissions/run (the permissions modelled here).
+        "roles/run.admin" => &[
+            "run.services.create",
+            "run.services.get",
+            "run.services.list",
+            "run.services.update",
+            "run.services.delete",
+            "run.services.getIamPolicy",
+            "run.services.setIamPolicy",
+            "run.revisions.get",
+            "run.revisions.list",
+            "run.jobs.create",
+            "run.jobs.get",
+            "run.jobs.list",
+            "run.jobs.update",
+            PROJECT[0],
+            PROJECT[1],
+        ],
+        "roles/run.developer" => &[
+            "run.services.create",
+            "run.services.get",
+            "run.services.list",
+            "run.services.update",
+            "run.services.delete",
+            "run.services.getIamPolicy",
+            "run.revisions.get",
+            "run.revisions.list",
+            "run.jobs.create",
+            "run.jobs.get",
+            "run.jobs.list",
+            "run.jobs.update",
+            PROJECT[0],
+            PROJECT[1],
+        ],
+        "roles/run.viewer" => &[
+            "run.services.get",
+            "run.services.list",
+            "run.services.getIamPolicy",
+            "run.revisions.get",
+            "run.revisions.list",
+            "run.jobs.get",
+            "run.jobs.list",
+            PROJECT[0],
+            PROJECT[1],
+        ],
+        // https://cloud.google.com/iam/docs/roles-permissions/logging
+        "roles/logging.viewer" | "roles/logging.privateLogViewer" => &[
+            "logging.logEntries.list",
+            "logging.logs.list",
+            "logging.logServices.list",
+            PROJECT[0],
+        ],
         "roles/owner" => &[],
         _ => return None,
     })

@@ -3,6 +3,7 @@
 //! benchmarks and demos.
 
 mod admin;
+mod admission;
 mod auth;
 mod binauthz;
 mod crypto;
@@ -12,8 +13,10 @@ mod grafeas;
 mod http;
 mod iam;
 mod kms;
+mod logging;
 mod registry;
 mod router;
+mod run;
 mod schema;
 mod seed;
 mod server;

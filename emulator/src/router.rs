@@ -6,7 +6,7 @@
 use crate::google::{ApiError, ApiResult};
 use crate::http::{Reply, Request};
 use crate::registry::{self, api::RegResult};
-use crate::{admin, auth, binauthz, faults::Faults, grafeas, iam, kms, state::State};
+use crate::{admin, auth, binauthz, faults::Faults, grafeas, iam, kms, logging, run, state::State};
 use std::sync::Mutex;
 
 pub struct Emulator {
@@ -260,6 +260,64 @@ pub fn resolve(req: &Request) -> Option<Route> {
         ("DELETE", ["v1", "projects", _, "occurrences", _]) => {
             api("grafeas.occurrences.delete", grafeas::delete_occurrence)
         }
+        // Cloud Run: the Knative-style v1 surface gcloud deploys through (at the regional host),
+        // its testIamPermissions, and the Admin API v2 the SDK lists.
+        ("GET", ["apis", "serving.knative.dev", "v1", "namespaces", _, "services"]) => {
+            api("run.services.list", run::v1_list)
+        }
+        ("POST", ["apis", "serving.knative.dev", "v1", "namespaces", _, "services"]) => {
+            api("run.services.create", run::v1_create)
+        }
+        ("GET", ["apis", "serving.knative.dev", "v1", "namespaces", _, "services", _]) => {
+            api("run.services.get", run::v1_get)
+        }
+        ("PUT", ["apis", "serving.knative.dev", "v1", "namespaces", _, "services", _]) => {
+            api("run.services.replace", run::v1_replace)
+        }
+        ("GET", ["apis", "serving.knative.dev", "v1", "namespaces", _, "revisions", _]) => {
+            api("run.revisions.get", run::v1_get_revision)
+        }
+        ("POST", ["v1", "projects", _, "locations", _, "services", _, ":testIamPermissions"]) => {
+            api(
+                "run.services.testIamPermissions",
+                run::v1_test_iam_permissions,
+            )
+        }
+        ("GET", ["v1", "projects", _, "locations", _, "services", _, ":getIamPolicy"]) => {
+            api("run.services.getIamPolicy", run::v1_get_iam_policy)
+        }
+        ("GET", ["v2", "projects", _, "locations", _, "services"]) => {
+            api("run.v2.services.list", run::v2_list_services)
+        }
+        ("POST", ["v2", "projects", _, "locations", _, "services"]) => {
+            api("run.v2.services.create", run::v2_create_service)
+        }
+        ("GET", ["v2", "projects", _, "locations", _, "services", _]) => {
+            api("run.v2.services.get", run::v2_get_service)
+        }
+        ("PATCH", ["v2", "projects", _, "locations", _, "services", _]) => {
+            api("run.v2.services.update", run::v2_update_service)
+        }
+        ("GET", ["v2", "projects", _, "locations", _, "services", _, "revisions"]) => {
+            api("run.v2.revisions.list", run::v2_list_revisions)
+        }
+        ("GET", ["v2", "projects", _, "locations", _, "services", _, "revisions", _]) => {
+            api("run.v2.revisions.get", run::v2_get_revision)
+        }
+        ("GET", ["v2", "projects", _, "locations", _, "jobs"]) => {
+            api("run.v2.jobs.list", run::v2_list_jobs)
+        }
+        ("POST", ["v2", "projects", _, "locations", _, "jobs"]) => {
+            api("run.v2.jobs.create", run::v2_create_job)
+        }
+        ("GET", ["v2", "projects", _, "locations", _, "jobs", _]) => {
+            api("run.v2.jobs.get", run::v2_get_job)
+        }
+        ("PATCH", ["v2", "projects", _, "locations", _, "jobs", _]) => {
+            api("run.v2.jobs.update", run::v2_update_job)
+        }
+        // Cloud Logging v2 (the registry owns other /v2/ paths, so its verb is not split off).
+        ("POST", ["v2", "entries:list"]) => api("logging.entries.list", logging::list_entries),
         // Credentials: OAuth2, STS, IAM Credentials, metadata server.
         ("POST", ["token"]) => open("oauth2.token", auth::oauth_token),
         ("POST", ["v1", "token"]) => open("sts.token", auth::sts_token),
@@ -416,6 +474,26 @@ fn method_params(route: &str) -> &'static [&'static str] {
         "kms.cryptoKeyVersions.getPublicKey" => &["publicKeyFormat"],
         "binauthz.attestors.create" => &["attestorId"],
         "binauthz.attestors.list" => &["pageSize", "pageToken"],
+        // Run v1 list takes Kubernetes list options; gcloud sends none of them on deploy.
+        "run.services.list" => &[
+            "labelSelector",
+            "fieldSelector",
+            "limit",
+            "continue",
+            "resourceVersion",
+            "watch",
+            "includeUninitialized",
+        ],
+        "run.v2.services.list" | "run.v2.revisions.list" | "run.v2.jobs.list" => {
+            &["pageSize", "pageToken", "showDeleted"]
+        }
+        "run.v2.services.create" => &["serviceId", "validateOnly"],
+        "run.v2.jobs.create" => &["jobId", "validateOnly"],
+        "run.v2.services.update" | "run.v2.jobs.update" => {
+            &["updateMask", "validateOnly", "allowMissing"]
+        }
+        "run.services.replace" | "run.services.create" => &["dryRun"],
+        "run.services.getIamPolicy" => &["options.requestedPolicyVersion"],
         "grafeas.notes.create" => &["noteId"],
         "grafeas.notes.list" | "grafeas.occurrences.list" => {
             &["filter", "pageSize", "pageToken", "returnPartialSuccess"]
@@ -463,6 +541,8 @@ pub fn service_of(route: &str) -> &'static str {
         "grafeas" => "containeranalysis.googleapis.com",
         "iamcredentials" => "iamcredentials.googleapis.com",
         "resourcemanager" => "cloudresourcemanager.googleapis.com",
+        "run" => "run.googleapis.com",
+        "logging" => "logging.googleapis.com",
         _ => "googleapis.com",
     }
 }

@@ -69,6 +69,9 @@ pub struct Settings {
     /// At most this many occurrences per list page (0: no cap): Google may answer short pages.
     #[serde(default)]
     pub occurrence_page_cap: usize,
+    /// At most this many log entries per `entries:list` page (0: no cap), to show paging.
+    #[serde(default)]
+    pub log_page_cap: usize,
 }
 
 fn default_token_lifetime() -> u64 {
@@ -83,6 +86,7 @@ impl Default for Settings {
             occurrence_list_lag_ms: 0,
             token_lifetime_secs: default_token_lifetime(),
             occurrence_page_cap: 0,
+            log_page_cap: 0,
         }
     }
 }

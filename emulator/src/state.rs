@@ -92,6 +92,16 @@ pub struct State {
     pub iam_serial: u64,
     /// The emulated Artifact Registry's content and tokens.
     pub registry: crate::registry::store::Store,
+    /// Cloud Run services by `projects/P/locations/L/services/S` (`run.rs`).
+    pub run_services: BTreeMap<String, crate::run::Service>,
+    /// Cloud Run revisions by `projects/P/locations/L/revisions/R`.
+    pub run_revisions: BTreeMap<String, crate::run::Revision>,
+    /// Cloud Run jobs by `projects/P/locations/L/jobs/J`.
+    pub run_jobs: BTreeMap<String, crate::run::Job>,
+    /// Cloud Logging entries in the order written (`logging.rs`), each with its `_seq`.
+    pub log_entries: Vec<Value>,
+    /// The sequence number of the last entry written.
+    pub log_seq: u64,
 }
 
 impl State {

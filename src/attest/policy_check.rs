@@ -58,6 +58,8 @@ impl Checked {
             (Some(m), Some(w), Some(c)) => {
                 format!(" ({m}:{} {w} {c})", self.line.unwrap_or_default())
             }
+            // `--running`: the service and its revision.
+            (None, Some(w), Some(c)) => format!(" ({w} {c})"),
             _ => String::new(),
         };
         let mut out = format!(
@@ -86,6 +88,8 @@ pub struct Item {
     pub site: Option<manifest::Site>,
     /// The manifest's name.
     pub manifest: Option<String>,
+    /// For `policy check --running`: `service/S` and `revision R`.
+    pub running: Option<(String, String)>,
 }
 
 /// Where the policy comes from: `--policy FILE`, else the project's (`--project`).
@@ -193,8 +197,12 @@ pub async fn check_all(
                 image: item.image.to_string(),
                 manifest: item.manifest.clone(),
                 line: site.map(|s| s.line),
-                workload: site.map(|s| s.workload.clone()),
-                container: site.map(|s| s.container.clone()),
+                workload: site
+                    .map(|s| s.workload.clone())
+                    .or_else(|| item.running.as_ref().map(|(w, _)| w.clone())),
+                container: site
+                    .map(|s| s.container.clone())
+                    .or_else(|| item.running.as_ref().map(|(_, r)| r.clone())),
                 platform: item.platform,
                 decision: evaluation.decision,
                 decision_text: evaluation.decision.text(),

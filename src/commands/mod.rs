@@ -8,6 +8,8 @@
 
 /// `admission`: the validating webhook, and `admission certs`.
 pub mod admission;
+/// `audit`: Binary Authorization events from Cloud Audit Logs.
+pub mod audit;
 /// `digest`: tag -> digest, and `--compare` for copies between registries.
 pub mod digest;
 /// `completions` and `man`, generated from the clap definition.

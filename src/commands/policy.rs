@@ -10,12 +10,20 @@ use crate::manifest;
 use crate::policy::{Decision, Platform, Target};
 use crate::reference::ImageRef;
 use crate::report::Output;
+use std::io::Read;
+
+/// Manifests larger than this are refused (a cluster's `kubectl get pods -A -o yaml` is a few
+/// MiB for thousands of pods).
+const MAX_MANIFEST: u64 = 64 << 20;
 
 /// The top-level entry point for `policy check`.
 pub async fn check(ctx: &Context, args: &PolicyCheckArgs) -> Report {
     let mut warnings = Vec::new();
     let work = async {
-        let items = items(args, &mut warnings)?;
+        let mut items = items(args, &mut warnings)?;
+        if args.running {
+            items.extend(running(ctx, args).await?);
+        }
         let source = PolicySource {
             file: args.policy.as_deref(),
             project: args.project.as_deref(),
@@ -106,6 +114,7 @@ fn summary(checked: &[Checked]) -> String {
     for c in checked {
         let place = match (&c.manifest, &c.workload, &c.container) {
             (Some(m), Some(w), Some(ct)) => format!("{m} {w} {ct}"),
+            (None, Some(w), Some(ct)) => format!("{w} {ct}"),
             _ => format!("{:?}", c.platform).to_lowercase(),
         };
         out += &format!(
@@ -118,6 +127,32 @@ fn summary(checked: &[Checked]) -> String {
         );
     }
     out
+}
+
+/// `--running`: each image of each serving Cloud Run revision of the region, by its digest.
+async fn running(ctx: &Context, args: &PolicyCheckArgs) -> Result<Vec<Item>> {
+    let (Some(project), Some(region)) = (&args.project, &args.region) else {
+        return Err(Error::Usage(
+            "--running needs --project and --region".into(),
+        ));
+    };
+    let endpoints = crate::gcp::Endpoints::from_env();
+    let run = crate::gcp::run::Run::new(&ctx.auth()?, endpoints.run.as_ref()).await?;
+    let images = crate::running::images(&run, project, region).await?;
+    Ok(images
+        .into_iter()
+        .map(|r| Item {
+            image: r.image,
+            platform: Platform::Cloudrun,
+            target: Target::default(),
+            site: None,
+            manifest: None,
+            running: Some((
+                format!("service/{}", r.service),
+                format!("revision {}", r.revision),
+            )),
+        })
+        .collect())
 }
 
 /// The images to decide: the arguments, then each manifest's containers.
@@ -152,12 +187,28 @@ fn items(args: &PolicyCheckArgs, warnings: &mut Vec<String>) -> Result<Vec<Item>
             target: target.clone(),
             site: None,
             manifest: None,
+            running: None,
         })
         .collect();
     for path in &args.manifests {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Usage(format!("cannot read manifest {name} ({e})")))?;
+        let text = match path.as_os_str() == "-" {
+            // `kubectl get pods -A -o yaml | binauthz-attest policy check --manifest -`.
+            true => std::io::read_to_string(std::io::stdin().take(MAX_MANIFEST)),
+            false => std::fs::File::open(path)
+                .and_then(|f| std::io::read_to_string(f.take(MAX_MANIFEST))),
+        }
+        .map_err(|e| Error::Usage(format!("cannot read manifest {name} ({e})")))?;
+        if text.len() as u64 >= MAX_MANIFEST {
+            return Err(Error::Usage(format!(
+                "manifest {name} is larger than {} MiB: split it",
+                MAX_MANIFEST >> 20
+            )));
+        }
+        let name = match name.as_str() {
+            "-" => "stdin".to_string(),
+            _ => name,
+        };
         let m = manifest::parse(&name, &text)?;
         warnings.extend(m.warnings.iter().cloned());
         for site in m.sites {
@@ -194,6 +245,7 @@ fn items(args: &PolicyCheckArgs, warnings: &mut Vec<String>) -> Result<Vec<Item>
                 target,
                 manifest: Some(name.clone()),
                 site: Some(site),
+                running: None,
             });
         }
     }

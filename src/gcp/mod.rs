@@ -7,7 +7,9 @@ pub mod auth;
 pub mod binauthz;
 pub mod grafeas;
 pub mod kms;
+pub mod logging;
 pub mod rest;
+pub mod run;
 
 use crate::error::Error;
 use crate::retry::{self, Failure, Stopped};
@@ -29,6 +31,11 @@ pub struct Endpoints {
     pub grafeas: Option<String>,
     /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER` (project IAM, `setup` only).
     pub resource_manager: Option<String>,
+    /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING` (`audit`).
+    pub logging: Option<String>,
+    /// `CLOUDSDK_API_ENDPOINT_OVERRIDES_RUN` (`policy check --running`; the Admin API v2 is
+    /// served at this global host, gcloud's v1 calls at `REGION-` this host).
+    pub run: Option<String>,
 }
 
 impl Endpoints {
@@ -45,6 +52,8 @@ impl Endpoints {
             binauthz: read("BINARYAUTHORIZATION"),
             grafeas: read("CONTAINERANALYSIS"),
             resource_manager: read("CLOUDRESOURCEMANAGER"),
+            logging: read("LOGGING"),
+            run: read("RUN"),
         }
     }
 }
@@ -115,6 +124,20 @@ fn classify(error: &GaxError) -> Failure {
     }
 }
 
+/// Google's message of an error, else the error itself.
+pub(crate) fn status_message(err: &GaxError) -> String {
+    crate::token::redact(&match err.status() {
+        Some(status) if !status.message.is_empty() => status.message.clone(),
+        _ => err.to_string(),
+    })
+}
+
+/// Whether Google answered as it does for a project that does not exist: 403 "Permission
+/// denied on resource project P." (ErrorInfo reason CONSUMER_INVALID), which no grant fixes.
+pub(crate) fn unknown_project(err: &GaxError) -> bool {
+    status_message(err).starts_with("Permission denied on resource project ")
+}
+
 /// Turns an SDK error into ours. `action` reads after "to" ("sign with KMS key version X");
 /// `hint` says which role grants it. Callers map 404 themselves, to the resource they asked for.
 pub(crate) fn error(err: GaxError, action: String, hint: &'static str) -> Error {
@@ -147,8 +170,12 @@ pub(crate) fn error(err: GaxError, action: String, hint: &'static str) -> Error 
 pub(crate) fn denied(action: String, reason: String, fallback: &str) -> Error {
     let mut hint = match denied_permission(&reason) {
         Some((permission, resource)) => match granting_role(permission) {
-            Some(role) => format!(
+            Some(role) if SIGN_NEEDS.iter().any(|(p, _, _)| *p == permission) => format!(
                 "grant the caller {role} on {} (it holds {permission}), e.g. with `binauthz-attest setup --signer MEMBER`",
+                grant_target(resource)
+            ),
+            Some(role) => format!(
+                "grant the caller {role} on {} (it holds {permission})",
                 grant_target(resource)
             ),
             None => match reading_role(permission) {
@@ -277,7 +304,21 @@ pub fn granting_role(permission: &str) -> Option<&'static str> {
         .iter()
         .find(|(p, _, _)| *p == permission)
         .map(|(_, _, role)| *role)
+        .or_else(|| {
+            AFTER_DEPLOY_NEEDS
+                .iter()
+                .find(|(p, _)| *p == permission)
+                .map(|(_, role)| *role)
+        })
 }
+
+/// What `audit` and `policy check --running` read, and the least predefined role holding it
+/// (https://cloud.google.com/iam/docs/roles-permissions/logging, .../run).
+const AFTER_DEPLOY_NEEDS: &[(&str, &str)] = &[
+    ("logging.logEntries.list", "roles/logging.viewer"),
+    ("run.services.list", "roles/run.viewer"),
+    ("run.revisions.get", "roles/run.viewer"),
+];
 
 #[cfg(test)]
 mod tests {
