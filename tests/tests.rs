@@ -21,11 +21,18 @@ mod consistency;
 /// `sign --pae` and cosign signatures (`.sig` tag and sigstore bundle), judged by openssl,
 /// skopeo 1.18 and sigstore-js; `verify --cosign-key`.
 mod cosign;
+/// cosign v3 and v2.6 verify what `sign --cosign` writes; `verify --cosign-key` accepts what
+/// they sign with a key pair; grafted signatures refused by both.
+mod cosign_peers;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
 /// Faults on every route of `sign`, SIGKILL mid-batch, a 1000-image soak: nothing lost, nothing
 /// duplicated (the table of cases is in `tests/README.md`).
 mod faults;
+/// The admission webhook under a real kube-apiserver (etcd, kube-apiserver and kubectl of one
+/// release), judged through kubectl: namespaceSelector, denials, warnings, audit annotations,
+/// failurePolicy, certificate rotation, tenants' keys.
+mod kube;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the
 /// emulator.
 mod local_keys;
