@@ -250,9 +250,9 @@ pub struct SignArgs {
     #[arg(long, value_name = "FILE", env = "BINAUTHZ_IMAGES_FILE")]
     pub images_file: Option<PathBuf>,
 
-    /// The attestor the attestations are for.
+    /// The attestor the attestations are for (none with --cosign: cosign signatures only).
     #[command(flatten)]
-    pub attestor: AttestorArgs,
+    pub attestor: SignAttestorArgs,
 
     /// The KMS key version that signs:
     /// projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N.
@@ -260,8 +260,8 @@ pub struct SignArgs {
         long,
         value_name = "KEY_VERSION",
         env = "BINAUTHZ_KMS_KEY_VERSION",
-        required_unless_present_any = ["pkix_private_key", "pgp_private_key"],
-        conflicts_with_all = ["pkix_private_key", "pgp_private_key"]
+        required_unless_present_any = ["pkix_private_key", "pgp_private_key", "cosign_private_key"],
+        conflicts_with_all = ["pkix_private_key", "pgp_private_key", "cosign_private_key"]
     )]
     pub kms_key_version: Option<String>,
 
@@ -270,14 +270,32 @@ pub struct SignArgs {
     #[arg(long, value_name = "FILE", env = "BINAUTHZ_PKIX_PRIVATE_KEY")]
     pub pkix_private_key: Option<PathBuf>,
 
-    /// With --pkix-private-key: the algorithm, when the attestor's entry declares none
-    /// (e.g. ECDSA_P256_SHA256, RSA_PSS_3072_SHA256, RSA_SIGN_PKCS1_4096_SHA512).
+    /// Or cosign's own encrypted key file (the cosign.key of `cosign generate-key-pair`: PEM
+    /// ENCRYPTED SIGSTORE PRIVATE KEY or ENCRYPTED COSIGN PRIVATE KEY); its password comes from
+    /// COSIGN_PASSWORD (an empty value is the empty password, as in cosign) or
+    /// --cosign-password-file. Neither is ever printed.
     #[arg(
         long,
-        value_name = "ALGORITHM",
-        env = "BINAUTHZ_SIGNATURE_ALGORITHM",
-        requires = "pkix_private_key"
+        value_name = "FILE",
+        env = "BINAUTHZ_COSIGN_PRIVATE_KEY",
+        conflicts_with_all = ["pkix_private_key", "pgp_private_key"]
     )]
+    pub cosign_private_key: Option<PathBuf>,
+
+    /// With --cosign-private-key: a file holding the key's password (instead of
+    /// COSIGN_PASSWORD), e.g. the cosign.password of a Secret `cosign generate-key-pair k8s://`
+    /// wrote.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_COSIGN_PASSWORD_FILE",
+        requires = "cosign_private_key"
+    )]
+    pub cosign_password_file: Option<PathBuf>,
+
+    /// With --pkix-private-key or --cosign-private-key: the algorithm, when the attestor's entry
+    /// declares none (e.g. ECDSA_P256_SHA256, RSA_PSS_3072_SHA256, RSA_SIGN_PKCS1_4096_SHA512).
+    #[arg(long, value_name = "ALGORITHM", env = "BINAUTHZ_SIGNATURE_ALGORITHM")]
     pub signature_algorithm: Option<String>,
 
     /// Or an ASCII-armored OpenPGP secret key file that signs (gpg --armor
@@ -359,10 +377,11 @@ pub struct SignArgs {
     )]
     pub dsse_type: Option<String>,
 
-    /// Also write cosign signatures with the same key, after the attestation: `sig` (the
-    /// sha256-HEX.sig tag), `bundle` (a sigstore bundle attached as an OCI 1.1 referrer) or
-    /// `both` (what --cosign alone means). Needs a KMS or PKIX key: cosign signatures are not
-    /// OpenPGP.
+    /// Also write cosign signatures with the same key, after the attestation (or alone, without
+    /// --attestor): `sig` (the sha256-HEX.sig tag cosign 2, skopeo, policy-controller and
+    /// Kyverno read), `bundle` (the DSSE sigstore bundle cosign 3 reads, an OCI 1.1 referrer) or
+    /// `both` (what --cosign alone means: every verifier accepts the image). Needs a KMS, PKIX
+    /// or cosign key: cosign signatures are not OpenPGP.
     #[arg(
         long,
         value_enum,
@@ -385,6 +404,40 @@ pub enum CosignForm {
     Bundle,
     /// Both, so verifiers of either generation accept the image.
     Both,
+}
+
+/// `sign`'s `--attestor` and `--attestor-project`: optional with `--cosign`, which then writes
+/// cosign signatures only.
+#[derive(Debug, Args)]
+pub struct SignAttestorArgs {
+    /// The attestor: projects/PROJECT/attestors/ATTESTOR, or ATTESTOR with --attestor-project.
+    #[arg(
+        long,
+        value_name = "ATTESTOR",
+        env = "BINAUTHZ_ATTESTOR",
+        required_unless_present = "cosign"
+    )]
+    pub attestor: Option<String>,
+
+    /// Project of the attestor when --attestor is a bare id.
+    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_ATTESTOR_PROJECT")]
+    pub attestor_project: Option<String>,
+}
+
+impl SignAttestorArgs {
+    /// The attestor's full name, when one is given (checked as [`AttestorArgs::name`] does).
+    pub fn name(&self) -> crate::error::Result<Option<crate::names::AttestorName>> {
+        self.attestor
+            .as_ref()
+            .map(|attestor| {
+                AttestorArgs {
+                    attestor: attestor.clone(),
+                    attestor_project: self.attestor_project.clone(),
+                }
+                .name()
+            })
+            .transpose()
+    }
 }
 
 /// `--attestor` and `--attestor-project`, shared by the commands that take an attestor.
@@ -447,8 +500,9 @@ pub struct VerifyArgs {
     #[arg(long, value_enum, env = "BINAUTHZ_OUTPUT")]
     pub output: Option<Output>,
 
-    /// Also verify each image's cosign signatures (the .sig tag and sigstore bundle referrers)
-    /// offline against this key: a public key PEM file or a KMS key version
+    /// Also verify each image's cosign signatures (the .sig tag and sigstore bundle referrers,
+    /// DSSE or message signature) offline against this key: a public key PEM file (cosign.pub
+    /// too) or a KMS key version
     /// (projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/N).
     #[arg(long, value_name = "PEM_FILE|KEY_VERSION", env = "BINAUTHZ_COSIGN_KEY")]
     pub cosign_key: Option<String>,

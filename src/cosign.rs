@@ -6,13 +6,20 @@
 //!   `specs/SIGNATURE_SPEC.md`, https://github.com/sigstore/cosign/blob/main/specs/SIGNATURE_SPEC.md;
 //!   containers/image reads the same tag with `use-sigstore-attachments`). A new signature is
 //!   appended to the layers already there, so other signers' signatures stay.
-//! - `bundle`: a sigstore bundle v0.3 (https://github.com/sigstore/protobuf-specs,
-//!   `protos/sigstore_bundle.proto`) holding a DSSE envelope over an in-toto statement whose
-//!   subject is the digest and whose predicate type is cosign 3's `https://sigstore.dev/cosign/sign/v1`,
-//!   with public-key verification material and no transparency-log entry, attached as an OCI 1.1
-//!   referrer of the image (cosign's `specs/BUNDLE_SPEC.md`); where the registry has no referrers
-//!   API, the `sha256-HEX` referrers tag index lists it (OCI distribution spec, "Referrers tag
-//!   schema", https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema).
+//! - `bundle`: what cosign 3 writes and reads (`cosign sign` writes it by default, and once an
+//!   image has a bundle, `cosign verify` judges only bundles, never the `.sig` tag): a sigstore
+//!   bundle v0.3 (https://github.com/sigstore/protobuf-specs, `protos/sigstore_bundle.proto`)
+//!   holding a DSSE envelope (`application/vnd.in-toto+json`) over an in-toto Statement v1 whose
+//!   subject is the digest and whose predicate type is `https://sigstore.dev/cosign/sign/v1`
+//!   (cosign v3.1.2 `cmd/cosign/cli/sign/sign.go`, `signDigestBundle`), signed over the DSSE
+//!   PAE, with a public-key hint and no transparency-log entry; attached as an OCI 1.1 referrer
+//!   shaped as cosign's `pkg/oci/remote/write.go` (`WriteAttestationNewBundleFormat`,
+//!   `WriteReferrer`) writes it. Where the registry has no referrers API, the `sha256-HEX`
+//!   referrers tag index lists it (OCI distribution spec, "Referrers tag schema",
+//!   https://github.com/opencontainers/distribution-spec/blob/main/spec.md#referrers-tag-schema),
+//!   with the manifest's artifactType and annotations as that schema asks. A bundle holding a
+//!   message signature (what this tool wrote before) is read, never written: cosign 3 refuses it
+//!   ("bundle does not contain a DSSE envelope", `pkg/cosign/verify.go`).
 //!
 //! Both are idempotent: a signature by the same key for the same digest and repository already
 //! there is reported, not written again.
@@ -37,6 +44,8 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const COSIGN_TYPE: &str = "cosign container image signature";
 /// Bundle v0.3 media type: the layer's and the referrer's `artifactType` (cosign 3).
 pub const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// What every sigstore bundle media type starts with (cosign reads any version from v0.3 on).
+const BUNDLE_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
 /// The DSSE payload type of an in-toto statement.
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
 /// cosign 3's predicate type for an image signature in a bundle.
@@ -123,12 +132,13 @@ fn repository_of(reference: &str) -> &str {
     }
 }
 
-/// The in-toto statement cosign 3 signs for an image (`signDigestBundle`), its subject also
-/// naming the repository so a verifier can check where it belongs.
-pub fn statement(repository: &str, digest: &Digest) -> Vec<u8> {
+/// The in-toto statement cosign 3 signs for an image (v3.1.2 `sign.go`, `signDigestBundle`):
+/// one subject, the digest with cosign's (empty) annotations and no name, the sign predicate
+/// type and an empty predicate. cosign binds the digest, not the repository; so does this.
+pub fn statement(digest: &Digest) -> Vec<u8> {
     json!({
         "_type": STATEMENT_V1,
-        "subject": [{"name": repository, "digest": {digest.algorithm().name(): digest.hex()}}],
+        "subject": [{"digest": {digest.algorithm().name(): digest.hex()}, "annotations": {}}],
         "predicateType": SIGN_PREDICATE,
         "predicate": {},
     })
@@ -162,22 +172,19 @@ pub fn check_statement(statement: &[u8], repository: &str, digest: &Digest) -> R
     }
 }
 
-/// A sigstore bundle v0.3 (protobuf JSON): the DSSE envelope over `statement`, the public key
-/// identified by a hint (base64 SHA-256 of its SubjectPublicKeyInfo), no transparency-log
-/// entries and no timestamps.
+/// A sigstore bundle v0.3 in protobuf JSON, as sigstore-go's `sign.Bundle` (under cosign 3)
+/// writes it for a key without a transparency log: the DSSE envelope over `statement` with one
+/// signature and no key id, and the public key named by its hint (base64 SHA-256 of its
+/// SubjectPublicKeyInfo). Empty fields are left out, as protobuf JSON leaves them out.
 pub fn bundle(statement: &[u8], signature: &[u8], key: &PublicKey) -> Vec<u8> {
     let b64 = |d: &[u8]| base64::engine::general_purpose::STANDARD.encode(d);
     json!({
         "mediaType": BUNDLE_V03,
-        "verificationMaterial": {
-            "publicKey": {"hint": key_hint(&key.pem)},
-            "tlogEntries": [],
-            "timestampVerificationData": {},
-        },
+        "verificationMaterial": {"publicKey": {"hint": key_hint(&key.pem)}},
         "dsseEnvelope": {
             "payload": b64(statement),
             "payloadType": IN_TOTO,
-            "signatures": [{"sig": b64(signature), "keyid": ""}],
+            "signatures": [{"sig": b64(signature)}],
         },
     })
     .to_string()
@@ -209,28 +216,56 @@ pub struct Envelope {
     pub signatures: Vec<Vec<u8>>,
 }
 
-/// The DSSE envelope of a bundle, or why it is not one we can judge.
-pub fn parse_bundle(bytes: &[u8]) -> Result<Envelope, String> {
+/// What a bundle signs: a DSSE envelope (cosign 3's form) or a message signature (the older
+/// form: a signature over an artifact named by its digest, here the simple-signing payload).
+#[derive(Debug)]
+pub enum BundleContent {
+    /// `dsseEnvelope`.
+    Dsse(Envelope),
+    /// `messageSignature`: the SHA-256 of the message signed, and the signature.
+    Message {
+        /// `messageDigest.digest`, decoded.
+        sha256: Vec<u8>,
+        /// `signature`, decoded.
+        signature: Vec<u8>,
+    },
+}
+
+/// The content of a bundle, or why it is not one we can judge.
+pub fn parse_bundle(bytes: &[u8]) -> Result<BundleContent, String> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| format!("the bundle is not JSON ({e})"))?;
     let media_type = value["mediaType"].as_str().unwrap_or_default();
-    if !media_type.starts_with("application/vnd.dev.sigstore.bundle") {
+    if !media_type.starts_with(BUNDLE_PREFIX) {
         return Err(format!(
             "its media type {media_type:?} is not a sigstore bundle's"
         ));
     }
-    let envelope = &value["dsseEnvelope"];
-    if envelope.is_null() {
-        return Err(
-            "it holds no DSSE envelope (a message signature is not an image signature)".into(),
-        );
-    }
     let decode = |v: &Value| {
         base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap_or_default())
-            .map_err(|e| format!("its envelope has invalid base64 ({e})"))
+            .map_err(|e| format!("its bundle has invalid base64 ({e})"))
     };
-    Ok(Envelope {
+    let message = &value["messageSignature"];
+    if message.is_object() {
+        let algorithm = message["messageDigest"]["algorithm"]
+            .as_str()
+            .unwrap_or_default();
+        if algorithm != "SHA2_256" {
+            return Err(format!(
+                "its message signature's digest algorithm is {algorithm:?}, not SHA2_256"
+            ));
+        }
+        return Ok(BundleContent::Message {
+            sha256: decode(&message["messageDigest"]["digest"])?,
+            signature: decode(&message["signature"])?,
+        });
+    }
+    let envelope = &value["dsseEnvelope"];
+    if !envelope.is_object() {
+        return Err("it holds neither a DSSE envelope nor a message signature".into());
+    }
+    Ok(BundleContent::Dsse(Envelope {
         payload_type: envelope["payloadType"]
             .as_str()
             .unwrap_or_default()
@@ -242,7 +277,7 @@ pub fn parse_bundle(bytes: &[u8]) -> Result<Envelope, String> {
             .flatten()
             .map(|s| decode(&s["sig"]))
             .collect::<Result<_, _>>()?,
-    })
+    }))
 }
 
 /// One signature layer of a `.sig` manifest.
@@ -357,10 +392,14 @@ pub async fn check_bundles(
 ) -> Result<Vec<Checked>> {
     let repository = image.repository_url();
     let mut checked = Vec::new();
-    for entry in registry.referrers(image, digest, BUNDLE_V03).await? {
-        let result = judge_bundle(registry, image, digest, &entry.digest, verifies).await?;
+    for referrer in bundle_candidates(registry, image, digest).await? {
+        let Some(result) =
+            judge_bundle(registry, image, digest, &referrer, Accept::Both, verifies).await?
+        else {
+            continue;
+        };
         checked.push(Checked {
-            name: format!("{repository}@{}", entry.digest),
+            name: format!("{repository}@{referrer}"),
             resource_uri: image.with_digest(digest).to_string(),
             public_key_ids: Vec::new(),
             valid: result.is_ok(),
@@ -371,26 +410,69 @@ pub async fn check_bundles(
     Ok(checked)
 }
 
+/// The referrers of the image that may be sigstore bundles: those listed as bundles, and those
+/// listed with no artifact type or the empty config's media type, which is how cosign's registry
+/// library (go-containerregistry `remote.commitSubjectReferrers`) lists its bundles in the
+/// referrers tag index. Other artifact types (SBOMs, attestations of other tools) are not read.
+async fn bundle_candidates(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+) -> Result<Vec<String>> {
+    Ok(registry
+        .referrers(image, digest, None)
+        .await?
+        .into_iter()
+        .filter(|e| {
+            matches!(e.artifact_type.as_deref(), None | Some(EMPTY))
+                || e.artifact_type
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with(BUNDLE_PREFIX))
+        })
+        .map(|e| e.digest)
+        .collect())
+}
+
+/// One referrer judged as a bundle signature of the image; `None` when it is not a sigstore
+/// bundle at all (cosign's `GetBundles` skips those too).
 async fn judge_bundle(
     registry: &Registry,
     image: &ImageRef,
     digest: &Digest,
     referrer: &str,
+    form: Accept,
     verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync),
-) -> Result<Result<(), String>> {
+) -> Result<Option<Result<(), String>>> {
     let Some((bytes, _)) = registry
         .manifest_raw(image, referrer, &[OCI_MANIFEST])
         .await?
     else {
-        return Ok(Err("the referrer manifest is gone".into()));
+        return Ok(Some(Err("the referrer manifest is gone".into())));
     };
     let manifest: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    let layer = manifest["layers"]
-        .as_array()
-        .and_then(|l| l.iter().find(|l| l["mediaType"] == BUNDLE_V03));
-    let Some(layer) = layer else {
-        return Ok(Err(format!("it has no {BUNDLE_V03} layer")));
+    // cosign's `ociremote.Bundle`: exactly one layer, of a sigstore bundle media type.
+    let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
+    let is_bundle = |l: &Value| {
+        l["mediaType"]
+            .as_str()
+            .is_some_and(|t| t.starts_with(BUNDLE_PREFIX))
     };
+    let Some(layer) = layers.iter().find(|l| is_bundle(l)) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        judge_bundle_layer(registry, image, digest, layer, form, verifies).await?,
+    ))
+}
+
+async fn judge_bundle_layer(
+    registry: &Registry,
+    image: &ImageRef,
+    digest: &Digest,
+    layer: &Value,
+    form: Accept,
+    verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync),
+) -> Result<Result<(), String>> {
     let blob = match registry
         .blob(image, layer["digest"].as_str().unwrap_or_default())
         .await
@@ -400,7 +482,12 @@ async fn judge_bundle(
         Err(e) => return Err(e),
     };
     let envelope = match parse_bundle(&blob) {
-        Ok(envelope) => envelope,
+        Ok(BundleContent::Dsse(envelope)) => envelope,
+        Ok(BundleContent::Message { sha256, signature }) => {
+            return Ok(judge_message_signature(
+                image, digest, &sha256, &signature, form, verifies,
+            ))
+        }
         Err(reason) => return Ok(Err(reason)),
     };
     if envelope.payload_type != IN_TOTO {
@@ -419,6 +506,40 @@ async fn judge_bundle(
             false => Err("no signature of its envelope verifies with the key".into()),
         },
     )
+}
+
+/// Which bundle forms count: `verify` reads both, `sign` looks for the one it writes (a
+/// message-signature bundle alone would leave cosign 3 refusing the image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accept {
+    DsseOnly,
+    Both,
+}
+
+/// The older bundle form: a message signature over the simple-signing payload of the digest in
+/// this repository (its SHA-256 must be that payload's, and the signature over it verify).
+fn judge_message_signature(
+    image: &ImageRef,
+    digest: &Digest,
+    sha256: &[u8],
+    signature: &[u8],
+    form: Accept,
+    verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync),
+) -> Result<(), String> {
+    if form == Accept::DsseOnly {
+        return Err("it holds a message signature, which cosign 3 refuses (\"bundle does not contain a DSSE envelope\")".into());
+    }
+    let payload = simple_signing_payload(&image.repository_url(), digest);
+    use sha2::Digest as _;
+    if sha2::Sha256::digest(&payload)[..] != *sha256 {
+        return Err(format!(
+            "its message signature signs another message than the simple-signing payload of {digest}"
+        ));
+    }
+    match verifies(&payload, signature) {
+        true => Ok(()),
+        false => Err("its message signature does not verify with the key".into()),
+    }
 }
 
 /// Signs with `signer` and checks the signature locally before anything is stored.
@@ -506,35 +627,45 @@ pub async fn write_bundle(
 ) -> Result<Stored> {
     let repository = image.repository_url();
     let verifies = |m: &[u8], s: &[u8]| key.verifies(m, s);
-    for entry in registry.referrers(image, digest, BUNDLE_V03).await? {
-        if judge_bundle(registry, image, digest, &entry.digest, &verifies)
-            .await?
-            .is_ok()
-        {
+    for referrer in bundle_candidates(registry, image, digest).await? {
+        let judged = judge_bundle(
+            registry,
+            image,
+            digest,
+            &referrer,
+            Accept::DsseOnly,
+            &verifies,
+        )
+        .await?;
+        if matches!(judged, Some(Ok(()))) {
             return Ok(Stored {
-                manifest: format!("{repository}@{}", entry.digest),
+                manifest: format!("{repository}@{referrer}"),
                 created: false,
             });
         }
     }
     let subject = subject(registry, image, digest).await?;
-    let statement = statement(&repository, digest);
+    let statement = statement(digest);
     let signature = signed(signer, key, &pae(IN_TOTO, &statement)).await?;
     let bundle = bundle(&statement, &signature, key);
     let bundle_digest = registry.push_blob(image, &bundle).await?;
     let empty_digest = registry.push_blob(image, b"{}").await?;
+    // cosign v3.1.2 `pkg/oci/remote/write.go`: the creation time, the content kind and the
+    // predicate type as annotations; the config is the empty descriptor, carrying the artifact
+    // type as cosign's `WriteReferrer` sets it.
     let annotations = json!({
+        "org.opencontainers.image.created": created_now(),
         "dev.sigstore.bundle.content": "dsse-envelope",
         "dev.sigstore.bundle.predicateType": SIGN_PREDICATE,
     });
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "artifactType": BUNDLE_V03,
-        "config": {"mediaType": EMPTY, "digest": empty_digest, "size": 2},
-        "layers": [{"mediaType": BUNDLE_V03, "digest": bundle_digest, "size": bundle.len()}],
-        "subject": subject,
+        "config": {"mediaType": EMPTY, "size": 2, "digest": empty_digest, "artifactType": BUNDLE_V03},
+        "layers": [{"mediaType": BUNDLE_V03, "size": bundle.len(), "digest": bundle_digest}],
         "annotations": annotations,
+        "subject": subject,
+        "artifactType": BUNDLE_V03,
     })
     .to_string()
     .into_bytes();
@@ -543,7 +674,7 @@ pub async fn write_bundle(
         .push_manifest(image, &manifest_digest, &manifest, OCI_MANIFEST)
         .await?;
     let listed = registry
-        .referrers(image, digest, BUNDLE_V03)
+        .referrers(image, digest, Some(BUNDLE_V03))
         .await?
         .iter()
         .any(|e| e.digest == manifest_digest);
@@ -574,6 +705,16 @@ pub async fn write_bundle(
         manifest: format!("{repository}@{manifest_digest}"),
         created: true,
     })
+}
+
+/// Now as RFC 3339 UTC seconds, as cosign writes `org.opencontainers.image.created` (Go's
+/// `time.RFC3339` of a UTC time: `2026-12-03T13:05:00Z`).
+fn created_now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The image's descriptor as a referrer's `subject`: media type, digest, size.
@@ -642,9 +783,21 @@ mod tests {
     fn statements_name_the_digest_and_repository() {
         let digest = Digest::parse(DIGEST).unwrap();
         let repo = "127.0.0.1:5000/app";
-        let s = statement(repo, &digest);
+        let s = statement(&digest);
+        // cosign 3's shape (sign.go `signDigestBundle`): no subject name, empty annotations.
+        assert_eq!(
+            serde_json::from_slice::<Value>(&s).unwrap(),
+            json!({"_type": STATEMENT_V1,
+                "subject": [{"digest": {"sha256": digest.hex()}, "annotations": {}}],
+                "predicateType": SIGN_PREDICATE, "predicate": {}})
+        );
         assert!(check_statement(&s, repo, &digest).is_ok());
-        assert!(check_statement(&s, "127.0.0.1:5000/web", &digest).is_err());
+        // A statement that names another repository is not this image's.
+        let named = format!(
+            r#"{{"_type":"{STATEMENT_V1}","subject":[{{"name":"127.0.0.1:5000/web","digest":{{"sha256":"{}"}}}}],"predicateType":"{SIGN_PREDICATE}","predicate":{{}}}}"#,
+            digest.hex()
+        );
+        assert!(check_statement(named.as_bytes(), repo, &digest).is_err());
         // cosign 3's own statement has no subject name: the digest decides.
         let cosign = format!(
             r#"{{"_type":"{STATEMENT_V1}","subject":[{{"digest":{{"sha256":"{}"}}}}],"predicateType":"{SIGN_PREDICATE}","predicate":{{}}}}"#,
@@ -660,24 +813,33 @@ mod tests {
             pem: "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".into(),
             algorithm: crate::algorithm::SigningAlgorithm::from_kms("EC_SIGN_P256_SHA256").unwrap(),
         };
-        let s = statement("r/app", &digest);
+        let s = statement(&digest);
         let bytes = bundle(&s, b"sig", &key);
         let value: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(value["mediaType"], BUNDLE_V03);
-        // base64 of SHA-256 of the DER bytes 00 00 00.
+        // base64 of SHA-256 of the DER bytes 00 00 00; protobuf JSON leaves empty fields out.
         assert_eq!(
-            value["verificationMaterial"]["publicKey"]["hint"],
-            "cJ6AyISHokEeHuTfufIqhhSS0gxHZRUMDHlKvXD4FHw="
+            value,
+            json!({"mediaType": BUNDLE_V03,
+                "verificationMaterial": {"publicKey": {"hint": "cJ6AyISHokEeHuTfufIqhhSS0gxHZRUMDHlKvXD4FHw="}},
+                "dsseEnvelope": {"payload": base64::engine::general_purpose::STANDARD.encode(&s),
+                    "payloadType": IN_TOTO, "signatures": [{"sig": "c2ln"}]}})
         );
-        assert_eq!(value["verificationMaterial"]["tlogEntries"], json!([]));
-        let envelope = parse_bundle(&bytes).unwrap();
+        let BundleContent::Dsse(envelope) = parse_bundle(&bytes).unwrap() else {
+            panic!("a DSSE bundle")
+        };
         assert_eq!(envelope.payload_type, IN_TOTO);
         assert_eq!(envelope.payload, s);
         assert_eq!(envelope.signatures, vec![b"sig".to_vec()]);
-        let message = json!({"mediaType": BUNDLE_V03, "messageSignature": {}}).to_string();
-        assert!(parse_bundle(message.as_bytes())
+        let message = json!({"mediaType": BUNDLE_V03, "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": "AAAA"}, "signature": "c2ln"}});
+        assert!(matches!(
+            parse_bundle(message.to_string().as_bytes()).unwrap(),
+            BundleContent::Message { sha256, signature } if sha256 == [0, 0, 0] && signature == b"sig"
+        ));
+        let neither = json!({"mediaType": BUNDLE_V03}).to_string();
+        assert!(parse_bundle(neither.as_bytes())
             .unwrap_err()
-            .contains("no DSSE envelope"));
+            .contains("neither a DSSE envelope"));
     }
 
     #[test]

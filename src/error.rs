@@ -227,6 +227,14 @@ pub enum Error {
     PgpPassphrase { key: String, reason: String },
 
     #[error(
+        "the cosign key {key} does not open with the password from {from}: the password is wrong \
+         or the file is damaged; set COSIGN_PASSWORD to the password `cosign generate-key-pair` \
+         was given (an empty value is the empty password) or pass --cosign-password-file; \
+         nothing was signed"
+    )]
+    CosignKeyPassword { key: String, from: String },
+
+    #[error(
         "the old key {key} stays on attestor {attestor}: {count} image(s) it attested have no \
          valid attestation by the new key yet, and removing it would block their deploys; \
          rerun with --reattest (or sign them with the new key) first. Images: {images}"
@@ -290,7 +298,7 @@ impl Error {
             | Error::Conflict { .. }
             | Error::RetryAfterTooLong { .. } => exit::REMOTE,
             Error::Setup(_) | Error::Output(_) => exit::OTHER,
-            Error::PgpPassphrase { .. } => exit::USAGE,
+            Error::PgpPassphrase { .. } | Error::CosignKeyPassword { .. } => exit::USAGE,
             Error::RotateIncomplete { .. } => exit::DENIED,
         }
     }

@@ -13,6 +13,7 @@ pub mod commands;
 pub mod commit_status;
 /// cosign signatures (`.sig` tag and sigstore bundle) written and verified with the attestation's key.
 pub mod cosign;
+pub mod cosign_sign;
 pub mod error;
 pub mod gcp;
 /// Cloud Run and Kubernetes manifests: every image, where it is written, and what enforces it.

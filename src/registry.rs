@@ -226,13 +226,14 @@ impl Registry {
         Ok(sha256_digest(body))
     }
 
-    /// The referrers of `image` at `digest` with `artifact_type` (OCI 1.1 referrers API, or the
-    /// `sha256-HEX` referrers tag where the registry lacks it, as oci-client falls back).
+    /// The referrers of `image` at `digest`, with `artifact_type` when one is given (OCI 1.1
+    /// referrers API, or the `sha256-HEX` referrers tag where the registry lacks it, as
+    /// oci-client falls back).
     pub async fn referrers(
         &self,
         image: &ImageRef,
         digest: &Digest,
-        artifact_type: &str,
+        artifact_type: Option<&str>,
     ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
         let target = oci_reference(&image.with_digest(digest));
         let auth = self.auth_for(image.registry());
@@ -242,7 +243,7 @@ impl Registry {
         let what = format!("registry {}: referrers of {target}", image.registry());
         let index = self
             .call(&what, image, || {
-                self.client.pull_referrers(&target, Some(artifact_type))
+                self.client.pull_referrers(&target, artifact_type)
             })
             .await?;
         Ok(index.manifests)

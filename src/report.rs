@@ -156,6 +156,18 @@ impl Outcome {
             Some(stored) => format!("; cosign signature {stored}"),
             None => String::new(),
         };
+        // `sign --cosign` without an attestor: the signatures are the whole outcome.
+        if self.attestor.is_empty() {
+            let what = match self.status {
+                Status::Created => "cosign signed",
+                Status::Existing => "already cosign signed",
+                _ => "would cosign sign (dry run)",
+            };
+            return format!(
+                "{}  {what} with {}{cosign}",
+                self.image_ref, self.key_version
+            );
+        }
         format!("{}  {what} by {}{cosign}", self.image_ref, self.attestor)
     }
 }

@@ -29,6 +29,17 @@ pub fn redact(text: &str) -> String {
     text
 }
 
+/// Adds `secret` (a key's password, a registry password) to what [`redact`] removes, so a
+/// server or a library that echoes it never carries it into a message.
+pub fn hold_secret(secret: &str) {
+    if secret.len() >= MIN_HELD {
+        let mut held = HELD.write().unwrap_or_else(|e| e.into_inner());
+        if !held.iter().any(|h| h == secret) {
+            held.push(secret.to_string());
+        }
+    }
+}
+
 /// A bearer token for Google APIs (and Google-hosted registries). Only [`AccessToken::secret`]
 /// reveals it, so every place that sends it is easy to find.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,12 +49,7 @@ impl AccessToken {
     /// Wraps a token.
     pub fn new(token: impl Into<String>) -> Self {
         let token = token.into();
-        if token.len() >= MIN_HELD {
-            let mut held = HELD.write().unwrap_or_else(|e| e.into_inner());
-            if !held.contains(&token) {
-                held.push(token.clone());
-            }
-        }
+        hold_secret(&token);
         AccessToken(token)
     }
 

@@ -25,7 +25,7 @@ fn dsse_pae(payload_type: &str, body: &[u8]) -> Vec<u8> {
 }
 
 /// The emulator's KMS public key of `key`.
-fn kms_pem(emu: &Emulator, key: &str) -> String {
+pub(crate) fn kms_pem(emu: &Emulator, key: &str) -> String {
     emu.ok("GET", &format!("v1/{}/publicKey", version(key)), None)["pem"]
         .as_str()
         .unwrap()
@@ -98,7 +98,7 @@ fn pae_signatures_cover_the_dsse_encoding_of_the_raw_payload_and_verify_accepts_
 
 /// Where `.ci/install-sigstore-verifiers` puts the verifiers (BINAUTHZ_VERIFIERS_PREFIX there
 /// and here moves them).
-fn verifiers_prefix() -> std::path::PathBuf {
+pub(crate) fn verifiers_prefix() -> std::path::PathBuf {
     std::env::var_os("BINAUTHZ_VERIFIERS_PREFIX")
         .map(Into::into)
         .unwrap_or_else(|| "/usr/local/lib/binauthz-attest".into())
@@ -133,7 +133,7 @@ fn sigstore_js() -> std::path::PathBuf {
 /// `skopeo copy` of `image` out of the registry under a policy requiring a sigstore signature
 /// by `key_pem` (containers/image's `sigstoreSigned`, reading the `.sig` tag through
 /// `use-sigstore-attachments`); `Err(stderr)` when refused.
-fn skopeo_accepts(dir: &Path, image: &str, key_pem: &str) -> Result<(), String> {
+pub(crate) fn skopeo_accepts(dir: &Path, image: &str, key_pem: &str) -> Result<(), String> {
     let key = dir.join("policy-key.pem");
     std::fs::write(&key, key_pem).unwrap();
     let policy = dir.join("policy.json");
@@ -175,7 +175,7 @@ fn registries_d(dir: &Path) -> std::path::PathBuf {
 }
 
 /// GET of a registry path on Debian's docker-registry, as JSON (None on 404).
-fn registry_json(path: &str, accept: &str) -> Option<Value> {
+pub(crate) fn registry_json(path: &str, accept: &str) -> Option<Value> {
     let url = format!("http://{}{path}", registry().host);
     match ureq::get(&url).set("Accept", accept).call() {
         Ok(r) => Some(serde_json::from_str(&r.into_string().unwrap()).unwrap()),
@@ -184,7 +184,7 @@ fn registry_json(path: &str, accept: &str) -> Option<Value> {
     }
 }
 
-fn registry_blob(repo: &str, digest: &str) -> Vec<u8> {
+pub(crate) fn registry_blob(repo: &str, digest: &str) -> Vec<u8> {
     let url = format!("http://{}/v2/{repo}/blobs/{digest}", registry().host);
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut ureq::get(&url).call().unwrap().into_reader(), &mut out)
@@ -381,7 +381,11 @@ fn a_signature_skopeo_wrote_is_kept_beside_ours_and_verify_checks_both() {
 }
 
 /// sigstore-js's verdict on a bundle with a key: `Ok(payload)` or `Err(its error)`.
-fn sigstore_js_verifies(dir: &Path, bundle: &[u8], key_pem: &str) -> Result<Value, String> {
+pub(crate) fn sigstore_js_verifies(
+    dir: &Path,
+    bundle: &[u8],
+    key_pem: &str,
+) -> Result<Value, String> {
     let (b, k) = (dir.join("bundle.json"), dir.join("bundle-key.pem"));
     std::fs::write(&b, bundle).unwrap();
     std::fs::write(&k, key_pem).unwrap();

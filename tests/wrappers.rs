@@ -905,9 +905,10 @@ fn sync_all(cli: &Cli) -> Vec<String> {
     problems.extend(sync_problems(
         "action.yml",
         &inputs,
-        // pgp-passphrase: a secret the binary reads as BINAUTHZ_PGP_PASSPHRASE (never a flag,
-        // so it never shows in a process list); the action masks it.
-        &["github-token", "pgp-passphrase"],
+        // pgp-passphrase, cosign-password: secrets the binary reads as BINAUTHZ_PGP_PASSPHRASE
+        // and COSIGN_PASSWORD (never flags, so they never show in a process list); the action
+        // masks them.
+        &["github-token", "pgp-passphrase", "cosign-password"],
         &["outputs-file"],
         cli,
     ));

@@ -4,8 +4,9 @@
 // to a JSON file, which this step reads and returns.
 
 // Named argument -> variable the binary reads. Lists (images, registries) are joined with commas.
-// Keys the team holds (pkixPrivateKey, pgpPrivateKey, pgpPassphraseFile) are files, e.g. from
-// withCredentials([file(...)]), instead of kmsKeyVersion.
+// Keys the team holds (pkixPrivateKey, pgpPrivateKey, pgpPassphraseFile, cosignPrivateKey,
+// cosignPasswordFile) are files, e.g. from withCredentials([file(...)]), instead of kmsKeyVersion;
+// a cosign key's password may also come as COSIGN_PASSWORD from withCredentials([string(...)]).
 @groovy.transform.Field
 static final Map<String, String> ARG_ENV = [
     images          : 'BINAUTHZ_IMAGES',
@@ -33,6 +34,8 @@ static final Map<String, String> ARG_ENV = [
     signatureAlgorithm: 'BINAUTHZ_SIGNATURE_ALGORITHM',
     pgpPrivateKey     : 'BINAUTHZ_PGP_PRIVATE_KEY',
     pgpPassphraseFile : 'BINAUTHZ_PGP_PASSPHRASE_FILE',
+    cosignPrivateKey  : 'BINAUTHZ_COSIGN_PRIVATE_KEY',
+    cosignPasswordFile: 'BINAUTHZ_COSIGN_PASSWORD_FILE',
 ]
 
 // Arguments this step handles itself rather than passing on.

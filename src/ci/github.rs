@@ -42,6 +42,9 @@ const INPUTS: &[(&str, &str)] = &[
     ("pgp-private-key", "BINAUTHZ_PGP_PRIVATE_KEY"),
     ("pgp-passphrase-file", "BINAUTHZ_PGP_PASSPHRASE_FILE"),
     ("pgp-passphrase", "BINAUTHZ_PGP_PASSPHRASE"),
+    ("cosign-private-key", "BINAUTHZ_COSIGN_PRIVATE_KEY"),
+    ("cosign-password-file", "BINAUTHZ_COSIGN_PASSWORD_FILE"),
+    ("cosign-password", "COSIGN_PASSWORD"),
 ];
 
 /// `--github-status`'s target from GitHub's own variables, as Actions sets them for every job
@@ -135,6 +138,8 @@ impl Ci for GitHub {
             env("INPUT_GITHUB-TOKEN"),
             env("INPUT_PGP-PASSPHRASE"),
             env("BINAUTHZ_PGP_PASSPHRASE"),
+            env("INPUT_COSIGN-PASSWORD"),
+            env("COSIGN_PASSWORD"),
             file_token,
         ];
         for secret in secrets
@@ -319,6 +324,21 @@ mod tests {
         assert!(GitHub
             .inputs(&env)
             .contains(&("BINAUTHZ_PGP_PASSPHRASE".into(), "s3cret pass".into())));
+    }
+
+    #[test]
+    fn the_cosign_password_input_is_masked_and_read_as_cosign_reads_it() {
+        let env = env_of(&[("INPUT_COSIGN-PASSWORD", "correct horse")]);
+        let mut out = Vec::new();
+        GitHub.start(&env, &mut out).unwrap();
+        let written = String::from_utf8(out).unwrap();
+        assert!(
+            written.starts_with("::add-mask::correct horse\n"),
+            "{written}"
+        );
+        assert!(GitHub
+            .inputs(&env)
+            .contains(&("COSIGN_PASSWORD".into(), "correct horse".into())));
     }
 
     #[test]

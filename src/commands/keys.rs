@@ -258,6 +258,19 @@ mod tests {
 
     // A P-256 public key (openssl ecparam ... | ec -pubout); its id computed with openssl:
     //   openssl pkey -pubin -outform DER | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d =
+    #[test]
+    fn a_cosign_pub_is_a_pkix_public_key() {
+        // The public key `cosign generate-key-pair` wrote (tests/vectors/cosign/README.md).
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/vectors/cosign/cosign.pub");
+        match LocalKey::pkix(&path, None).unwrap() {
+            LocalKey::Pkix { algorithm, .. } => {
+                assert_eq!(algorithm.binauthz_name, "ECDSA_P256_SHA256")
+            }
+            _ => panic!("a PKIX key"),
+        }
+    }
+
     const PEM: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEXk2pwIOoK55wFChpb1COU6uD9vX\nAPkO4cCn/MiyXHt1o15xRH2xrO5wK7xcN3axN/zOLUoenOJEZv51OlEECQ==\n-----END PUBLIC KEY-----\n";
 
     #[test]

@@ -569,7 +569,7 @@ async fn reattest(
         .collect::<Result<Vec<_>>>()?;
     let mut request = SignRequest {
         images: Vec::new(),
-        attestor: name.clone(),
+        attestor: Some(name.clone()),
         key: r.new_signer(to)?,
         project: None,
         dry_run: false,

@@ -28,6 +28,7 @@ use crate::progress::Progress;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{Child, Registry};
 use crate::report::{ImageError, Outcome, Status};
+use crate::signer::cosign_key::CosignKeySigner;
 use crate::signer::kms::KmsSigner;
 use crate::signer::pgp::{PgpSigner, PASSPHRASE_ENV};
 use crate::signer::pkix::PkixSigner;
@@ -49,8 +50,25 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     let progress = Progress::for_stderr();
     let work = async {
         let request = request(args)?;
-        let services = services(ctx, &request).await?;
-        sign(&services, &request, ctx.concurrency, &finished, &progress).await
+        match (&request.attestor, request.cosign) {
+            // No attestor: cosign signatures only, and no Binary Authorization call.
+            (None, Some(form)) => {
+                let services = cosign_services(ctx, &request).await?;
+                crate::cosign_sign::sign(
+                    &services,
+                    &request,
+                    form,
+                    ctx.concurrency,
+                    &finished,
+                    &progress,
+                )
+                .await
+            }
+            _ => {
+                let services = services(ctx, &request).await?;
+                sign(&services, &request, ctx.concurrency, &finished, &progress).await
+            }
+        }
     };
     let result = ctx.within_deadline(work).await;
     progress.end();
@@ -108,8 +126,9 @@ pub enum Platforms {
 pub struct SignRequest {
     /// Images as given, tags or digests.
     pub images: Vec<ImageRef>,
-    /// The attestor whose note and keys the attestations are for.
-    pub attestor: AttestorName,
+    /// The attestor whose note and keys the attestations are for; none for cosign signatures
+    /// alone (`--cosign` without `--attestor`).
+    pub attestor: Option<AttestorName>,
     /// The KMS key version that signs.
     pub key: KeySource,
     /// The project that stores the occurrences; the attestor's when absent.
@@ -142,36 +161,53 @@ pub enum KeySource {
     /// A local ASCII-armored OpenPGP secret key file, with `--pgp-passphrase-file` when given
     /// (else the passphrase is read from `BINAUTHZ_PGP_PASSPHRASE`, if set).
     Pgp(std::path::PathBuf, Option<std::path::PathBuf>),
+    /// cosign's encrypted key file, with `--cosign-password-file` when given (else
+    /// `COSIGN_PASSWORD`), and `--signature-algorithm` when given.
+    Cosign(
+        std::path::PathBuf,
+        Option<std::path::PathBuf>,
+        Option<SigningAlgorithm>,
+    ),
 }
 
 fn key_source(args: &SignArgs) -> Result<KeySource> {
+    let algorithm = args
+        .signature_algorithm
+        .as_deref()
+        .map(|name| {
+            SigningAlgorithm::from_binauthz(&name.to_ascii_uppercase().replace('-', "_"))
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "--signature-algorithm {name} is not one Binary Authorization accepts for PKIX keys"
+                    ))
+                })
+        })
+        .transpose()?;
+    let local_pkix = args.pkix_private_key.is_some() || args.cosign_private_key.is_some();
+    if algorithm.is_some() && !local_pkix {
+        return Err(Error::Usage(
+            "--signature-algorithm goes with --pkix-private-key or --cosign-private-key (a KMS or OpenPGP key names its own)".into(),
+        ));
+    }
     match (
         &args.kms_key_version,
         &args.pkix_private_key,
         &args.pgp_private_key,
+        &args.cosign_private_key,
     ) {
-        (Some(version), None, None) => Ok(KeySource::Kms(KeyVersionName::parse(version)?)),
-        (None, None, Some(path)) => Ok(KeySource::Pgp(
+        (Some(version), None, None, None) => Ok(KeySource::Kms(KeyVersionName::parse(version)?)),
+        (None, None, Some(path), None) => Ok(KeySource::Pgp(
             path.clone(),
             args.pgp_passphrase_file.clone(),
         )),
-        (None, Some(path), None) => {
-            let algorithm = args
-                .signature_algorithm
-                .as_deref()
-                .map(|name| {
-                    SigningAlgorithm::from_binauthz(&name.to_ascii_uppercase().replace('-', "_"))
-                        .ok_or_else(|| {
-                            Error::Usage(format!(
-                                "--signature-algorithm {name} is not one Binary Authorization accepts for PKIX keys"
-                            ))
-                        })
-                })
-                .transpose()?;
-            Ok(KeySource::Pkix(path.clone(), algorithm))
-        }
+        (None, Some(path), None, None) => Ok(KeySource::Pkix(path.clone(), algorithm)),
+        (None, None, None, Some(path)) => Ok(KeySource::Cosign(
+            path.clone(),
+            args.cosign_password_file.clone(),
+            algorithm,
+        )),
         _ => Err(Error::Usage(
-            "pass one key: --kms-key-version, --pkix-private-key or --pgp-private-key".into(),
+            "pass one key: --kms-key-version, --pkix-private-key, --cosign-private-key or --pgp-private-key".into(),
         )),
     }
 }
@@ -278,8 +314,22 @@ pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> 
     let registry = ctx.registry_client(Some(token), &request.images)?;
     let joined = |e: tokio::task::JoinError| Error::Setup(format!("client set-up failed: {e}"));
     let kms = kms.await.map_err(joined)??;
-    let signer: Box<dyn Signer> = match &request.key {
-        KeySource::Kms(version) => Box::new(KmsSigner::new(kms, version.clone())),
+    let signer = signer(&request.key, Some(kms)).await?;
+    Ok(Services {
+        registry,
+        binauthz: binauthz.await.map_err(joined)??,
+        grafeas: grafeas.await.map_err(joined)??,
+        signer,
+    })
+}
+
+/// The signer `key` names; `kms` is the KMS client, needed for a KMS key only.
+pub async fn signer(key: &KeySource, kms: Option<Kms>) -> Result<Box<dyn Signer>> {
+    Ok(match key {
+        KeySource::Kms(version) => {
+            let kms = kms.ok_or_else(|| Error::Setup("no KMS client for a KMS key".into()))?;
+            Box::new(KmsSigner::new(kms, version.clone()))
+        }
         KeySource::Pkix(path, algorithm) => {
             warn_if_readable_by_others(path);
             Box::new(PkixSigner::load(path, *algorithm)?)
@@ -291,12 +341,37 @@ pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> 
                 pgp_passphrase(passphrase_file.as_deref())?,
             )?)
         }
+        KeySource::Cosign(path, password_file, algorithm) => {
+            warn_if_readable_by_others(path);
+            Box::new(CosignKeySigner::load(path.clone(), password_file.clone(), *algorithm).await?)
+        }
+    })
+}
+
+/// The clients of `sign --cosign` without an attestor: the registry, and Google only where
+/// something Google is asked (a KMS key, a Google registry), as `verify --cosign-key` does.
+pub async fn cosign_services(
+    ctx: &Context,
+    request: &SignRequest,
+) -> Result<crate::cosign_sign::CosignServices> {
+    let kms_key = matches!(request.key, KeySource::Kms(_));
+    let google_registry = ctx.registry.needs_google_token(&request.images);
+    let (kms, token) = match (kms_key, google_registry) {
+        (false, false) => (None, None),
+        (kms_key, _) => {
+            let auth = ctx.auth()?;
+            let token = auth.warm().await?;
+            let kms = match kms_key {
+                true => Some(Kms::new(&auth, &Endpoints::from_env()).await?),
+                false => None,
+            };
+            (kms, Some(token))
+        }
     };
-    Ok(Services {
+    let registry = ctx.registry_client(token, &request.images)?;
+    Ok(crate::cosign_sign::CosignServices {
         registry,
-        binauthz: binauthz.await.map_err(joined)??,
-        grafeas: grafeas.await.map_err(joined)??,
-        signer,
+        signer: signer(&request.key, kms).await?,
     })
 }
 
@@ -344,10 +419,13 @@ struct Batch<'a> {
 
 /// One manifest to attest: an input image at a digest (its own, or a child's of its index).
 #[derive(Clone)]
-struct Target<'a> {
-    image: &'a ImageRef,
-    digest: Digest,
-    platform: Option<String>,
+pub struct Target<'a> {
+    /// The input image.
+    pub image: &'a ImageRef,
+    /// Its digest, or a child's.
+    pub digest: Digest,
+    /// The child's platform.
+    pub platform: Option<String>,
 }
 
 /// The pipeline: lookups in parallel, the trust check once, then each distinct manifest once
@@ -361,14 +439,17 @@ pub async fn sign(
     finished: &Mutex<Vec<Outcome>>,
     progress: &Progress,
 ) -> Result<Vec<Outcome>> {
+    let attestor_name = request.attestor.as_ref().ok_or_else(|| {
+        Error::Usage("no attestor: pass --attestor, or --cosign for cosign signatures alone".into())
+    })?;
     let lookups = async {
         tokio::try_join!(
-            services.binauthz.attestor(&request.attestor),
+            services.binauthz.attestor(attestor_name),
             services.signer.public_key()
         )
     };
     let resolutions = stream::iter(&request.images)
-        .map(|image| async move { (image, targets(services, request, image).await) })
+        .map(|image| async move { (image, targets(&services.registry, request, image).await) })
         .buffered(concurrency)
         .collect::<Vec<_>>();
     let (lookups, mut resolutions) = tokio::join!(lookups, resolutions);
@@ -470,12 +551,11 @@ fn same_manifest(a: &Target, b: &Target) -> bool {
 /// The manifests `image` stands for: its digest in its registry, checked against
 /// `--expect-digest` and `--source`, then the children of an index that `--all-platforms` or
 /// `--platform` ask for.
-async fn targets<'a>(
-    services: &Services,
+pub async fn targets<'a>(
+    registry: &Registry,
     request: &SignRequest,
     image: &'a ImageRef,
 ) -> Result<Vec<Target<'a>>> {
-    let registry = &services.registry;
     let (digest, source_digest) = match &request.source {
         Some(source) => {
             let (d, s) = tokio::try_join!(registry.resolve(image), registry.resolve(source))?;

@@ -1,8 +1,9 @@
 //! The one seam between the sign pipeline and whatever holds the private key: "sign these
 //! payload bytes; here is my public key and algorithm, and here is the entry (and so the key
-//! id) the attestor files me under". Cloud KMS, a local PKIX key and a local OpenPGP key plug in
-//! here without the pipeline changing.
+//! id) the attestor files me under". Cloud KMS, a local PKIX key, a cosign key file and a local
+//! OpenPGP key plug in here without the pipeline changing.
 
+pub mod cosign_key;
 pub mod kms;
 pub mod pgp;
 pub mod pkix;

@@ -24,6 +24,8 @@ enum Key {
 /// Signs with a local PKIX key.
 pub struct PkixSigner {
     path: String,
+    /// The flag that named the key, for messages.
+    flag: &'static str,
     key: Key,
     /// SubjectPublicKeyInfo PEM of the key, to find it on the attestor.
     public_pem: String,
@@ -53,28 +55,50 @@ impl PkixSigner {
             .map_err(|e| bad(&format!("cannot be read ({})", e.kind())))?;
         let (label, der) = pem_block(&text).ok_or_else(|| bad("holds no PEM block"))?;
         let key = match label.as_str() {
-            "PRIVATE KEY" | "EC PRIVATE KEY" => ec_key(&der)
-                .map(|(pair, alg)| Key::Ec(pair, alg))
-                .or_else(|| {
-                    (label == "PRIVATE KEY")
-                        .then(|| RsaKeyPair::from_pkcs8(&der).ok())
-                        .flatten()
-                        .map(Key::Rsa)
-                })
+            "PRIVATE KEY" | "EC PRIVATE KEY" => pkcs8_or_sec1(&der, label == "PRIVATE KEY")
                 .ok_or_else(|| bad("is not an EC P-256/P-384/P-521 or RSA 2048-8192 key"))?,
             "RSA PRIVATE KEY" => RsaKeyPair::from_der(&der)
                 .map(Key::Rsa)
                 .map_err(|_| bad("is not an RSA 2048-8192 key"))?,
             "ENCRYPTED PRIVATE KEY" => return Err(bad("is encrypted")),
+            "ENCRYPTED SIGSTORE PRIVATE KEY" | "ENCRYPTED COSIGN PRIVATE KEY" => {
+                return Err(bad("is a cosign key file: pass it as --cosign-private-key"))
+            }
             _ => return Err(bad(&format!("holds a `{label}` block"))),
         };
+        PkixSigner::from_key(shown.clone(), "--pkix-private-key", key, algorithm)
+            .map_err(|r| bad(&r))
+    }
+
+    /// A signer from a PKCS#8 private key held in memory (a decrypted cosign key); `shown` and
+    /// `flag` name it in messages.
+    pub fn from_pkcs8(
+        shown: &str,
+        flag: &'static str,
+        der: &[u8],
+        algorithm: Option<SigningAlgorithm>,
+    ) -> Result<PkixSigner> {
+        let bad = |reason: &str| Error::Usage(format!("{flag} {shown}: {reason}"));
+        let key = pkcs8_or_sec1(der, true).ok_or_else(|| {
+            bad("holds no EC P-256/P-384/P-521 or RSA 2048-8192 key (Binary Authorization and cosign share only those)")
+        })?;
+        PkixSigner::from_key(shown.to_string(), flag, key, algorithm).map_err(|r| bad(&r))
+    }
+
+    fn from_key(
+        shown: String,
+        flag: &'static str,
+        key: Key,
+        algorithm: Option<SigningAlgorithm>,
+    ) -> std::result::Result<PkixSigner, String> {
         let spki = match &key {
             Key::Ec(k, _) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
             Key::Rsa(k) => k.public_key().as_der().map(|d| d.as_ref().to_vec()),
         }
-        .map_err(|_| bad("its public key cannot be encoded"))?;
+        .map_err(|_| "its public key cannot be encoded".to_string())?;
         Ok(PkixSigner {
             path: shown,
+            flag,
             key,
             public_pem: to_pem(&spki),
             algorithm,
@@ -92,6 +116,18 @@ impl PkixSigner {
             _ => false,
         }
     }
+}
+
+/// The key of `der`: EC (PKCS#8 or SEC1), or RSA when `pkcs8` says the DER may be PKCS#8 RSA.
+fn pkcs8_or_sec1(der: &[u8], pkcs8: bool) -> Option<Key> {
+    ec_key(der)
+        .map(|(pair, alg)| Key::Ec(pair, alg))
+        .or_else(|| {
+            pkcs8
+                .then(|| RsaKeyPair::from_pkcs8(der).ok())
+                .flatten()
+                .map(Key::Rsa)
+        })
 }
 
 /// The EC key of `der` (PKCS#8 or SEC1) on the curve that takes it, with that curve's
@@ -158,8 +194,8 @@ impl Signer for PkixSigner {
             })
             .ok_or_else(|| {
                 Error::Usage(format!(
-                    "--pkix-private-key {}: no signature algorithm Binary Authorization accepts fits this key",
-                    self.path
+                    "{} {}: no signature algorithm Binary Authorization accepts fits this key",
+                    self.flag, self.path
                 ))
             });
         Box::pin(async move { key })
