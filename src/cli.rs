@@ -156,6 +156,203 @@ pub enum Command {
     /// Rewrite every image in Cloud Run or Kubernetes manifests as REPO@DIGEST (the digest the
     /// registry serves now), the files otherwise byte for byte as they were.
     Pin(PinArgs),
+    /// A Kubernetes validating admission webhook enforcing the Binary Authorization policy in
+    /// any cluster (`POST /validate`, HTTPS): `policy check`'s decision at admission time, with
+    /// attestations and cosign signatures as evidence. `admission certs` makes its certificate.
+    // Boxed: the server has many flags (clippy::large_enum_variant).
+    Admission(Box<AdmissionArgs>),
+}
+
+/// `admission`: serve, or `admission certs`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct AdmissionArgs {
+    /// `certs`, or nothing to serve.
+    #[command(subcommand)]
+    pub command: Option<AdmissionCommand>,
+
+    /// The server's options.
+    #[command(flatten)]
+    pub serve: AdmissionServeArgs,
+}
+
+/// `admission`'s verbs besides serving.
+#[derive(Debug, Subcommand)]
+pub enum AdmissionCommand {
+    /// Write a CA and a serving certificate for SERVICE.NAMESPACE.svc (ca.crt, ca.key, tls.crt,
+    /// tls.key), and print the caBundle for the ValidatingWebhookConfiguration.
+    Certs(AdmissionCertsArgs),
+}
+
+/// The webhook server's options.
+#[derive(Debug, Args)]
+pub struct AdmissionServeArgs {
+    /// Where to listen, HOST:PORT (port 0: any free port, printed in the `listening` log line).
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        env = "BINAUTHZ_ADMISSION_ADDR",
+        default_value = "0.0.0.0:8443"
+    )]
+    pub addr: String,
+
+    /// The serving certificate chain (PEM), reloaded when the file changes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_TLS_CERT_FILE",
+        required = true
+    )]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// Its private key (PEM), reloaded when the file changes.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_TLS_PRIVATE_KEY_FILE",
+        required = true
+    )]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// The policy, as `gcloud container binauthz policy export` writes it; reloaded on change.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_POLICY_FILE",
+        conflicts_with = "project",
+        required_unless_present = "project"
+    )]
+    pub policy: Option<PathBuf>,
+
+    /// Enforce this project's policy, read from Binary Authorization (and read again every
+    /// minute); needs Google credentials.
+    #[arg(long, value_name = "PROJECT", env = "BINAUTHZ_POLICY_PROJECT")]
+    pub project: Option<String>,
+
+    /// An attestor the policy names, as `gcloud container binauthz attestors describe
+    /// ATTESTOR --format=json` prints it, or the same JSON listing your own PEM keys (a
+    /// cosign.pub) (repeatable, or comma-separated in the variable); reloaded on change.
+    /// Attestors not given by file are read from Binary Authorization.
+    #[arg(
+        long = "attestor-file",
+        value_name = "FILE",
+        env = "BINAUTHZ_ATTESTOR_FILES",
+        value_delimiter = ','
+    )]
+    pub attestor_files: Vec<PathBuf>,
+
+    /// The cluster, LOCATION.NAME, for the policy's clusterAdmissionRules.
+    #[arg(long, value_name = "LOCATION.NAME", env = "BINAUTHZ_CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// Each review is answered within this (shortened to the API server's own `?timeout=`):
+    /// keep it below the webhook's timeoutSeconds. Evidence not read by then fails closed.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "BINAUTHZ_ADMISSION_REVIEW_TIMEOUT",
+        default_value = "8s",
+        value_parser = parse_duration
+    )]
+    pub review_timeout: Duration,
+
+    /// How long a verified result is cached.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "BINAUTHZ_ADMISSION_CACHE_TTL",
+        default_value = "5m",
+        value_parser = parse_duration
+    )]
+    pub cache_ttl: Duration,
+
+    /// How long a refusal is cached (short: a signature pushed after a refusal counts soon).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "BINAUTHZ_ADMISSION_CACHE_TTL_DENIED",
+        default_value = "30s",
+        value_parser = parse_duration
+    )]
+    pub cache_ttl_denied: Duration,
+
+    /// Results cached at most.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "BINAUTHZ_ADMISSION_CACHE_SIZE",
+        default_value_t = 10_000
+    )]
+    pub cache_size: usize,
+
+    /// After SIGTERM, keep answering (not ready) this long before closing, so the Service stops
+    /// sending reviews first.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "BINAUTHZ_ADMISSION_SHUTDOWN_DELAY",
+        default_value = "0s",
+        value_parser = parse_delay
+    )]
+    pub shutdown_delay: Duration,
+}
+
+/// `admission certs`' options.
+#[derive(Debug, Args)]
+pub struct AdmissionCertsArgs {
+    /// The webhook's Service name.
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "BINAUTHZ_ADMISSION_SERVICE",
+        default_value = "binauthz-attest"
+    )]
+    pub service: String,
+
+    /// Its namespace.
+    #[arg(
+        long,
+        value_name = "NS",
+        env = "BINAUTHZ_ADMISSION_NAMESPACE",
+        default_value = "binauthz-attest"
+    )]
+    pub namespace: String,
+
+    /// Another name for the certificate: a host name or an IP address (repeatable), e.g.
+    /// 127.0.0.1 for a webhook registered by `clientConfig.url`.
+    #[arg(
+        long = "host",
+        value_name = "NAME|IP",
+        env = "BINAUTHZ_ADMISSION_HOSTS",
+        value_delimiter = ','
+    )]
+    pub hosts: Vec<String>,
+
+    /// Where to write ca.crt, ca.key, tls.crt and tls.key.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "BINAUTHZ_ADMISSION_CERTS_DIR",
+        default_value = "."
+    )]
+    pub out_dir: PathBuf,
+
+    /// Days the certificates are valid.
+    #[arg(long, value_name = "DAYS", env = "BINAUTHZ_ADMISSION_CERT_DAYS", default_value_t = 365,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub days: u32,
+
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// A delay that may be zero (`0s`), else as [`parse_duration`].
+fn parse_delay(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "0" | "0s" => Ok(Duration::ZERO),
+        _ => parse_duration(s),
+    }
 }
 
 /// `policy`'s verbs.

@@ -5,6 +5,8 @@
 
 #![warn(missing_docs)]
 
+/// The admission webhook: `policy check`'s decision inside any Kubernetes cluster.
+pub mod admission;
 pub mod algorithm;
 pub mod attestation;
 pub mod ci;
@@ -73,5 +75,6 @@ pub async fn run(
         } => commands::policy::check(&ctx, args).await,
         Command::Pin(args) => commands::pin::run(&ctx, args).await,
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
+        Command::Admission(args) => commands::admission::run(&ctx, args).await,
     }
 }

@@ -33,7 +33,7 @@ pub struct Site {
     pub line: usize,
     /// `Kind/name` of the object.
     pub workload: String,
-    /// The container's name; `init:` marks an init container.
+    /// The container's name; `init:` marks an init container, `ephemeral:` an ephemeral one.
     pub container: String,
     /// Cloud Run for Knative Services and Cloud Run Jobs, GKE for Kubernetes kinds.
     pub platform: Platform,
@@ -211,7 +211,12 @@ impl Reader<'_> {
             return Err(self.error(obj, format!("{workload} has no {}", pod_path.join("."))));
         };
         let service_account = str_at(pod, &["serviceAccountName"]);
-        for (list, prefix) in [("initContainers", "init:"), ("containers", "")] {
+        // Ephemeral containers (`kubectl debug`) run images too; on a Pod only.
+        for (list, prefix) in [
+            ("initContainers", "init:"),
+            ("containers", ""),
+            ("ephemeralContainers", "ephemeral:"),
+        ] {
             let Some(node) = pod.get(list) else { continue };
             let YamlData::Sequence(containers) = &node.data else {
                 return Err(self.error(node, format!("{workload}: {list} is not a list")));

@@ -131,6 +131,18 @@ pub enum EnforcementMode {
     DryrunAuditLogOnly,
 }
 
+impl EnforcementMode {
+    /// What a refusal under this mode decides: DRYRUN_AUDIT_LOG_ONLY admits the deploy and
+    /// logs the violation, ENFORCED_BLOCK_AND_AUDIT_LOG blocks it (policy-yaml-reference,
+    /// enforcementMode).
+    pub fn refusal(self) -> Decision {
+        match self {
+            EnforcementMode::EnforcedBlockAndAuditLog => Decision::Denied,
+            EnforcementMode::DryrunAuditLogOnly => Decision::WouldBeDenied,
+        }
+    }
+}
+
 /// Where the image is deployed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -213,6 +225,31 @@ pub enum Applies<'p> {
 impl Policy {
     /// Parses `text` (YAML; JSON is YAML too) from `file`, and checks what the API would refuse.
     pub fn parse(file: &str, text: &str) -> Result<Policy> {
+        // Refused before serde reads it: serde keeps the last of two equal keys silently.
+        if let Some(d) = duplicates::first(text) {
+            let what = match d.parent.as_str() {
+                "kubernetesNamespaceAdmissionRules" => {
+                    format!("namespace `{}` is given two rules", d.key)
+                }
+                "kubernetesServiceAccountAdmissionRules" => {
+                    format!("service account `{}` is given two rules", d.key)
+                }
+                "clusterAdmissionRules" => format!("cluster `{}` is given two rules", d.key),
+                "istioServiceIdentityAdmissionRules" => {
+                    format!("identity `{}` is given two rules", d.key)
+                }
+                "" => format!("`{}` is written twice", d.key),
+                parent => format!("`{}` is written twice in {parent}", d.key),
+            };
+            return Err(Error::PolicyFile {
+                file: file.to_string(),
+                position: format!("line {}, column {}", d.line, d.column),
+                reason: format!(
+                    "{what} (the first at line {}): keep one, since only one can apply",
+                    d.first_line
+                ),
+            });
+        }
         let policy: Policy = serde_norway::from_str(text).map_err(|e| Error::PolicyFile {
             file: file.to_string(),
             position: e
@@ -501,6 +538,17 @@ pub fn pattern_matches(pattern: &str, image: &str) -> bool {
     repo == pattern
 }
 
+/// The decision under a breakglass annotation (`annotation` as written): admitted whatever the
+/// policy says, and logged for audit (using-breakglass, GKE and Cloud Run).
+pub fn breakglass(annotation: String) -> Evaluation {
+    Evaluation {
+        decision: Decision::Breakglass,
+        decided_by: annotation,
+        reason: "breakglass skips policy enforcement; the deploy is logged for audit".into(),
+        attestors: Vec::new(),
+    }
+}
+
 /// The decision for `image` under `policy`. `verdicts` are `verify`'s for this image and the
 /// rule's attestors (empty when none were needed); `image` is as deployed.
 pub fn decide(
@@ -525,10 +573,7 @@ pub fn decide(
     // ENFORCED_BLOCK_AND_AUDIT_LOG blocks it and logs it (policy-yaml-reference,
     // enforcementMode).
     let refused = |reason: String| Evaluation {
-        decision: match rule.enforcement_mode {
-            EnforcementMode::EnforcedBlockAndAuditLog => Decision::Denied,
-            EnforcementMode::DryrunAuditLogOnly => Decision::WouldBeDenied,
-        },
+        decision: rule.enforcement_mode.refusal(),
         decided_by: name.clone(),
         reason,
         attestors: rule.require_attestations_by.clone(),
@@ -582,6 +627,9 @@ pub fn decide(
         }
     }
 }
+
+#[path = "policy/duplicates.rs"]
+mod duplicates;
 
 #[cfg(test)]
 #[path = "policy/tests.rs"]

@@ -8,6 +8,9 @@
 /// Fixture: the registry, the emulator, OCI layouts, the binary's clean environment.
 mod common;
 
+/// `admission`: the webhook over real HTTPS (curl), signatures in docker-registry and the
+/// emulator's registry, the cache, a hung registry, certificate rotation, the deploy manifests.
+mod admission;
 /// Layering rules: only the CI layer reads CI variables; the judgement knows no network.
 mod architecture;
 /// Bad input, one table: a named error, its exit code, and no write, for every case.

@@ -5,6 +5,8 @@
 //! What every command shares is the [`Context`]: the global options (registries, credentials,
 //! `--concurrency`, the `--timeout` deadline) and what the CI layer hands the core.
 
+/// `admission`: the validating webhook, and `admission certs`.
+pub mod admission;
 /// `digest`: tag -> digest, and `--compare` for copies between registries.
 pub mod digest;
 /// `completions` and `man`, generated from the clap definition.

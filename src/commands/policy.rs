@@ -256,15 +256,7 @@ async fn check_all(
         .map(|(item, verdicts)| {
             let site = item.site.as_ref();
             let evaluation = match site.and_then(|s| s.breakglass.clone()) {
-                // Breakglass admits the deploy whatever the policy says and logs it for audit
-                // (using-breakglass, GKE and Cloud Run).
-                Some(annotation) => policy::Evaluation {
-                    decision: Decision::Breakglass,
-                    decided_by: annotation,
-                    reason: "breakglass skips policy enforcement; the deploy is logged for audit"
-                        .into(),
-                    attestors: Vec::new(),
-                },
+                Some(annotation) => policy::breakglass(annotation),
                 None => {
                     policy::decide(&policy, &item.image, item.platform, &item.target, &verdicts)
                 }

@@ -297,8 +297,9 @@ pub async fn verify(
     Ok(verdicts)
 }
 
-/// One image against one attestor, from the attestations filed under its note for the digest.
-fn judge(
+/// One image against one attestor, from the attestations filed under its note for the digest
+/// (also the admission webhook's judgement of Container Analysis evidence).
+pub fn judge(
     image: &ImageRef,
     image_ref: &str,
     attestor: &Attestor,
