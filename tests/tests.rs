@@ -24,12 +24,12 @@ mod consistency;
 /// `sign --pae` and cosign signatures (`.sig` tag and sigstore bundle), judged by openssl,
 /// skopeo 1.18 and sigstore-js; `verify --cosign-key`.
 mod cosign;
-/// cosign v3 and v2.6 verify what `sign --cosign` writes; `verify --cosign-key` accepts what
-/// they sign with a key pair; grafted signatures refused by both.
-mod cosign_peers;
 /// cosign's own key files and cosign signatures without an attestor, judged by the cosign 2.5
 /// CLI: its keys sign with us, it verifies what we write, we verify what it writes.
 mod cosign_cli;
+/// cosign v3 and v2.6 verify what `sign --cosign` writes; `verify --cosign-key` accepts what
+/// they sign with a key pair; grafted signatures refused by both.
+mod cosign_peers;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
 /// Faults on every route of `sign`, SIGKILL mid-batch, a 1000-image soak: nothing lost, nothing

@@ -199,11 +199,16 @@ fn rendered(plane: &ControlPlane) -> Vec<Value> {
         "deploy/admission does not parse: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let value: Value = serde_json::from_slice(&out.stdout).unwrap();
-    match value["kind"].as_str() {
-        Some("List") => value["items"].as_array().unwrap().clone(),
-        _ => vec![value],
+    // One JSON document per object (a List only when the input was one).
+    let mut objects = Vec::new();
+    for value in serde_json::Deserializer::from_slice(&out.stdout).into_iter::<Value>() {
+        let value = value.unwrap();
+        match value["kind"].as_str() {
+            Some("List") => objects.extend(value["items"].as_array().cloned().unwrap_or_default()),
+            _ => objects.push(value),
+        }
     }
+    objects
 }
 
 /// Registers `deploy/admission/`'s ValidatingWebhookConfiguration for `webhook`: its name and

@@ -283,7 +283,7 @@ impl ControlPlane {
         let watcher = Command::new("sh")
             .args([
                 "-c",
-                r#"read _; kill "$1" "$2" 2>/dev/null
+                r#"read _; kill -KILL "$1" "$2" 2>/dev/null
                    while kill -0 "$1" 2>/dev/null || kill -0 "$2" 2>/dev/null; do sleep 0.1; done
                    rm -rf "$3""#,
                 "sh",
