@@ -2,13 +2,28 @@
 # The offline demo: the emulator plays Google (KMS, Binary Authorization, Container Analysis and
 # Artifact Registry, seeded from emulator/example-seed.yaml with a small image), and
 # binauthz-attest signs that image by tag, reruns without duplicating, and verifies it.
-# Needs only the binaries `cargo build` makes; uses gcloud too when it is installed.
+# Needs only the binaries `cargo build` (or `cargo build --release`) makes; uses gcloud too when
+# it is installed. BINAUTHZ_DEMO_BIN names another directory holding both binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/debug
+# The newest build that has both binaries: a release build after a debug one (or the reverse)
+# runs what was built last.
+bin=${BINAUTHZ_DEMO_BIN:-}
+if [ -z "$bin" ]; then
+  for dir in target/debug target/release; do
+    [ -x "$dir/binauthz-attest" ] && [ -x "$dir/binauthz-emulator" ] || continue
+    if [ -z "$bin" ] || [ "$dir/binauthz-attest" -nt "$bin/binauthz-attest" ]; then bin=$dir; fi
+  done
+fi
+if [ -z "$bin" ]; then
+  echo "error: no build of binauthz-attest and binauthz-emulator in target/debug or target/release:" \
+    "run cargo build (or cargo build --release) first, or set BINAUTHZ_DEMO_BIN to their directory" >&2
+  exit 1
+fi
 for b in binauthz-attest binauthz-emulator; do
-  [ -x "$bin/$b" ] || { echo "error: $bin/$b is missing: run cargo build first" >&2; exit 1; }
+  [ -x "$bin/$b" ] || { echo "error: $bin/$b is missing: run cargo build first, or fix BINAUTHZ_DEMO_BIN" >&2; exit 1; }
 done
+echo "== binaries from $bin"
 
 work=$(mktemp -d)
 emulator_pid=

@@ -35,6 +35,18 @@ pub struct Cli {
     )]
     pub google_registries: Vec<String>,
 
+    /// Registry credentials file: a containers auth.json, a docker config.json or a mounted
+    /// Kubernetes .dockerconfigjson Secret; the only file read when given. Without it:
+    /// REGISTRY_AUTH_FILE, then the container tools' files ($XDG_RUNTIME_DIR/containers/auth.json,
+    /// ~/.config/containers/auth.json, $DOCKER_CONFIG/config.json or ~/.docker/config.json).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "BINAUTHZ_REGISTRY_AUTH_FILE",
+        global = true
+    )]
+    pub registry_auth_file: Option<PathBuf>,
+
     /// File holding a Google OAuth2 access token (gcloud's variable, so one setting serves
     /// both). Without it: GOOGLE_OAUTH_ACCESS_TOKEN, then Application Default Credentials.
     #[arg(
@@ -361,6 +373,13 @@ pub enum PolicyCommand {
     /// Decide, per image, what Binary Authorization would do at deploy: allowed, denied,
     /// would be denied (dry run) or admitted by breakglass, with the deciding rule or pattern
     /// and each attestor's verdict. Exits 5 when an enforced rule denies an image.
+    ///
+    /// Breakglass (emergencies only): Cloud Run reads
+    /// `run.googleapis.com/binary-authorization-breakglass: JUSTIFICATION` on the Service's or
+    /// Job's own metadata.annotations; GKE reads `alpha.image-policy.k8s.io/break-glass: "true"`
+    /// on the pod's (a workload's spec.template.metadata.annotations). Either skips the policy
+    /// and writes the deploy to Cloud Audit Logs; every admission by breakglass is warned about,
+    /// and an annotation that is misspelled or in the wrong place gets a hint.
     Check(PolicyCheckArgs),
 }
 
@@ -717,17 +736,19 @@ pub struct SetupArgs {
     #[command(flatten)]
     pub attestor: AttestorArgs,
 
-    /// The attestor's note, projects/P/notes/N (default: the attestor's id in its project).
+    /// The attestor's note, projects/P/notes/N (default: an existing attestor's own note, else
+    /// the attestor's id in its project).
     #[arg(long, value_name = "NOTE", env = "BINAUTHZ_NOTE")]
     pub note: Option<String>,
 
     /// The KMS key that signs: projects/P/locations/L/keyRings/R/cryptoKeys/K. Created when
     /// missing; an existing key of another purpose or algorithm is refused, never altered.
+    /// Without any key (this, --pkix-public-key or --pgp-public-key), setup works on an
+    /// existing attestor as it stands: grants and --policy only.
     #[arg(
         long,
         value_name = "KEY",
         env = "BINAUTHZ_KMS_KEY",
-        required_unless_present_any = ["pkix_public_key", "pgp_public_key"],
         conflicts_with_all = ["pkix_public_key", "pgp_public_key"]
     )]
     pub kms_key: Option<String>,
@@ -802,6 +823,55 @@ pub enum Output {
     Json,
     /// Lines for people.
     Text,
+}
+
+/// One setting a CI step can give the verb being run: the name a wrapper's input carries, the
+/// flag it stands for and the variable clap reads it from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerbInput {
+    /// The input's name: an option's long name (`attestor`), or for a positional argument
+    /// its variable without `BINAUTHZ_` (`BINAUTHZ_IMAGES` -> `images`).
+    pub input: String,
+    /// How the command line writes it: `--attestor` or `IMAGE`.
+    pub flag: String,
+    /// The variable clap reads it from: `BINAUTHZ_ATTESTOR`.
+    pub env: String,
+}
+
+/// The settings of the verb `args` runs (`sign`, `policy check`, ...) and the global ones,
+/// each with its variable, read from the clap definition so no list has to be kept in step
+/// with it. Empty when `args` names no verb.
+pub fn verb_inputs(args: &[std::ffi::OsString]) -> Vec<VerbInput> {
+    use clap::CommandFactory;
+    let root = Cli::command();
+    let mut leaf = &root;
+    for arg in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        if let Some(sub) = leaf.find_subcommand(arg) {
+            leaf = sub;
+        }
+    }
+    if std::ptr::eq(leaf, &root) {
+        return Vec::new();
+    }
+    let globals = root.get_arguments().filter(|a| a.is_global_set());
+    leaf.get_arguments()
+        .chain(globals)
+        .filter_map(|arg| {
+            let env = arg.get_env()?.to_str()?.to_string();
+            let (input, flag) = match arg.get_long() {
+                Some(long) => (long.to_string(), format!("--{long}")),
+                None => {
+                    let name = env.strip_prefix("BINAUTHZ_").unwrap_or(&env);
+                    let value = arg
+                        .get_value_names()
+                        .and_then(|v| v.first().map(|n| n.to_string()))
+                        .unwrap_or_else(|| arg.get_id().to_string().to_uppercase());
+                    (name.to_ascii_lowercase().replace('_', "-"), value)
+                }
+            };
+            Some(VerbInput { input, flag, env })
+        })
+        .collect()
 }
 
 /// A duration as people write it: `90s`, `5m`, `2h`, `1m30s` (a bare number is seconds).
@@ -920,6 +990,44 @@ mod tests {
         let e = args(full, Some("q")).name().unwrap_err();
         assert_eq!(e.exit_code(), 2);
         assert!(e.to_string().contains("not --attestor-project q"), "{e}");
+    }
+
+    #[test]
+    fn each_verb_names_its_own_inputs_and_the_global_ones() {
+        let of = |args: &[&str]| {
+            let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            verb_inputs(&args)
+                .into_iter()
+                .map(|i| (i.input, i.flag, i.env))
+                .collect::<Vec<_>>()
+        };
+        let sign = of(&["b", "--ci", "github", "sign"]);
+        for (input, flag, env) in [
+            ("images", "IMAGE", "BINAUTHZ_IMAGES"),
+            ("attestor", "--attestor", "BINAUTHZ_ATTESTOR"),
+            ("project", "--project", "BINAUTHZ_PROJECT"),
+            (
+                "google-registry",
+                "--google-registry",
+                "BINAUTHZ_GOOGLE_REGISTRIES",
+            ),
+        ] {
+            assert!(
+                sign.contains(&(input.into(), flag.into(), env.into())),
+                "{input}: {sign:?}"
+            );
+        }
+        // policy check's --project is another variable than sign's.
+        let check = of(&["b", "policy", "check", "--ci", "github"]);
+        assert!(check.contains(&(
+            "project".into(),
+            "--project".into(),
+            "BINAUTHZ_POLICY_PROJECT".into()
+        )));
+        assert!(check
+            .iter()
+            .any(|(i, _, e)| i == "manifest" && e == "BINAUTHZ_MANIFESTS"));
+        assert!(of(&["b"]).is_empty());
     }
 
     #[test]

@@ -37,6 +37,40 @@ pub enum Error {
     },
 
     #[error(
+        "registry {registry} asks for credentials for {image} ({reason}) and none are \
+         configured for it: {fix}"
+    )]
+    RegistryNoCredentials {
+        registry: String,
+        image: String,
+        reason: String,
+        fix: String,
+    },
+
+    #[error(
+        "registry credentials file {file}, read for registry {registry}, {reason}; fix it (the format of containers-auth.json(5) \
+         and docker's config.json: {{\"auths\": {{\"HOST\": {{\"auth\": \"base64 of \
+         USER:PASSWORD\"}}}}}})"
+    )]
+    RegistryAuthFile {
+        file: String,
+        registry: String,
+        reason: String,
+    },
+
+    #[error(
+        "credential helper {program}, named in {file} for registry {registry}: {reason}; \
+         nothing was written"
+    )]
+    CredentialHelper {
+        program: String,
+        registry: String,
+        file: String,
+        reason: String,
+        exit_code: i32,
+    },
+
+    #[error(
         "registry {registry} served {image} with digest {actual}, not {expected}: \
          the registry or a proxy in between altered the manifest; do not sign it"
     )]
@@ -69,8 +103,13 @@ pub enum Error {
     )]
     NoCredentials { reason: String },
 
-    #[error("Google rejected the credentials while trying to {action} ({reason}): the token is invalid or expired; mint a new one")]
-    Unauthenticated { action: String, reason: String },
+    #[error("Google rejected the credentials while trying to {action} ({reason}): the token is invalid or expired; {}", token_fix(.token_source))]
+    Unauthenticated {
+        action: String,
+        reason: String,
+        /// Where the token came from (`Context::token_source`), filled in once the command ends.
+        token_source: String,
+    },
 
     #[error("permission denied to {action} ({reason}); {hint}")]
     PermissionDenied {
@@ -95,8 +134,8 @@ pub enum Error {
     KeyNotForSigning { key: String, reason: String },
 
     #[error(
-        "attestor {attestor} does not trust KMS key version {key}, so Binary Authorization would \
-         reject the attestation; nothing was written. Add the key to the attestor:\n  {command}"
+        "attestor {attestor} does not trust {key}, so Binary Authorization would reject the \
+         attestation; nothing was written. Add the key to the attestor:\n  {command}"
     )]
     KeyNotTrustedByAttestor {
         attestor: String,
@@ -258,7 +297,27 @@ pub mod exit {
     pub const REMOTE: i32 = 6;
 }
 
+/// What to do about a rejected token, by where it came from.
+fn token_fix(source: &str) -> String {
+    match source {
+        "" => "mint a new one".to_string(),
+        source => format!("it came from {source}: replace it with a fresh one (gcloud auth print-access-token), or fix that source"),
+    }
+}
+
 impl Error {
+    /// The error with the token's source named, when it is a rejected token.
+    pub fn with_token_source(self, source: &str) -> Error {
+        match self {
+            Error::Unauthenticated { action, reason, .. } => Error::Unauthenticated {
+                action,
+                reason,
+                token_source: source.to_string(),
+            },
+            other => other,
+        }
+    }
+
     /// The process exit code for this error (ARCHITECTURE.md, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -270,12 +329,14 @@ impl Error {
             | Error::Rejected { .. }
             | Error::PolicyFile { .. }
             | Error::ManifestFile { .. }
-            | Error::CosignKey { .. } => exit::USAGE,
+            | Error::CosignKey { .. }
+            | Error::RegistryAuthFile { .. } => exit::USAGE,
             Error::RegistryAuth { .. }
             | Error::NoCredentials { .. }
             | Error::Unauthenticated { .. }
             | Error::PermissionDenied { .. }
-            | Error::RegistryWriteDenied { .. } => exit::AUTH,
+            | Error::RegistryWriteDenied { .. }
+            | Error::RegistryNoCredentials { .. } => exit::AUTH,
             Error::ImageNotFound { .. }
             | Error::AttestorNotFound { .. }
             | Error::NoteNotFound { .. }
@@ -289,7 +350,9 @@ impl Error {
             | Error::NotAttested { .. }
             | Error::PolicyDenied { .. }
             | Error::NotCosignSigned { .. } => exit::DENIED,
-            Error::ImagesFailed { exit_code, .. } => *exit_code,
+            Error::ImagesFailed { exit_code, .. } | Error::CredentialHelper { exit_code, .. } => {
+                *exit_code
+            }
             Error::Registry { .. }
             | Error::KmsIntegrity { .. }
             | Error::Google { .. }

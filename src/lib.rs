@@ -1,13 +1,15 @@
 //! binauthz-attest: sign container images for Google Binary Authorization from any CI.
 //!
 //! The binary (`main.rs`) detects the CI and maps errors to exit codes; [`run`] dispatches to
-//! one command in `commands/`, which owns its wiring. `ARCHITECTURE.md` maps every module.
+//! one command in `commands/` (thin glue over its flags), which calls the library core in
+//! `attest/`. `ARCHITECTURE.md` maps every module.
 
 #![warn(missing_docs)]
 
 /// The admission webhook: `policy check`'s decision inside any Kubernetes cluster.
 pub mod admission;
 pub mod algorithm;
+pub mod attest;
 pub mod attestation;
 pub mod ci;
 pub mod cli;
@@ -15,7 +17,7 @@ pub mod commands;
 pub mod commit_status;
 /// cosign signatures (`.sig` tag and sigstore bundle) written and verified with the attestation's key.
 pub mod cosign;
-pub mod cosign_sign;
+pub mod credentials;
 pub mod error;
 pub mod gcp;
 /// Cloud Run and Kubernetes manifests: every image, where it is written, and what enforces it.
@@ -35,22 +37,27 @@ pub mod signer;
 pub mod token;
 pub mod trust;
 
+use attest::Context;
 use cli::{Cli, Command};
-use commands::{Context, Report};
 use registry::RegistryConfig;
+use report::Report;
 
 /// Runs the command `cli` names. `commit_status` is what the CI layer found for
 /// `--github-status`, `mask` its way to hide a minted token; the core reads no CI variable.
 pub async fn run(
     cli: Cli,
     commit_status: Option<commit_status::Target>,
-    mask: Option<gcp::auth::Mask>,
+    mask: Option<attest::Mask>,
 ) -> Report {
     let ctx = Context {
         registry: RegistryConfig {
             insecure: cli.insecure_registries.clone(),
             google_hosts: cli.google_registries.clone(),
             google_token: None,
+            credentials: credentials::Credentials::from_env(
+                cli.registry_auth_file.clone(),
+                |name| std::env::var(name).ok(),
+            ),
         },
         access_token_file: cli.access_token_file.clone(),
         access_token: std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN")
@@ -62,7 +69,7 @@ pub async fn run(
         commit_status,
         mask,
     };
-    match &cli.command {
+    let mut report = match &cli.command {
         Command::Sign(args) => commands::sign::run(&ctx, args).await,
         Command::Verify(args) => commands::verify::run(&ctx, args).await,
         Command::Digest { images, compare } => commands::digest::run(&ctx, images, *compare).await,
@@ -76,5 +83,10 @@ pub async fn run(
         Command::Pin(args) => commands::pin::run(&ctx, args).await,
         Command::Rotate(args) => commands::rotate::run(&ctx, args).await,
         Command::Admission(args) => commands::admission::run(&ctx, args).await,
-    }
+    };
+    // A rejected token says where it came from: the flag, the variable or the file.
+    report.result = report
+        .result
+        .map_err(|e| e.with_token_source(&ctx.token_source()));
+    report
 }

@@ -27,7 +27,18 @@ fn main() -> ExitCode {
     if let Some(bundle) = binauthz_attest::trust::bundle_file() {
         std::env::set_var("SSL_CERT_FILE", bundle);
     }
-    let cli = Cli::parse_from(&args);
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => match ci::usage_error(
+            ci.as_ref(),
+            &e,
+            &args,
+            &std::env::vars().collect::<Vec<_>>(),
+        ) {
+            Some(error) => return failed(ci.as_ref(), &error),
+            None => e.exit(),
+        },
+    };
     let outputs_file = cli.outputs_file.clone();
     // The CI layer reads `--outputs-file` through its variable (GitLab's dotenv path), so the
     // flag and the variable are one input.
@@ -53,52 +64,22 @@ fn main() -> ExitCode {
             Ok(runtime.block_on(binauthz_attest::run(cli, target, mask)))
         });
     // What finished is handed to the CI even when the command then failed.
-    let result = report.and_then(|report| {
-        let emitted = if !report.outputs.is_empty() {
-            ci.emit_named(&env, &report.outputs, &mut log)
-                .and_then(|()| {
-                    ci::write_named_file(ci.as_ref(), outputs_file, &env, &report.outputs)
-                })
-                .map_err(Error::Output)
-        } else if !report.verdicts.is_empty() {
-            ci.emit_verdicts(&env, &report.verdicts, &mut log)
-                .and_then(|()| {
-                    ci::write_verdicts_file(ci.as_ref(), outputs_file, &env, &report.verdicts)
-                })
-                .map_err(Error::Output)
-        } else if report.outcomes.is_empty() && report.result.is_err() {
-            Ok(())
-        } else {
-            ci.emit(&env, &report.outcomes, &mut log)
-                .and_then(|()| {
-                    ci::write_outputs_file(ci.as_ref(), outputs_file, &env, &report.outcomes)
-                })
-                .map_err(Error::Output)
-        };
-        // After the outputs (GitHub closes its log group there): the summary and warnings.
-        let noted = report
-            .summary
-            .as_deref()
-            .map_or(Ok(()), |markdown| ci.summary(&env, markdown))
-            .and_then(|()| {
-                report
-                    .warnings
-                    .iter()
-                    .try_for_each(|w| ci.warn(w, &mut log))
-            })
-            .map_err(Error::Output);
-        report.result.and(emitted).and(noted)
-    });
+    let result =
+        report.and_then(|report| ci::finish(ci.as_ref(), &env, outputs_file, report, &mut log));
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let _ = ci.fail(&e, &mut log).and_then(|()| log.flush());
-            // Under GitHub Actions the annotation above is the error, escaped; the raw text
-            // could carry a line the runner reads as a workflow command.
-            if ci.name() != ci::CiName::Github {
-                eprintln!("error: {e}");
-            }
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
-        }
+        Err(e) => failed(ci.as_ref(), &e),
     }
+}
+
+/// Reports `e` the CI's way and gives its exit code.
+fn failed(ci: &dyn ci::Ci, e: &Error) -> ExitCode {
+    let mut log = std::io::stderr();
+    let _ = ci.fail(e, &mut log).and_then(|()| log.flush());
+    // Under GitHub Actions the annotation above is the error, escaped; the raw text
+    // could carry a line the runner reads as a workflow command.
+    if ci.name() != ci::CiName::Github {
+        eprintln!("error: {e}");
+    }
+    ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
 }

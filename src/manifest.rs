@@ -139,6 +139,77 @@ impl Reader<'_> {
         }
     }
 
+    /// A warning for each annotation that looks like breakglass but is not the one this
+    /// platform reads where it reads it (a misspelling, Cloud Run's on the revision template,
+    /// GKE's on the workload instead of its pod template, a GKE value other than "true"):
+    /// without it the deploy is denied with no word about the annotation.
+    fn breakglass_hints(
+        &mut self,
+        obj: &MarkedYaml,
+        platform: Platform,
+        pod_meta: &[&str],
+        workload: &str,
+    ) {
+        let (key, right_place, read_at): (&str, &[&str], &str) = match platform {
+            Platform::Cloudrun => (
+                RUN_BREAKGLASS,
+                &[],
+                "the Service's or Job's own metadata.annotations",
+            ),
+            Platform::Gke => (
+                GKE_BREAKGLASS,
+                pod_meta,
+                "the pod's metadata.annotations (a workload's spec.template.metadata.annotations)",
+            ),
+        };
+        let mut places: Vec<Vec<&str>> = vec![Vec::new()];
+        match platform {
+            Platform::Cloudrun => places.push(vec!["spec", "template"]),
+            Platform::Gke if !pod_meta.is_empty() => places.push(pod_meta.to_vec()),
+            Platform::Gke => {}
+        }
+        for place in places {
+            let Some(node) = node_at(obj, &place) else {
+                continue;
+            };
+            let Some(YamlData::Mapping(map)) = node
+                .get("metadata")
+                .and_then(|m| m.get("annotations"))
+                .map(|a| &a.data)
+            else {
+                continue;
+            };
+            let at = match place.is_empty() {
+                true => "metadata.annotations".to_string(),
+                false => format!("{}.metadata.annotations", place.join(".")),
+            };
+            for (k, v) in map {
+                let Some(name) = text_of(k) else { continue };
+                let squashed = name.to_ascii_lowercase().replace(['-', '_', '.'], "");
+                if !squashed.contains("breakglass") {
+                    continue;
+                }
+                let product = match platform {
+                    Platform::Cloudrun => "Cloud Run",
+                    Platform::Gke => "GKE",
+                };
+                let right = name == key && place.as_slice() == right_place;
+                let value = text_of(v).unwrap_or_default();
+                let problem = if !right {
+                    format!("`{name}` at {at} has no effect: {product} reads breakglass only from `{key}` on {read_at}")
+                } else if platform == Platform::Gke && value != "true" {
+                    format!("`{name}: {value}` has no effect: GKE breaks glass only for the value \"true\"")
+                } else {
+                    continue;
+                };
+                self.manifest.warnings.push(format!(
+                    "{}: {workload}: {problem}; without it the deploy is judged by the policy",
+                    self.file
+                ));
+            }
+        }
+    }
+
     fn object(&mut self, obj: &MarkedYaml) -> Result<()> {
         if !matches!(obj.data, YamlData::Mapping(_)) {
             return Err(self.error(
@@ -200,6 +271,7 @@ impl Reader<'_> {
                 .filter(|v| v == "true")
                 .map(|_| format!("{GKE_BREAKGLASS}: true")),
         };
+        self.breakglass_hints(obj, platform, pod_meta, &workload);
         if platform == Platform::Cloudrun && annotations(obj, RUN_BINAUTHZ).is_none() {
             self.manifest.warnings.push(format!(
                 "{}: {workload} has no `{RUN_BINAUTHZ}` annotation: Cloud Run enforces no Binary \
@@ -221,10 +293,12 @@ impl Reader<'_> {
             let YamlData::Sequence(containers) = &node.data else {
                 return Err(self.error(node, format!("{workload}: {list} is not a list")));
             };
-            for c in containers {
+            for (index, c) in containers.iter().enumerate() {
+                // A container without a name is named by its place, not "(unnamed)", which
+                // read as if the workload had no name.
                 let container = format!(
                     "{prefix}{}",
-                    str_at(c, &["name"]).unwrap_or_else(|| "(unnamed)".into())
+                    str_at(c, &["name"]).unwrap_or_else(|| format!("{list}[{index}]"))
                 );
                 let Some(image) = c.get("image") else {
                     return Err(

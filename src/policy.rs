@@ -1,6 +1,6 @@
 //! A Binary Authorization policy, read from what `gcloud container binauthz policy export`
 //! writes (YAML or JSON), and the admission decision it gives an image on a platform. Pure: it
-//! knows no network. The attestation check itself is `verify`'s (`commands::verify`), whose
+//! knows no network. The attestation check itself is the verify judgement's (`attest::verify`), whose
 //! verdicts [`decide`] takes for REQUIRE_ATTESTATION rules.
 //!
 //! The order of evaluation, as Google documents it
@@ -31,6 +31,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
 use crate::report::Verdict;
+
+/// The SDK's `GetPolicy` answer read into the model (`TryFrom<sdk::Policy>`).
+mod sdk;
 
 /// The system-image patterns, with their source and date (see the file's header).
 pub const SYSTEM_IMAGES: &str = include_str!("policy/system_images.txt");

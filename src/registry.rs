@@ -15,7 +15,17 @@
 //!
 //! Failed calls cost the same again; transient failures (connection, 429, 5xx) are retried under
 //! the one policy of `retry.rs`.
+//!
+//! Credentials: per registry and repository, what `credentials.rs` finds in the container tools'
+//! files (looked up once per run); else the Google token for Google registries; else anonymous.
+//! oci-client does the rest of the distribution auth: a `Basic` credential is sent as Basic auth
+//! when `/v2/` challenges with Basic, and to the token service (`GET realm?scope=&service=` with
+//! Basic auth) when it challenges with `Bearer`; a bearer is sent as given. What it lacks, done
+//! here: the OAuth2 refresh-token grant for an `identitytoken` (docker's token spec, "OAuth2
+//! token": `POST realm` with `grant_type=refresh_token`), and more than one credential per
+//! registry (it stores one per registry: each credential gets its own client).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -24,6 +34,7 @@ use oci_client::manifest::OciManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use crate::credentials::{Credential, Credentials, Source};
 use crate::error::{Error, Result};
 use crate::reference::{Digest, ImageRef};
 use crate::retry::{self, Failure, Stopped};
@@ -39,6 +50,8 @@ pub struct RegistryConfig {
     /// Further registries (`HOST[:PORT]`) that take the Google token, e.g. an emulated Artifact
     /// Registry on loopback. Only these receive it over plain HTTP.
     pub google_hosts: Vec<String>,
+    /// Where registry credentials are looked up (`--registry-auth-file`, the tools' files).
+    pub credentials: Credentials,
 }
 
 /// One manifest of a multi-arch index.
@@ -52,27 +65,51 @@ pub struct Child {
 
 /// One registry client, shared by every image of a run: its connections and tokens are reused.
 pub struct Registry {
+    /// Anonymous calls and the Google token.
     client: Client,
     config: RegistryConfig,
+    /// One client per credential found (oci-client keeps one credential per registry).
+    clients: tokio::sync::Mutex<Vec<(RegistryAuth, Client)>>,
+    /// What each repository is reached with, looked up once per run and operation.
+    access: tokio::sync::Mutex<HashMap<(String, String, bool), Access>>,
+    /// For the identity-token grant, which oci-client does not make.
+    http: reqwest::Client,
+}
+
+/// How one repository is reached: the client, what it sends, and where that came from.
+#[derive(Clone)]
+struct Access {
+    client: Client,
+    auth: RegistryAuth,
+    /// The credential's origin; `None` for the Google token or anonymous.
+    source: Option<Source>,
+}
+
+/// Reading or writing: a token for an identity token is asked for with this scope.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Pull,
+    Push,
 }
 
 impl Registry {
     /// One client for the run (connections and registry tokens reused), with connect and read
     /// timeouts.
     pub fn new(config: RegistryConfig) -> Result<Registry> {
-        let client_config = ClientConfig {
-            protocol: ClientProtocol::HttpsExcept(config.insecure.clone()),
-            connect_timeout: Some(Duration::from_secs(10)),
-            read_timeout: Some(retry::POLICY.attempt_timeout),
-            user_agent: concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")),
-            // The blobs pushed (cosign payloads, configs, bundles) are small: one POST and one
-            // PUT each, instead of a chunked POST, PATCH, PUT.
-            use_monolithic_push: true,
-            ..ClientConfig::default()
-        };
-        let client = Client::try_from(client_config)
+        let client = build_client(&config)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(retry::POLICY.attempt_timeout)
+            .user_agent(concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")))
+            .build()
             .map_err(|e| Error::Setup(format!("cannot build the registry client: {e}")))?;
-        Ok(Registry { client, config })
+        Ok(Registry {
+            client,
+            config,
+            clients: tokio::sync::Mutex::new(Vec::new()),
+            access: tokio::sync::Mutex::new(HashMap::new()),
+            http,
+        })
     }
 
     /// The digest of `image`'s manifest (image, index or manifest list, whichever the tag names)
@@ -80,11 +117,13 @@ impl Registry {
     /// holds it and returns it.
     pub async fn resolve(&self, image: &ImageRef) -> Result<Digest> {
         let reference = oci_reference(image);
-        let auth = self.auth_for(image.registry());
+        let access = self.access(image, Op::Pull).await?;
         let what = format!("registry {}: manifest HEAD of {image}", image.registry());
         let served = self
-            .call(&what, image, || {
-                self.client.fetch_manifest_digest(&reference, &auth)
+            .call(&what, image, &access, || {
+                access
+                    .client
+                    .fetch_manifest_digest(&reference, &access.auth)
             })
             .await?;
         let served = Digest::parse(&served).map_err(|_| Error::Registry {
@@ -112,10 +151,12 @@ impl Registry {
     /// index or Docker manifest list); empty for a single manifest. One manifest GET.
     pub async fn children(&self, image: &ImageRef, digest: &Digest) -> Result<Vec<Child>> {
         let pinned = oci_reference(&image.with_digest(digest));
-        let auth = self.auth_for(image.registry());
+        let access = self.access(image, Op::Pull).await?;
         let what = format!("registry {}: manifest GET of {pinned}", image.registry());
         let (manifest, _) = self
-            .call(&what, image, || self.client.pull_manifest(&pinned, &auth))
+            .call(&what, image, &access, || {
+                access.client.pull_manifest(&pinned, &access.auth)
+            })
             .await?;
         let OciManifest::ImageIndex(index) = manifest else {
             return Ok(Vec::new());
@@ -150,11 +191,13 @@ impl Registry {
         accept: &[&str],
     ) -> Result<Option<(Vec<u8>, String)>> {
         let target = in_repository(image, reference);
-        let auth = self.auth_for(image.registry());
+        let access = self.access(image, Op::Pull).await?;
         let what = format!("registry {}: manifest GET of {target}", image.registry());
         let pulled = self
-            .call(&what, image, || {
-                self.client.pull_manifest_raw(&target, &auth, accept)
+            .call(&what, image, &access, || {
+                access
+                    .client
+                    .pull_manifest_raw(&target, &access.auth, accept)
             })
             .await;
         match pulled {
@@ -167,14 +210,15 @@ impl Registry {
     /// The blob `digest` of `image`'s repository, checked against its digest by oci-client.
     pub async fn blob(&self, image: &ImageRef, digest: &str) -> Result<Vec<u8>> {
         let target = oci_reference(image);
-        let auth = self.auth_for(image.registry());
-        self.client
-            .store_auth_if_needed(target.resolve_registry(), &auth)
+        let access = self.access(image, Op::Pull).await?;
+        access
+            .client
+            .store_auth_if_needed(target.resolve_registry(), &access.auth)
             .await;
         let what = format!("registry {}: blob GET of {digest}", image.registry());
-        self.call(&what, image, || async {
+        self.call(&what, image, &access, || async {
             let mut out = Vec::new();
-            self.client.pull_blob(&target, digest, &mut out).await?;
+            access.client.pull_blob(&target, digest, &mut out).await?;
             Ok(out)
         })
         .await
@@ -185,14 +229,15 @@ impl Registry {
     pub async fn push_blob(&self, image: &ImageRef, data: &[u8]) -> Result<String> {
         let target = oci_reference(image);
         let digest = sha256_digest(data);
-        let auth = self.auth_for(image.registry());
-        self.client
-            .store_auth_if_needed(target.resolve_registry(), &auth)
+        let access = self.access(image, Op::Push).await?;
+        access
+            .client
+            .store_auth_if_needed(target.resolve_registry(), &access.auth)
             .await;
         let what = format!("registry {}: blob upload of {digest}", image.registry());
         let bytes = bytes::Bytes::copy_from_slice(data);
-        self.call(&what, image, || {
-            self.client.push_blob(&target, bytes.clone(), &digest)
+        self.call(&what, image, &access, || {
+            access.client.push_blob(&target, bytes.clone(), &digest)
         })
         .await
         .map_err(|e| write_denied(e, &format!("blob {digest}")))?;
@@ -209,16 +254,18 @@ impl Registry {
         content_type: &str,
     ) -> Result<String> {
         let target = in_repository(image, reference);
-        let auth = self.auth_for(image.registry());
-        self.client
-            .store_auth_if_needed(target.resolve_registry(), &auth)
+        let access = self.access(image, Op::Push).await?;
+        access
+            .client
+            .store_auth_if_needed(target.resolve_registry(), &access.auth)
             .await;
         let header = http::HeaderValue::from_str(content_type)
             .map_err(|_| Error::Setup(format!("invalid media type {content_type}")))?;
         let what = format!("registry {}: manifest PUT of {target}", image.registry());
         let bytes = bytes::Bytes::copy_from_slice(body);
-        self.call(&what, image, || {
-            self.client
+        self.call(&what, image, &access, || {
+            access
+                .client
                 .push_manifest_raw(&target, bytes.clone(), header.clone())
         })
         .await
@@ -236,14 +283,15 @@ impl Registry {
         artifact_type: Option<&str>,
     ) -> Result<Vec<oci_client::manifest::ImageIndexEntry>> {
         let target = oci_reference(&image.with_digest(digest));
-        let auth = self.auth_for(image.registry());
-        self.client
-            .store_auth_if_needed(target.resolve_registry(), &auth)
+        let access = self.access(image, Op::Pull).await?;
+        access
+            .client
+            .store_auth_if_needed(target.resolve_registry(), &access.auth)
             .await;
         let what = format!("registry {}: referrers of {target}", image.registry());
         let index = self
-            .call(&what, image, || {
-                self.client.pull_referrers(&target, artifact_type)
+            .call(&what, image, &access, || {
+                access.client.pull_referrers(&target, artifact_type)
             })
             .await?;
         Ok(index.manifests)
@@ -254,6 +302,7 @@ impl Registry {
         &self,
         what: &str,
         image: &ImageRef,
+        access: &Access,
         send: impl FnMut() -> Fut,
     ) -> Result<T>
     where
@@ -268,7 +317,7 @@ impl Registry {
             .await
             .map_err(|stopped| match stopped {
                 Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => {
-                    self.registry_error(e, image)
+                    self.credentials_error(self.registry_error(e, image), access)
                 }
                 Stopped::TimedOut(limit) => Error::Registry {
                     registry: image.registry().to_string(),
@@ -295,13 +344,229 @@ impl Registry {
                 registry,
                 image,
             },
+            // A registry that refuses an anonymous read may be one that takes the Google token
+            // under a name we do not know for Google's (the emulator, a proxy in front of
+            // Artifact Registry): say how to send it there.
+            Error::RegistryAuth {
+                registry,
+                image,
+                reason,
+            } if !self.config.takes_google_token(&registry) => Error::RegistryAuth {
+                reason: format!(
+                    "{reason}; no Google token was sent: only *.pkg.dev, gcr.io and registries                      named with --google-registry (BINAUTHZ_GOOGLE_REGISTRIES, the CI input                      google-registry) get it. If {registry} takes Google tokens (the emulator,                      Artifact Registry under another name), pass --google-registry {registry}"
+                ),
+                registry,
+                image,
+            },
             other => other,
         }
     }
 
+    /// A refusal says which credential was refused, or, when none was configured, where to put
+    /// one.
+    fn credentials_error(&self, e: Error, access: &Access) -> Error {
+        let Error::RegistryAuth {
+            registry,
+            image,
+            reason,
+        } = e
+        else {
+            return e;
+        };
+        match (&access.source, &access.auth) {
+            (Some(source), _) => Error::RegistryAuth {
+                reason: format!("{reason}; the credential used: {source}"),
+                registry,
+                image,
+            },
+            (None, RegistryAuth::Anonymous) => {
+                let mut fix = self.config.credentials.where_to_put(&registry);
+                if looks_like_google(&registry) {
+                    fix.push_str(&format!(
+                        "; if {registry} takes the Google access token (an emulated or proxied \
+                         Artifact Registry), pass --google-registry {registry}"
+                    ));
+                }
+                Error::RegistryNoCredentials {
+                    registry,
+                    image,
+                    reason,
+                    fix,
+                }
+            }
+            (None, _) => Error::RegistryAuth {
+                registry,
+                image,
+                reason,
+            },
+        }
+    }
+
+    /// How `image`'s repository is reached for `op`: a credential the container tools' files
+    /// hold for it, else [`Registry::default_auth`]. Looked up once per run (the lock is held
+    /// across the lookup, so a batch runs a helper once).
+    async fn access(&self, image: &ImageRef, op: Op) -> Result<Access> {
+        let reference = oci_reference(image);
+        let registry = image.registry();
+        let repository = reference.repository().to_string();
+        let key = (registry.to_string(), repository.clone(), op == Op::Push);
+        let mut cache = self.access.lock().await;
+        if let Some(access) = cache.get(&key) {
+            return Ok(access.clone());
+        }
+        let google = self.config.takes_google_token(registry);
+        let found = self
+            .config
+            .credentials
+            .lookup(registry, &repository, google)
+            .await?;
+        let access = match found {
+            None => Access {
+                client: self.client.clone(),
+                auth: self.default_auth(registry),
+                source: None,
+            },
+            Some(found) => {
+                let auth = match &found.credential {
+                    Credential::Basic { username, password } => {
+                        RegistryAuth::Basic(username.clone(), password.secret().to_string())
+                    }
+                    Credential::RegistryToken(token) => {
+                        RegistryAuth::Bearer(token.secret().to_string())
+                    }
+                    Credential::IdentityToken(token) => {
+                        let bearer = self
+                            .identity_token_grant(image, &repository, token, op, &found.source)
+                            .await?;
+                        RegistryAuth::Bearer(bearer.secret().to_string())
+                    }
+                };
+                Access {
+                    client: self.client_for(&auth).await?,
+                    auth,
+                    source: Some(found.source),
+                }
+            }
+        };
+        cache.insert(key, access.clone());
+        Ok(access)
+    }
+
+    /// The client that sends `auth`: one per credential, so two repositories of one registry
+    /// may use two credentials.
+    async fn client_for(&self, auth: &RegistryAuth) -> Result<Client> {
+        let mut clients = self.clients.lock().await;
+        if let Some((_, client)) = clients.iter().find(|(a, _)| a == auth) {
+            return Ok(client.clone());
+        }
+        let client = build_client(&self.config)?;
+        clients.push((auth.clone(), client.clone()));
+        Ok(client)
+    }
+
+    /// The OAuth2 refresh-token grant at the registry's token service (docker distribution's
+    /// token spec, "OAuth2 token"): the realm and service from `/v2/`'s `Bearer` challenge,
+    /// `POST realm` with `grant_type=refresh_token`, the repository's scope, our client id and
+    /// the identity token; the answer's `access_token` is the bearer.
+    async fn identity_token_grant(
+        &self,
+        image: &ImageRef,
+        repository: &str,
+        token: &crate::token::AccessToken,
+        op: Op,
+        source: &Source,
+    ) -> Result<crate::token::AccessToken> {
+        let registry = image.registry();
+        let refused = |reason: String| Error::RegistryAuth {
+            registry: registry.to_string(),
+            image: image.to_string(),
+            reason: redact(&format!("{reason}; the credential used: {source}")),
+        };
+        let scheme = match self.config.insecure.iter().any(|h| h == registry) {
+            true => "http",
+            false => "https",
+        };
+        let what = format!("registry {registry}: token service for the identity token");
+        let scope = match op {
+            Op::Pull => format!("repository:{repository}:pull"),
+            Op::Push => format!("repository:{repository}:pull,push"),
+        };
+        let grant = || async {
+            let probe = self
+                .http
+                .get(format!("{scheme}://{registry}/v2/"))
+                .send()
+                .await
+                .map_err(|e| refused(format!("GET /v2/ failed: {}", error_chain(&e))))?;
+            let challenge = probe
+                .headers()
+                .get(http::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer_challenge)
+                .ok_or_else(|| {
+                    refused(format!(
+                        "an identitytoken needs a token service, and /v2/ answered {} without \
+                         a Bearer challenge",
+                        probe.status().as_u16()
+                    ))
+                })?;
+            let mut form = vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", "binauthz-attest"),
+                ("scope", scope.as_str()),
+                ("refresh_token", token.secret()),
+            ];
+            if let Some(service) = &challenge.service {
+                form.push(("service", service.as_str()));
+            }
+            let answer = self
+                .http
+                .post(&challenge.realm)
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| refused(format!("the token service failed: {}", error_chain(&e))))?;
+            let status = answer.status();
+            let body = answer.bytes().await.unwrap_or_default();
+            if !status.is_success() {
+                return Err(refused(format!(
+                    "the token service at {} refused the identity token (HTTP {})",
+                    challenge.realm,
+                    status.as_u16()
+                )));
+            }
+            #[derive(serde::Deserialize)]
+            struct Granted {
+                access_token: Option<String>,
+                token: Option<String>,
+            }
+            let granted: Granted = serde_json::from_slice(&body)
+                .map_err(|_| refused("the token service answered no token".into()))?;
+            granted
+                .access_token
+                .or(granted.token)
+                .filter(|t| !t.is_empty())
+                .map(crate::token::AccessToken::new)
+                .ok_or_else(|| refused("the token service answered no token".into()))
+        };
+        retry::run(&what, true, |_: &Error| Failure::Permanent, grant)
+            .await
+            .map_err(|stopped| match stopped {
+                Stopped::Failed(e) | Stopped::RetryAfterTooLong { error: e, .. } => e,
+                Stopped::TimedOut(limit) => Error::Registry {
+                    registry: registry.to_string(),
+                    image: image.to_string(),
+                    reason: format!(
+                        "its token service did not answer within {} s",
+                        limit.as_secs()
+                    ),
+                },
+            })
+    }
+
     /// The Google token for Google registries and hosts marked as such; anonymous elsewhere, so
     /// the token never reaches Docker Hub, Nexus, Harbor or any other third party.
-    fn auth_for(&self, registry: &str) -> RegistryAuth {
+    fn default_auth(&self, registry: &str) -> RegistryAuth {
         match &self.config.google_token {
             Some(token) if self.config.takes_google_token(registry) => {
                 RegistryAuth::Bearer(token.secret().to_string())
@@ -323,6 +588,64 @@ impl RegistryConfig {
     pub fn needs_google_token(&self, images: &[ImageRef]) -> bool {
         images.iter().any(|i| self.takes_google_token(i.registry()))
     }
+}
+
+/// The oci-client configuration of every client of a run.
+fn build_client(config: &RegistryConfig) -> Result<Client> {
+    let client_config = ClientConfig {
+        protocol: ClientProtocol::HttpsExcept(config.insecure.clone()),
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(retry::POLICY.attempt_timeout),
+        user_agent: concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")),
+        // The blobs pushed (cosign payloads, configs, bundles) are small: one POST and one
+        // PUT each, instead of a chunked POST, PATCH, PUT.
+        use_monolithic_push: true,
+        ..ClientConfig::default()
+    };
+    Client::try_from(client_config)
+        .map_err(|e| Error::Setup(format!("cannot build the registry client: {e}")))
+}
+
+/// A `Bearer` challenge's realm and service.
+#[derive(Debug, PartialEq, Eq)]
+struct BearerChallenge {
+    realm: String,
+    service: Option<String>,
+}
+
+/// The `Bearer` challenge of a `WWW-Authenticate` value (RFC 6750 section 3), if it has one
+/// with a realm.
+fn bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let challenges = http_auth::parse_challenges(header).ok()?;
+    let bearer = challenges
+        .iter()
+        .find(|c| c.scheme.eq_ignore_ascii_case("bearer"))?;
+    let param = |name: &str| {
+        bearer
+            .params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.to_unescaped())
+    };
+    Some(BearerChallenge {
+        realm: param("realm")?,
+        service: param("service"),
+    })
+}
+
+/// Hosts where a 401 may mean "this is an Artifact Registry we did not send the Google token
+/// to": loopback (an emulator) and names that look like Google's.
+fn looks_like_google(registry: &str) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(v6),
+        None => registry.split(':').next().unwrap_or(registry),
+    }
+    .to_ascii_lowercase();
+    host == "localhost"
+        || host.starts_with("127.")
+        || host == "::1"
+        || host.contains("pkg.dev")
+        || host.contains("gcr.io")
 }
 
 /// Google's own registries: Artifact Registry (`*.pkg.dev`) and Container Registry (`gcr.io`,
@@ -553,9 +876,9 @@ mod tests {
             insecure: vec!["127.0.0.1:8080".into(), "127.0.0.1:5000".into()],
             ..with_token()
         });
-        assert!(is_bearer(&r.auth_for("us-docker.pkg.dev")));
-        assert!(is_bearer(&r.auth_for("gcr.io")));
-        assert!(is_bearer(&r.auth_for("127.0.0.1:8080")));
+        assert!(is_bearer(&r.default_auth("us-docker.pkg.dev")));
+        assert!(is_bearer(&r.default_auth("gcr.io")));
+        assert!(is_bearer(&r.default_auth("127.0.0.1:8080")));
         for other in [
             "harbor.corp",
             "nexus.corp:8443",
@@ -563,7 +886,7 @@ mod tests {
             "127.0.0.1:5000",
         ] {
             assert!(
-                matches!(r.auth_for(other), RegistryAuth::Anonymous),
+                matches!(r.default_auth(other), RegistryAuth::Anonymous),
                 "{other}"
             );
         }
@@ -575,13 +898,13 @@ mod tests {
             insecure: vec!["gcr.io".into()],
             ..with_token()
         });
-        assert!(matches!(r.auth_for("gcr.io"), RegistryAuth::Anonymous));
+        assert!(matches!(r.default_auth("gcr.io"), RegistryAuth::Anonymous));
     }
 
     #[test]
     fn without_a_token_everything_is_anonymous() {
         let r = registry(RegistryConfig::default());
-        assert!(matches!(r.auth_for("gcr.io"), RegistryAuth::Anonymous));
+        assert!(matches!(r.default_auth("gcr.io"), RegistryAuth::Anonymous));
     }
 
     #[test]
@@ -611,6 +934,41 @@ mod tests {
         );
         let image = ImageRef::parse("gcr.io/p/i").unwrap();
         assert_eq!(oci_reference(&image).tag(), Some("latest"));
+    }
+
+    #[test]
+    fn bearer_challenges_give_realm_and_service() {
+        assert_eq!(
+            bearer_challenge(
+                r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/nginx:pull""#
+            ),
+            Some(BearerChallenge {
+                realm: "https://auth.docker.io/token".into(),
+                service: Some("registry.docker.io".into()),
+            })
+        );
+        assert_eq!(
+            bearer_challenge(r#"Basic realm="x", bearer realm="http://127.0.0.1:1/v2/token""#)
+                .map(|c| c.realm),
+            Some("http://127.0.0.1:1/v2/token".into())
+        );
+        assert_eq!(bearer_challenge(r#"Basic realm="Registry Realm""#), None);
+        assert_eq!(bearer_challenge("Bearer service=\"s\""), None);
+    }
+
+    #[test]
+    fn loopback_and_google_like_hosts_get_the_google_registry_hint() {
+        for host in [
+            "127.0.0.1:5000",
+            "localhost:8080",
+            "[::1]:5000",
+            "proxy-pkg.dev.corp",
+        ] {
+            assert!(looks_like_google(host), "{host}");
+        }
+        for host in ["nexus.corp:8443", "ghcr.io", "docker.io"] {
+            assert!(!looks_like_google(host), "{host}");
+        }
     }
 
     #[test]

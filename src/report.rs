@@ -1,4 +1,6 @@
-//! The outcome of a command, per image: what scripts read as JSON and people read as text.
+//! What a command returns: one typed [`Output`] for the CI layer (`sign`'s per-image
+//! [`Outcome`], `verify`'s [`Verdict`] per image and attestor, or named outputs), how it ended,
+//! and what the CI shows beside it. Scripts read it as JSON and people as text.
 
 use serde::Serialize;
 
@@ -169,5 +171,60 @@ impl Outcome {
             );
         }
         format!("{}  {what} by {}{cosign}", self.image_ref, self.attestor)
+    }
+}
+
+/// What a command hands the CI layer, one kind per command (`ci::finish` writes it the CI's way).
+#[derive(Debug, Clone, Default)]
+pub enum Output {
+    /// Nothing for later steps (`digest`, `payload`, `pin`, `rotate`, the docs).
+    #[default]
+    Nothing,
+    /// `sign`: per image, what was done (all of them, or those done before it failed).
+    Signed(Vec<Outcome>),
+    /// `verify`: per image and attestor, what was found.
+    Verified(Vec<Verdict>),
+    /// Named outputs (`setup`: attestor, key-version, note; `policy check`: decision, json).
+    Named(Vec<(String, String)>),
+}
+
+impl Output {
+    /// True when there is nothing to hand on.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Output::Nothing => true,
+            Output::Signed(outcomes) => outcomes.is_empty(),
+            Output::Verified(verdicts) => verdicts.is_empty(),
+            Output::Named(outputs) => outputs.is_empty(),
+        }
+    }
+}
+
+/// What a command leaves for the CI layer: its output and how it ended.
+pub struct Report {
+    /// What later steps read.
+    pub output: Output,
+    /// How the command ended.
+    pub result: crate::error::Result<()>,
+    /// A Markdown summary for CIs that show one (`policy check`'s table).
+    pub summary: Option<String>,
+    /// Warnings for CIs that annotate them (a dry-run denial, a policy pattern too broad).
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// An output and how the command ended, with no summary or warnings.
+    pub fn new(output: Output, result: crate::error::Result<()>) -> Report {
+        Report {
+            output,
+            result,
+            summary: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A command that hands nothing on.
+    pub fn plain(result: crate::error::Result<()>) -> Report {
+        Report::new(Output::Nothing, result)
     }
 }

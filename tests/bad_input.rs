@@ -669,6 +669,22 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             "invalid attestor",
         ),
         case(
+            "verify with an attestor project that contradicts the full name",
+            strings(&[
+                "--insecure-registry",
+                &host,
+                "verify",
+                &image,
+                "--attestor",
+                a1,
+                "--attestor-project",
+                "other",
+            ]),
+            env(&[]),
+            2,
+            "not --attestor-project other",
+        ),
+        case(
             "payload of a tag",
             strings(&["payload", &format!("{host}/bad/input:v1")]),
             env(&[]),

@@ -355,7 +355,12 @@ fn a_missing_or_wrong_passphrase_or_an_untrusted_key_is_named_and_nothing_is_wri
     let env = [("BINAUTHZ_PGP_PASSPHRASE", passphrase)];
     let (code, stdout, stderr) = sign_pgp(&emu, &image, &key.secret, &[], &env);
     assert_eq!(code, 5, "{stderr}");
-    assert!(stderr.contains("--pgp-public-key-file"), "{stderr}");
+    // The fix is setup with the key's public half (gpg exports it; no file written).
+    assert!(
+        stderr.contains("binauthz-attest setup --attestor")
+            && stderr.contains("--pgp-public-key <(gpg --armor --export"),
+        "{stderr}"
+    );
     assert!(stderr.contains(&key.fingerprint), "{stderr}");
     assert!(
         stderr.contains("can be read by group or others"),

@@ -1,7 +1,8 @@
 //! Secrets never leave the process: recognisable fake tokens, key material and credential file
 //! contents go in through every path (GOOGLE_OAUTH_ACCESS_TOKEN, `--access-token-file`,
 //! CLOUDSDK_AUTH_ACCESS_TOKEN_FILE, service-account and authorized_user ADC files, the PKIX key
-//! of `--pkix-private-key`, and error bodies of a hostile server that echoes what it was sent),
+//! of `--pkix-private-key`, registry credentials from `--registry-auth-file` and from a
+//! credential helper, and error bodies of a hostile server that echoes what it was sent),
 //! under GitHub Actions, GitLab and no CI; then every byte the process wrote (stdout, stderr,
 //! `$GITHUB_OUTPUT`, the step summary, the dotenv report, `--outputs-file`, anything else left in
 //! its working directory) is scanned for them. Under GitHub Actions a secret may appear only as
@@ -21,6 +22,11 @@ const GCLOUD_FILE_TOKEN: &str = "ya29.SECRET-GCLOUD-FILE-TOKEN-2a7f";
 const CLIENT_SECRET: &str = "SECRET-CLIENT-SECRET-91be44";
 const REFRESH_TOKEN: &str = "SECRET-REFRESH-TOKEN-1/0c55d2";
 const GITHUB_TOKEN: &str = "ghs_SECRETgithubTOKEN5e8d1c0b";
+/// The password of the registry credential in `--registry-auth-file` (for the emulator's Artifact
+/// Registry, a Google token it knows, sent as Basic `oauth2accesstoken` to its token service).
+const REGISTRY_PASSWORD: &str = "ya29.SECRET-REGISTRY-PASSWORD-3e9a1f";
+/// The secret a credential helper answers with.
+const HELPER_SECRET: &str = "ya29.SECRET-HELPER-ANSWER-6b2d8c";
 /// Every token the emulator mints starts so (emulator/src/auth.rs `mint`): the ADC paths'
 /// access tokens, whose values the test never sees.
 const MINTED: &str = "ya29.emulator-";
@@ -125,7 +131,13 @@ impl World {
             ));
         }
         let emu = Emulator::start(&seed);
-        for token in [ENV_TOKEN, FILE_TOKEN, GCLOUD_FILE_TOKEN] {
+        for token in [
+            ENV_TOKEN,
+            FILE_TOKEN,
+            GCLOUD_FILE_TOKEN,
+            REGISTRY_PASSWORD,
+            HELPER_SECRET,
+        ] {
             emu.ok(
                 "POST",
                 "emulator/tokens",
@@ -140,6 +152,36 @@ impl World {
         std::fs::write(inputs.join("user.json"), user.to_string()).unwrap();
         std::fs::write(inputs.join("token"), format!("{FILE_TOKEN}\n")).unwrap();
         std::fs::write(inputs.join("gcloud-token"), GCLOUD_FILE_TOKEN).unwrap();
+        // Registry credentials for the emulator's Artifact Registry: an auth.json entry, and a
+        // docker config whose credHelpers entry names a helper on PATH.
+        let basic = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("oauth2accesstoken:{REGISTRY_PASSWORD}"))
+        };
+        let host = emu.host();
+        std::fs::write(
+            inputs.join("auth.json"),
+            json!({"auths": {host.as_str(): {"auth": basic}}}).to_string(),
+        )
+        .unwrap();
+        std::fs::create_dir_all(inputs.join("docker")).unwrap();
+        std::fs::write(
+            inputs.join("docker/config.json"),
+            json!({"credHelpers": {host.as_str(): "secrets"}}).to_string(),
+        )
+        .unwrap();
+        std::fs::create_dir_all(inputs.join("bin")).unwrap();
+        let helper = inputs.join("bin/docker-credential-secrets");
+        std::fs::write(
+            &helper,
+            format!(
+                "#!/bin/sh\nIFS= read -r server || true\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"oauth2accesstoken\",\"Secret\":\"{HELPER_SECRET}\"}}' \"$server\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
 
         let mut secrets: Vec<(String, String)> = [
             ("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN),
@@ -149,10 +191,13 @@ impl World {
             ("authorized_user client_secret", CLIENT_SECRET),
             ("authorized_user refresh_token", REFRESH_TOKEN),
             ("a minted access token", MINTED),
+            ("the --registry-auth-file password", REGISTRY_PASSWORD),
+            ("the credential helper's answer", HELPER_SECRET),
         ]
         .iter()
         .map(|(what, s)| (what.to_string(), s.to_string()))
         .collect();
+        secrets.push(("the --registry-auth-file auth (base64)".into(), basic));
         secrets.extend(JWT_HEADERS.iter().map(|h| {
             (
                 "a JWT (the service account's bearer)".to_string(),
@@ -206,6 +251,52 @@ const KMS_ARGS: &[&str] = &[
 ];
 
 const PATHS: &[Path_] = &[
+    Path_ {
+        name: "--registry-auth-file: Basic through the registry's token service",
+        env: &[("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN)],
+        args: &[
+            "--registry-auth-file",
+            "{in}/auth.json",
+            "--attestor=projects/demo/attestors/a1",
+            "--kms-key-version",
+            KEY,
+        ],
+        fault: None,
+        hostile_github: false,
+        code: 0,
+        redacted: false,
+    },
+    Path_ {
+        name: "credHelpers: a credential helper's answer",
+        env: &[
+            ("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN),
+            ("DOCKER_CONFIG", "{in}/docker"),
+            ("PATH", "{in}/bin:/usr/bin:/bin"),
+        ],
+        args: KMS_ARGS,
+        fault: None,
+        hostile_github: false,
+        code: 0,
+        redacted: false,
+    },
+    Path_ {
+        name: "hostile registry: 403 echoing the --registry-auth-file password",
+        env: &[("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN)],
+        args: &[
+            "--registry-auth-file",
+            "{in}/auth.json",
+            "--attestor=projects/demo/attestors/a1",
+            "--kms-key-version",
+            KEY,
+        ],
+        fault: Some(|| {
+            json!({"route": "registry.*", "status": 403,
+                "message": format!("denied: password {REGISTRY_PASSWORD} may not pull")})
+        }),
+        hostile_github: false,
+        code: 3,
+        redacted: true,
+    },
     Path_ {
         name: "GOOGLE_OAUTH_ACCESS_TOKEN",
         env: &[("GOOGLE_OAUTH_ACCESS_TOKEN", ENV_TOKEN)],

@@ -227,8 +227,9 @@ fn setup_as_owner_lets_ci_sign_and_a_rerun_reads_only() {
     let (round_trips, writes) = calls(&emu);
     assert_eq!(writes, Vec::<String>::new());
     assert_eq!(
-        round_trips, 12,
-        "a no-op rerun: 7 reads of the chain, project, 4 IAM policies"
+        round_trips, 11,
+        "a no-op rerun: 7 reads of the chain, 4 IAM policies (the service agent is the \
+         attestor's delegationServiceAccountEmail: no project read)"
     );
 }
 
@@ -375,6 +376,8 @@ fn setup_refuses_a_key_of_another_purpose_and_an_attestor_on_another_note() {
     );
     assert_eq!(calls(&emu).1, Vec::<String>::new());
 
+    // A --note that is not the attestor's is refused (without --note, the attestor's own
+    // note is used: newcomer::setup_on_an_existing_attestor_reads_its_note...).
     let other = "projects/demo/locations/global/keyRings/ring/cryptoKeys/signing";
     let (code, _, err) = attest_as(
         &emu,
@@ -383,6 +386,8 @@ fn setup_refuses_a_key_of_another_purpose_and_an_attestor_on_another_note() {
             "setup",
             "--attestor",
             ATTESTOR,
+            "--note",
+            "projects/demo/notes/builds",
             "--kms-key",
             other,
             "--output",

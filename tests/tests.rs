@@ -42,6 +42,8 @@ mod kube;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the
 /// emulator.
 mod local_keys;
+/// A newcomer's first try: the demo from a release build, and the messages of each rough edge.
+mod newcomer;
 /// `payload` byte for byte against gcloud's.
 mod payload;
 /// `sign --pgp-private-key`: gpg keys added with gcloud, judged by gpg, gcloud and the emulator.
@@ -49,6 +51,9 @@ mod pgp_keys;
 /// `policy check` against real attestations (gcloud) in the emulator, the policy from a file
 /// and from the project after gcloud `policy import`; manifests; `pin` re-read by PyYAML.
 mod policy;
+/// Registry credentials (auth.json, config.json, credential helpers) against an htpasswd
+/// docker-registry and the emulator's token service; named errors; no credential in any output.
+mod registry_auth;
 /// Retries and timeouts seen from outside: `Retry-After`, its cap, `--timeout`.
 mod retries;
 /// `rotate`: KMS version 1 to 2 over 25 images, interrupted and resumed.

@@ -754,7 +754,14 @@ struct Cli {
 }
 
 fn cli() -> Cli {
-    let out = run(Command::new(env!("CARGO_BIN_EXE_binauthz-attest")).args(["sign", "--help"]));
+    cli_of(&["sign"])
+}
+
+/// What `VERB --help` documents (`["policy", "check"]` for a verb of a verb).
+fn cli_of(verb: &[&str]) -> Cli {
+    let out = run(Command::new(env!("CARGO_BIN_EXE_binauthz-attest"))
+        .args(verb)
+        .arg("--help"));
     assert!(out.status.success(), "{}", show(&out));
     let help = String::from_utf8_lossy(&out.stdout).to_string();
     let word = |s: &str| {
@@ -819,7 +826,12 @@ fn camel_to_kebab(name: &str) -> String {
 
 /// Jenkins' `ARG_ENV` map: named argument -> variable.
 fn jenkins_arg_env() -> BTreeMap<String, String> {
-    let text = read(JENKINS_STEP);
+    jenkins_arg_env_of(JENKINS_STEP)
+}
+
+/// The `ARG_ENV` map of the Jenkins step in `rel`.
+fn jenkins_arg_env_of(rel: &str) -> BTreeMap<String, String> {
+    let text = read(rel);
     let block = text
         .split("ARG_ENV = [")
         .nth(1)
@@ -1215,4 +1227,412 @@ fn binary_treats_empty_variables_from_unset_params_as_absent() {
         "an empty variable was read as a bad value:\n{}",
         show(&out)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The other verbs: `verify` and `policy check` in every wrapper, each against its own --help
+
+/// One verb's wrappers, and what its outputs are called in each CI.
+struct VerbWrappers {
+    /// The verb as the binary takes it.
+    verb: &'static [&'static str],
+    action: &'static str,
+    github_outputs: &'static [&'static str],
+    stepaction: &'static str,
+    task: &'static str,
+    tekton_results: &'static [&'static str],
+    gitlab: &'static str,
+    jenkins: &'static str,
+}
+
+const VERB_WRAPPERS: [VerbWrappers; 2] = [
+    VerbWrappers {
+        verb: &["verify"],
+        action: "verify/action.yml",
+        github_outputs: &["verified", "json"],
+        stepaction: "tekton/stepaction/binauthz-verify/binauthz-verify.yaml",
+        task: "tekton/binauthz-verify/binauthz-verify.yaml",
+        tekton_results: &["VERIFIED"],
+        gitlab: "gitlab/templates/binauthz-verify.yml",
+        jenkins: "jenkins/vars/binauthzVerify",
+    },
+    VerbWrappers {
+        verb: &["policy", "check"],
+        action: "policy-check/action.yml",
+        github_outputs: &["decision", "json"],
+        stepaction: "tekton/stepaction/binauthz-policy-check/binauthz-policy-check.yaml",
+        task: "tekton/binauthz-policy-check/binauthz-policy-check.yaml",
+        tekton_results: &["DECISION"],
+        gitlab: "gitlab/templates/binauthz-policy-check.yml",
+        jenkins: "jenkins/vars/binauthzPolicyCheck",
+    },
+];
+
+fn names_at(v: &Value, pointer: &str) -> BTreeSet<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("no list at {pointer}"))
+        .iter()
+        .map(|p| str_at(p, "/name").to_string())
+        .collect()
+}
+
+fn strs(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Every wrapper of one verb against that verb's `--help`, both ways.
+fn verb_problems(w: &VerbWrappers, cli: &Cli) -> Vec<String> {
+    let mut problems = Vec::new();
+    let command = w.verb.join(" ");
+
+    // GitHub: the binary reads the verb's INPUT_<NAME> itself.
+    let action = yaml(w.action);
+    problems.extend(sync_problems(
+        w.action,
+        &keys(&action, "/inputs"),
+        &[],
+        &["outputs-file"],
+        cli,
+    ));
+    let mut args: Vec<&str> = w.verb.to_vec();
+    args.extend(["--ci", "github"]);
+    assert_eq!(action["runs"]["args"], json!(args), "{}", w.action);
+    assert_eq!(action["runs"]["image"], yaml(ACTION)["runs"]["image"]);
+    if keys(&action, "/outputs") != strs(w.github_outputs) {
+        problems.push(format!(
+            "{}: outputs {:?}",
+            w.action,
+            keys(&action, "/outputs")
+        ));
+    }
+
+    // Tekton: StepAction params fed through variables the verb reads; the Task passes them on.
+    let step_action = yaml(w.stepaction);
+    let params = names_at(&step_action, "/spec/params");
+    problems.extend(sync_problems(
+        w.stepaction,
+        &params,
+        &[],
+        &["outputs-file", "access-token-file"],
+        cli,
+    ));
+    let script = str_at(&step_action, "/spec/script");
+    assert!(
+        script
+            .trim_end()
+            .ends_with(&format!("exec binauthz-attest {command} --ci tekton")),
+        "{script}"
+    );
+    assert!(
+        !script.contains("$(params."),
+        "params reach the script only through variables"
+    );
+    let mut fed = BTreeSet::new();
+    for var in step_action["spec"]["env"].as_array().unwrap() {
+        let (name, value) = (str_at(var, "/name"), str_at(var, "/value"));
+        if let Some(param) = value
+            .strip_prefix("$(params.")
+            .and_then(|v| v.strip_suffix(')'))
+        {
+            fed.insert(param.to_string());
+            if !cli.envs.contains(name) {
+                problems.push(format!(
+                    "{}: sets {name}, which {command} --help does not read",
+                    w.stepaction
+                ));
+            }
+        }
+    }
+    if fed != params {
+        problems.push(format!(
+            "{}: params {params:?}, only {fed:?} reach the step",
+            w.stepaction
+        ));
+    }
+    let task = yaml(w.task);
+    for (what, results) in [
+        (w.stepaction, names_at(&step_action, "/spec/results")),
+        (w.task, names_at(&task, "/spec/results")),
+    ] {
+        if results != strs(w.tekton_results) {
+            problems.push(format!(
+                "{what}: results {results:?}, expected {:?}",
+                w.tekton_results
+            ));
+        }
+    }
+    if names_at(&task, "/spec/params") != params {
+        problems.push(format!("{}: params differ from the StepAction's", w.task));
+    }
+    let step = &task["spec"]["steps"][0];
+    assert_eq!(
+        str_at(step, "/ref/name"),
+        str_at(&step_action, "/metadata/name")
+    );
+    if names_at(step, "/params") != params {
+        problems.push(format!(
+            "{}: not every param is passed to the StepAction",
+            w.task
+        ));
+    }
+    for p in step["params"].as_array().unwrap() {
+        let name = str_at(p, "/name");
+        if str_at(p, "/value") != format!("$(params.{name})") {
+            problems.push(format!(
+                "{}: step param {name} is not $(params.{name})",
+                w.task
+            ));
+        }
+    }
+    let step_name = str_at(step, "/name");
+    for r in task["spec"]["results"].as_array().unwrap() {
+        let name = str_at(r, "/name");
+        if str_at(r, "/value") != format!("$(steps.{step_name}.results.{name})") {
+            problems.push(format!("{}: result {name} is not the step's", w.task));
+        }
+    }
+
+    // GitLab: inputs, the variables they set, the command.
+    let docs = yaml_docs(w.gitlab);
+    assert_eq!(
+        docs.len(),
+        2,
+        "{}: a spec header, ---, then the job",
+        w.gitlab
+    );
+    problems.extend(sync_problems(
+        w.gitlab,
+        &keys(&docs[0], "/spec/inputs"),
+        &[
+            "stage",
+            "image",
+            "workload-identity-provider",
+            "service-account",
+        ],
+        &["outputs-file", "access-token-file"],
+        cli,
+    ));
+    let (_, job) = docs[1].as_object().unwrap().iter().next().unwrap();
+    for (name, _) in job["variables"].as_object().unwrap() {
+        if name.starts_with("BINAUTHZ_") && !cli.envs.contains(name) {
+            problems.push(format!(
+                "{}: sets {name}, which {command} --help does not read",
+                w.gitlab
+            ));
+        }
+    }
+    let script = job["script"].to_string();
+    assert!(
+        script.contains(&format!("binauthz-attest {command} --ci gitlab")),
+        "{script}"
+    );
+    assert!(
+        !script.contains("$[["),
+        "inputs reach the script only through variables"
+    );
+
+    // Jenkins: camelCase named arguments, each a variable the verb reads; documented.
+    let groovy = format!("{}.groovy", w.jenkins);
+    let arg_env = jenkins_arg_env_of(&groovy);
+    let mut named: BTreeSet<String> = arg_env.keys().map(|k| camel_to_kebab(k)).collect();
+    named.insert("credentials-id".to_string());
+    problems.extend(sync_problems(
+        &groovy,
+        &named,
+        &["credentials-id"],
+        &[],
+        cli,
+    ));
+    for (arg, var) in &arg_env {
+        if !cli.envs.contains(var) {
+            problems.push(format!(
+                "{groovy}: {arg} sets {var}, which {command} --help does not read"
+            ));
+        }
+    }
+    assert!(read(&groovy).contains(&format!("'binauthz-attest {command} --ci jenkins'")));
+    let help = read(&format!("{}.txt", w.jenkins));
+    for arg in arg_env.keys().map(String::as_str).chain(["credentialsId"]) {
+        if !help.contains(&format!("<dt>{arg}</dt>")) {
+            problems.push(format!("{}.txt does not document {arg}", w.jenkins));
+        }
+    }
+    problems
+}
+
+#[test]
+fn every_verbs_wrappers_match_that_verbs_help_in_every_ci() {
+    let mut problems = Vec::new();
+    for w in &VERB_WRAPPERS {
+        problems.extend(verb_problems(w, &cli_of(w.verb)));
+    }
+    assert!(
+        problems.is_empty(),
+        "wrappers and CLI disagree:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn the_verb_sync_check_notices_an_input_the_verb_does_not_have() {
+    // sign's kms-key-version is no input of verify: the comparison must say so.
+    let cli = cli_of(&["verify"]);
+    let mut inputs = expected_inputs(&cli, &[]);
+    inputs.insert("kms-key-version".to_string());
+    inputs.remove("cosign-key");
+    let problems = sync_problems("test", &inputs, &[], &[], &cli);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("kms-key-version matches no flag")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("--cosign-key has no input")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn verb_actions_and_components_pass_their_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    for w in &VERB_WRAPPERS {
+        assert_schema_ok("vendor.github-actions", &repo().join(w.action));
+        for (i, doc) in yaml_docs(w.gitlab).iter().enumerate() {
+            let file = dir.path().join(format!("{}-{i}.json", w.tekton_results[0]));
+            std::fs::write(&file, serde_json::to_vec(doc).unwrap()).unwrap();
+            assert_schema_ok("vendor.gitlab-ci", &file);
+        }
+    }
+}
+
+/// Runs a Jenkins step file of another verb under the harness, like [`run_jenkins_step`].
+fn run_jenkins_verb_step(step: &str, args: Value, exit: i32) -> JenkinsRun {
+    let groovy = tool(
+        "groovy",
+        "apt-get install -y --no-install-recommends groovy default-jre-headless",
+    );
+    let fake = FakeBinary::new(exit);
+    let work = tempfile::tempdir().unwrap();
+    let scenario = json!({"args": args, "binDir": fake.bin_dir(), "workDir": work.path(), "secretFile": "/dev/null"});
+    let scenario_file = work.path().join("scenario.json");
+    std::fs::write(&scenario_file, scenario.to_string()).unwrap();
+    let mut cmd = Command::new(groovy);
+    cmd.arg(repo().join("tests/wrappers/jenkins_harness.groovy"))
+        .arg(repo().join(step))
+        .arg(&scenario_file)
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env_remove("BINAUTHZ_OUTPUTS_FILE");
+    if std::env::var_os("JAVA_HOME").is_none() {
+        cmd.env("JAVA_HOME", "/usr/lib/jvm/default-java");
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "groovy harness:\n{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let record = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("harness printed no JSON record ({e}):\n{}", show(&out)));
+    JenkinsRun { record, fake, work }
+}
+
+#[test]
+fn jenkins_verify_and_policy_check_steps_run_their_verb_with_values_only_in_the_environment() {
+    let verify = run_jenkins_verb_step(
+        "jenkins/vars/binauthzVerify.groovy",
+        json!({"images": ["r.io/a/b:1", "r.io/a/c:2"], "attestor": HOSTILE, "cosignKey": "cosign.pub"}),
+        0,
+    );
+    assert_eq!(
+        calls(&verify.record),
+        ["withEnv", "sh", "readJSON"],
+        "{}",
+        verify.record
+    );
+    assert_eq!(
+        verify.record["sh"]["script"],
+        "binauthz-attest verify --ci jenkins"
+    );
+    assert_eq!(verify.fake.args(), ["verify", "--ci", "jenkins"]);
+    let env = verify.fake.env();
+    assert_eq!(env["BINAUTHZ_ATTESTOR"], HOSTILE);
+    assert_eq!(env["BINAUTHZ_IMAGES"], "r.io/a/b:1,r.io/a/c:2");
+    assert_eq!(env["BINAUTHZ_COSIGN_KEY"], "cosign.pub");
+    assert!(!verify.work.path().join("pwned").exists());
+
+    let check = run_jenkins_verb_step(
+        "jenkins/vars/binauthzPolicyCheck.groovy",
+        json!({"manifest": ["k8s/a.yaml", "k8s/b.yaml"], "project": "prod", "platform": "gke"}),
+        5,
+    );
+    assert_eq!(
+        calls(&check.record),
+        ["withEnv", "sh", "error"],
+        "{}",
+        check.record
+    );
+    let message = check.record["error"].as_str().unwrap();
+    assert!(
+        message.contains("exit code 5") && message.contains("policy denied"),
+        "{message}"
+    );
+    let env = check.fake.env();
+    assert_eq!(check.fake.args(), ["policy", "check", "--ci", "jenkins"]);
+    assert_eq!(env["BINAUTHZ_MANIFESTS"], "k8s/a.yaml,k8s/b.yaml");
+    assert_eq!(env["BINAUTHZ_POLICY_PROJECT"], "prod");
+    assert_eq!(env["BINAUTHZ_POLICY_PLATFORM"], "gke");
+
+    let unknown = run_jenkins_verb_step(
+        "jenkins/vars/binauthzVerify.groovy",
+        json!({"atestor": "a"}),
+        0,
+    );
+    assert_eq!(calls(&unknown.record), ["error"]);
+    assert!(unknown.record["error"]
+        .as_str()
+        .unwrap()
+        .contains("atestor"));
+    assert!(!unknown.fake.ran());
+}
+
+#[test]
+fn gitlab_verify_and_policy_check_jobs_run_their_verb_with_inputs_as_variables() {
+    for (w, given, var) in [
+        (
+            &VERB_WRAPPERS[0],
+            ("attestor", HOSTILE),
+            "BINAUTHZ_ATTESTOR",
+        ),
+        (
+            &VERB_WRAPPERS[1],
+            ("project", HOSTILE),
+            "BINAUTHZ_POLICY_PROJECT",
+        ),
+    ] {
+        let docs = yaml_docs(w.gitlab);
+        let mut inputs = BTreeMap::new();
+        for (name, spec) in docs[0]["spec"]["inputs"].as_object().unwrap() {
+            let value = match name == given.0 {
+                true => given.1.to_string(),
+                false => spec["default"].as_str().unwrap_or_default().to_string(),
+            };
+            inputs.insert(name.clone(), value);
+        }
+        let (_, job) = docs[1].as_object().unwrap().iter().next().unwrap();
+        let job = interpolate(job, &inputs);
+        let fake = FakeBinary::new(0);
+        let builds = tempfile::tempdir().unwrap();
+        let out = run_gitlab_job(&job, &fake, builds.path());
+        assert!(out.status.success(), "{}: {}", w.gitlab, show(&out));
+        let mut expected: Vec<&str> = w.verb.to_vec();
+        expected.extend(["--ci", "gitlab"]);
+        assert_eq!(fake.args(), expected);
+        assert_eq!(fake.env()[var], HOSTILE);
+        assert!(!builds.path().join("pwned").exists());
+        assert_eq!(
+            str_at(&job, "/artifacts/reports/dotenv"),
+            "binauthz-attest.env"
+        );
+    }
 }

@@ -412,12 +412,14 @@ pub fn insert_attestor(
             }
             seen.push(id);
         }
-        // OUTPUT_ONLY: the service account Binary Authorization reads occurrences as.
-        let project_number = 100_000_000_000u64
-            + name
-                .bytes()
-                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
-                % 900_000_000_000;
+        // OUTPUT_ONLY: the service account Binary Authorization reads occurrences as: the
+        // project's Binary Authorization service agent, named by the same project number
+        // Resource Manager answers (one number per project, as Google has).
+        let project_id = name
+            .strip_prefix("projects/")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        let project_number = crate::iam::project_number(project_id);
         note.insert(
             "delegationServiceAccountEmail".into(),
             json!(format!(

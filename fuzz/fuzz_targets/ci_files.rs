@@ -5,6 +5,7 @@
 mod common;
 
 use binauthz_attest::ci::{self, Outputs};
+use binauthz_attest::report::Output;
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -20,9 +21,15 @@ fuzz_target!(|data: &[u8]| {
     )]);
     let tekton = ci::detect(&[OsString::from("--ci"), OsString::from("tekton")], &env);
     let outcomes = [common::outcome(&digest, &image_ref, &attestation, "i")];
-    tekton.emit(&env, &outcomes, &mut Vec::new()).unwrap();
     tekton
-        .emit_named(&env, &[("attestor".into(), value.clone())], &mut Vec::new())
+        .finish(&env, &Output::Signed(outcomes.to_vec()), &mut Vec::new())
+        .unwrap();
+    tekton
+        .finish(
+            &env,
+            &Output::Named(vec![("attestor".into(), value.clone())]),
+            &mut Vec::new(),
+        )
         .unwrap();
     let results: BTreeSet<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -7,6 +7,7 @@ mod common;
 
 use binauthz_attest::ci;
 use binauthz_attest::error::Error;
+use binauthz_attest::report::Output;
 use libfuzzer_sys::fuzz_target;
 use std::ffi::OsString;
 
@@ -65,7 +66,9 @@ fuzz_target!(|data: &[u8]| {
 
     let outcomes = [common::outcome(&digest, &image_ref, &attestation, &message)];
     let mut log = Vec::new();
-    github.emit(&env, &outcomes, &mut log).unwrap();
+    github
+        .finish(&env, &Output::Signed(outcomes.to_vec()), &mut log)
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&log), "::endgroup::\n");
     let written = std::fs::read_to_string(&output).unwrap();
     let outputs = parse_github_output(&written);
@@ -91,7 +94,11 @@ fuzz_target!(|data: &[u8]| {
     std::fs::remove_file(&output).unwrap();
     let mut log = Vec::new();
     github
-        .emit_named(&env, &[("attestor".into(), message.clone())], &mut log)
+        .finish(
+            &env,
+            &Output::Named(vec![("attestor".into(), message.clone())]),
+            &mut log,
+        )
         .unwrap();
     let written = std::fs::read_to_string(&output).unwrap();
     assert_eq!(

@@ -6,6 +6,7 @@
 mod common;
 
 use binauthz_attest::ci;
+use binauthz_attest::report::Output;
 use libfuzzer_sys::fuzz_target;
 use std::ffi::OsString;
 
@@ -31,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     // A value GitLab's parser cannot carry on one line is refused, and the file left unwritten.
     let one_line = |v: &str| !v.chars().any(char::is_control);
     let outcomes = [common::outcome(&digest, &image_ref, &attestation, "i")];
-    match gitlab.emit(&env, &outcomes, &mut Vec::new()) {
+    match gitlab.finish(&env, &Output::Signed(outcomes.to_vec()), &mut Vec::new()) {
         Ok(()) => {
             let written = std::fs::read_to_string(&file).unwrap();
             assert_eq!(
@@ -55,7 +56,11 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let _ = std::fs::remove_file(&file);
-    match gitlab.emit_named(&env, &[("attestor".into(), value.clone())], &mut Vec::new()) {
+    match gitlab.finish(
+        &env,
+        &Output::Named(vec![("attestor".into(), value.clone())]),
+        &mut Vec::new(),
+    ) {
         Ok(()) => {
             let written = std::fs::read_to_string(&file).unwrap();
             assert_eq!(names(&written), ["BINAUTHZ_ATTESTOR"], "{written:?}");

@@ -36,6 +36,7 @@ static final Map<String, String> ARG_ENV = [
     pgpPassphraseFile : 'BINAUTHZ_PGP_PASSPHRASE_FILE',
     cosignPrivateKey  : 'BINAUTHZ_COSIGN_PRIVATE_KEY',
     cosignPasswordFile: 'BINAUTHZ_COSIGN_PASSWORD_FILE',
+    registryAuthFile  : 'BINAUTHZ_REGISTRY_AUTH_FILE',
 ]
 
 // Arguments this step handles itself rather than passing on.

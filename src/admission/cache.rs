@@ -206,8 +206,8 @@ mod tests {
         // cache whose refusal TTL is short.
         let short: Cache<&str, V> =
             Cache::new(10, Duration::from_secs(60), Duration::from_millis(20));
-        short.get_or_compute("no", no).await;
-        short.get_or_compute("ok", ok).await;
+        let _ = short.get_or_compute("no", no).await;
+        let _ = short.get_or_compute("ok", ok).await;
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(short.get_or_compute("no", no).await.1, Lookup::Miss);
         assert_eq!(short.get_or_compute("ok", ok).await.1, Lookup::Hit);
@@ -217,7 +217,7 @@ mod tests {
     async fn it_never_holds_more_than_its_capacity() {
         let cache: Cache<u32, V> = Cache::new(3, Duration::from_secs(60), Duration::from_secs(60));
         for k in 0..10 {
-            cache
+            let _ = cache
                 .get_or_compute(k, || async { Ok::<_, String>(V(true)) })
                 .await;
         }

@@ -78,7 +78,7 @@ impl Sources {
                     (Policy::parse(&name, &text)?, name)
                 }
                 (None, Some(project), Some(binauthz)) => (
-                    binauthz.policy(project).await?,
+                    Policy::try_from(binauthz.policy(project).await?)?,
                     format!("projects/{project}/policy"),
                 ),
                 _ => return Err(Error::Usage(

@@ -3,7 +3,7 @@
 //! vouches for it, by either of the two forms it may take:
 //! - a Binary Authorization attestation in Container Analysis under the attestor's note, when
 //!   the server has Google credentials: judged by `verify`'s own judgement
-//!   (`commands::verify::judge`);
+//!   (`attest::verify::judge`);
 //! - a cosign signature (`.sig` tag or sigstore bundle referrer) in the image's registry by one
 //!   of the attestor's PKIX keys, judged offline by `cosign.rs` (what `verify --cosign-key`
 //!   runs).
@@ -18,7 +18,7 @@ use super::cache::{Cache, Keep, Lookup};
 use super::config::Config;
 use super::decide::Evidence;
 use super::metrics::Metrics;
-use crate::commands::verify;
+use crate::attest::verify;
 use crate::cosign;
 use crate::error::{Error, Result};
 use crate::gcp::auth::Auth;
@@ -211,7 +211,7 @@ impl Live {
             }
         };
         let (cosign, attested) = tokio::join!(cosign, attested);
-        Ok(combine(&image_ref, &trusted, cosign, attested)?)
+        combine(&image_ref, &trusted, cosign, attested)
     }
 }
 

@@ -174,7 +174,7 @@ async fn watch(state: Arc<server::State>, sources: config::Sources, certs: Arc<t
             }
             Err(_) => {}
         }
-        if polls % (config::FILE_POLL.as_secs().max(1) as u32) != 0 {
+        if !polls.is_multiple_of(config::FILE_POLL.as_secs().max(1) as u32) {
             continue;
         }
         let now = sources.stamps().await;

@@ -6,20 +6,14 @@
 //! such a file is refused whole, never written.
 
 use super::{Ci, CiName, Env, Outputs};
-use crate::report::{Outcome, Verdict};
+use crate::report::{Outcome, Output, Verdict};
 use std::io::{self, Write};
 
 pub struct GitLab;
 
-impl Ci for GitLab {
-    fn name(&self) -> CiName {
-        CiName::Gitlab
-    }
-
-    fn emit(&self, env: Env, outcomes: &[Outcome], _out: &mut dyn Write) -> io::Result<()> {
-        if outcomes.is_empty() {
-            return Ok(()); // not `sign`: nothing to hand on
-        }
+/// What `finish` writes for each kind of output.
+impl GitLab {
+    fn signed(&self, env: Env, outcomes: &[Outcome]) -> io::Result<()> {
         let o = Outputs::of(outcomes);
         write_dotenv(
             env,
@@ -33,12 +27,12 @@ impl Ci for GitLab {
         )
     }
 
-    fn emit_named(
-        &self,
-        env: Env,
-        outputs: &[(String, String)],
-        _out: &mut dyn Write,
-    ) -> io::Result<()> {
+    fn verified(&self, env: Env, verdicts: &[Verdict]) -> io::Result<()> {
+        let verified = super::all_verified(verdicts);
+        write_dotenv(env, &[("verified", verified.to_string())])
+    }
+
+    fn named(&self, env: Env, outputs: &[(String, String)]) -> io::Result<()> {
         // A dotenv report holds short variables: a whole JSON report (`policy check`'s
         // `json`) stays in the job's stdout, as `verify`'s does.
         let pairs: Vec<(&str, String)> = outputs
@@ -48,19 +42,25 @@ impl Ci for GitLab {
             .collect();
         write_dotenv(env, &pairs)
     }
+}
+
+impl Ci for GitLab {
+    fn name(&self) -> CiName {
+        CiName::Gitlab
+    }
+
+    fn finish(&self, env: Env, output: &Output, _out: &mut dyn Write) -> io::Result<()> {
+        match output {
+            _ if output.is_empty() => Ok(()),
+            Output::Nothing => Ok(()),
+            Output::Signed(outcomes) => self.signed(env, outcomes),
+            Output::Verified(verdicts) => self.verified(env, verdicts),
+            Output::Named(outputs) => self.named(env, outputs),
+        }
+    }
 
     fn output_files(&self, env: Env) -> Vec<std::path::PathBuf> {
         vec![dotenv_path(env).into()]
-    }
-
-    fn emit_verdicts(
-        &self,
-        env: Env,
-        verdicts: &[Verdict],
-        _out: &mut dyn Write,
-    ) -> io::Result<()> {
-        let verified = super::all_verified(verdicts);
-        write_dotenv(env, &[("verified", verified.to_string())])
     }
 }
 

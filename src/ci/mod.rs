@@ -8,21 +8,27 @@ mod gitlab;
 mod jenkins;
 mod local;
 mod tekton;
+mod usage;
 
 pub use github::commit_status_target;
+pub use usage::usage_error;
+
+/// A way to hide a secret (a plain string) from the CI's log.
+pub type Mask = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How `ci` hides a secret the run mints (a token from Application Default Credentials) from its
 /// log, when it can: GitHub's `::add-mask::`, written to the log (stderr) before the token is used.
-pub fn mask(ci: &dyn Ci) -> Option<crate::gcp::auth::Mask> {
+/// Plain strings in: the CI layer knows no Google type.
+pub fn mask(ci: &dyn Ci) -> Option<Mask> {
     (ci.name() == CiName::Github).then(|| {
-        let mask: crate::gcp::auth::Mask =
+        let mask: Mask =
             std::sync::Arc::new(|secret: &str| eprintln!("{}", github::mask_command(secret)));
         mask
     })
 }
 
 use crate::error::Error;
-use crate::report::{Outcome, Verdict};
+use crate::report::{Outcome, Output, Report, Verdict};
 use clap::ValueEnum;
 use serde_json::json;
 use std::ffi::OsString;
@@ -66,30 +72,10 @@ pub trait Ci {
         Ok(())
     }
 
-    /// After `sign` succeeded: outputs where later steps read them, a summary where the CI has one.
-    fn emit(&self, _env: Env, _outcomes: &[Outcome], _log: &mut dyn io::Write) -> io::Result<()> {
-        Ok(())
-    }
-
-    /// After `verify`: `verified` (true only when every image passed every attestor) where
-    /// later steps read outputs, a table where the CI has a summary. Called whether or not
-    /// the images passed.
-    fn emit_verdicts(
-        &self,
-        _env: Env,
-        _verdicts: &[Verdict],
-        _log: &mut dyn io::Write,
-    ) -> io::Result<()> {
-        Ok(())
-    }
-
-    /// After a command with named outputs (`setup`): each where later steps read outputs.
-    fn emit_named(
-        &self,
-        _env: Env,
-        _outputs: &[(String, String)],
-        _log: &mut dyn io::Write,
-    ) -> io::Result<()> {
+    /// After the command: its output where later steps read outputs (`sign`'s digest and
+    /// attestation, `verify`'s `verified`, `setup`'s names), a table where the CI has a summary.
+    /// Called whether or not the command then failed, unless it failed with nothing to hand on.
+    fn finish(&self, _env: Env, _output: &Output, _log: &mut dyn io::Write) -> io::Result<()> {
         Ok(())
     }
 
@@ -177,7 +163,7 @@ pub fn detect(args: &[OsString], env: Env) -> Box<dyn Ci> {
             }
         });
     match chosen {
-        CiName::Github => Box::new(github::GitHub),
+        CiName::Github => Box::new(github::GitHub::new(crate::cli::verb_inputs(args))),
         CiName::Tekton => Box::new(tekton::Tekton),
         CiName::Jenkins => Box::new(jenkins::Jenkins),
         CiName::Gitlab => Box::new(gitlab::GitLab),
@@ -288,26 +274,6 @@ impl Outputs {
     }
 }
 
-/// Named outputs as the JSON outputs file Jenkins and Cloud Build read.
-pub fn write_named_file(
-    ci: &dyn Ci,
-    named: Option<PathBuf>,
-    env: Env,
-    outputs: &[(String, String)],
-) -> io::Result<()> {
-    match named.or_else(|| ci.default_outputs_file(env)) {
-        Some(path) if ci.name() != CiName::Gitlab && !outputs.is_empty() => {
-            let map: serde_json::Map<String, serde_json::Value> =
-                outputs.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-            std::fs::write(
-                path,
-                serde_json::to_string_pretty(&map).unwrap_or_default() + "\n",
-            )
-        }
-        _ => Ok(()),
-    }
-}
-
 /// An output name as an environment-style name: `key-version` -> `KEY_VERSION`.
 pub fn upper_snake(name: &str) -> String {
     name.to_ascii_uppercase().replace('-', "_")
@@ -318,39 +284,61 @@ pub fn all_verified(verdicts: &[Verdict]) -> bool {
     !verdicts.is_empty() && verdicts.iter().all(|v| v.verified)
 }
 
-/// `verify`'s JSON outputs file (`--outputs-file`, or the CI's default), for Jenkins and Cloud
-/// Build; GitLab gets its dotenv from `emit_verdicts`.
-pub fn write_verdicts_file(
-    ci: &dyn Ci,
-    named: Option<PathBuf>,
-    env: Env,
-    verdicts: &[Verdict],
-) -> io::Result<()> {
-    match named.or_else(|| ci.default_outputs_file(env)) {
-        Some(path) if ci.name() != CiName::Gitlab && !verdicts.is_empty() => {
-            let value = json!({"verified": all_verified(verdicts), "verdicts": verdicts});
-            std::fs::write(
-                path,
-                serde_json::to_string_pretty(&value).unwrap_or_default() + "\n",
-            )
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Writes the JSON outputs file (`--outputs-file`, or the CI's default).
+/// The JSON outputs file (`--outputs-file`, or the CI's default) Jenkins and Cloud Build steps
+/// read: `sign`'s outputs and images, `verify`'s `verified` and verdicts, or the named outputs.
+/// GitLab gets its dotenv from `finish`.
 pub fn write_outputs_file(
     ci: &dyn Ci,
     named: Option<PathBuf>,
     env: Env,
-    outcomes: &[Outcome],
+    output: &Output,
 ) -> io::Result<()> {
-    match named.or_else(|| ci.default_outputs_file(env)) {
-        Some(path) if ci.name() != CiName::Gitlab && !outcomes.is_empty() => {
-            std::fs::write(path, Outputs::json_file(outcomes))
-        }
-        _ => Ok(()),
+    let Some(path) = named.or_else(|| ci.default_outputs_file(env)) else {
+        return Ok(());
+    };
+    if ci.name() == CiName::Gitlab || output.is_empty() {
+        return Ok(());
     }
+    let text = match output {
+        Output::Nothing => return Ok(()),
+        Output::Signed(outcomes) => Outputs::json_file(outcomes),
+        Output::Verified(verdicts) => {
+            let value = json!({"verified": all_verified(verdicts), "verdicts": verdicts});
+            serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+        }
+        Output::Named(outputs) => {
+            let map: serde_json::Map<String, serde_json::Value> =
+                outputs.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            serde_json::to_string_pretty(&map).unwrap_or_default() + "\n"
+        }
+    };
+    std::fs::write(path, text)
+}
+
+/// Hands a finished command to the CI: its output (unless it failed with nothing to hand on)
+/// and the outputs file, then (after the outputs: GitHub closes its log group there) the
+/// summary and the warnings. Returns how the command ended, or the first output error.
+pub fn finish(
+    ci: &dyn Ci,
+    env: Env,
+    outputs_file: Option<PathBuf>,
+    report: Report,
+    log: &mut dyn io::Write,
+) -> Result<(), Error> {
+    let emitted = match report.output.is_empty() && report.result.is_err() {
+        true => Ok(()),
+        false => ci
+            .finish(env, &report.output, log)
+            .and_then(|()| write_outputs_file(ci, outputs_file, env, &report.output)),
+    }
+    .map_err(Error::Output);
+    let noted = report
+        .summary
+        .as_deref()
+        .map_or(Ok(()), |markdown| ci.summary(env, markdown))
+        .and_then(|()| report.warnings.iter().try_for_each(|w| ci.warn(w, log)))
+        .map_err(Error::Output);
+    report.result.and(emitted).and(noted)
 }
 
 #[cfg(test)]
@@ -451,7 +439,7 @@ pub(crate) mod tests {
             ("BINAUTHZ_ATTESTOR", "explicit"),
             ("INPUT_PROJECT", "p"),
         ]);
-        let changes = environment_changes(&github::GitHub, &env, &[]);
+        let changes = environment_changes(&github::GitHub::default(), &env, &[]);
         assert_eq!(
             changes,
             [("BINAUTHZ_PROJECT".to_string(), Some("p".to_string()))]

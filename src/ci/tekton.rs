@@ -3,7 +3,7 @@
 //! `IMAGE_DIGEST` names Tekton Chains reads.
 
 use super::{Ci, CiName, Env, Outputs};
-use crate::report::{Outcome, Verdict};
+use crate::report::{Outcome, Output, Verdict};
 use std::io::{self, Write};
 use std::path::PathBuf;
 
@@ -13,20 +13,9 @@ pub fn results_dir(env: Env) -> PathBuf {
     PathBuf::from(env("BINAUTHZ_TEKTON_RESULTS_DIR").unwrap_or_else(|| "/tekton/results".into()))
 }
 
-impl Ci for Tekton {
-    fn name(&self) -> CiName {
-        CiName::Tekton
-    }
-
-    /// One result file stands for the directory: all are written there.
-    fn output_files(&self, env: Env) -> Vec<PathBuf> {
-        vec![results_dir(env).join("IMAGE_DIGEST")]
-    }
-
-    fn emit(&self, env: Env, outcomes: &[Outcome], _out: &mut dyn Write) -> io::Result<()> {
-        if outcomes.is_empty() {
-            return Ok(()); // not `sign`: nothing to hand on
-        }
+/// What `finish` writes for each kind of output.
+impl Tekton {
+    fn signed(&self, env: Env, outcomes: &[Outcome]) -> io::Result<()> {
         let o = Outputs::of(outcomes);
         let dir = results_dir(env);
         for (name, value) in [
@@ -41,12 +30,12 @@ impl Ci for Tekton {
         Ok(())
     }
 
-    fn emit_named(
-        &self,
-        env: Env,
-        outputs: &[(String, String)],
-        _out: &mut dyn Write,
-    ) -> io::Result<()> {
+    fn verified(&self, env: Env, verdicts: &[Verdict]) -> io::Result<()> {
+        let verified = super::all_verified(verdicts).to_string();
+        std::fs::write(results_dir(env).join("VERIFIED"), verified)
+    }
+
+    fn named(&self, env: Env, outputs: &[(String, String)]) -> io::Result<()> {
         let dir = results_dir(env);
         // Tekton caps a step's results at a few KiB (they travel in the termination message):
         // a whole JSON report (`policy check`'s `json`) stays in the step's stdout, as `verify`'s.
@@ -55,14 +44,25 @@ impl Ci for Tekton {
         }
         Ok(())
     }
+}
 
-    fn emit_verdicts(
-        &self,
-        env: Env,
-        verdicts: &[Verdict],
-        _out: &mut dyn Write,
-    ) -> io::Result<()> {
-        let verified = super::all_verified(verdicts).to_string();
-        std::fs::write(results_dir(env).join("VERIFIED"), verified)
+impl Ci for Tekton {
+    fn name(&self) -> CiName {
+        CiName::Tekton
+    }
+
+    fn finish(&self, env: Env, output: &Output, _out: &mut dyn Write) -> io::Result<()> {
+        match output {
+            _ if output.is_empty() => Ok(()),
+            Output::Nothing => Ok(()),
+            Output::Signed(outcomes) => self.signed(env, outcomes),
+            Output::Verified(verdicts) => self.verified(env, verdicts),
+            Output::Named(outputs) => self.named(env, outputs),
+        }
+    }
+
+    /// One result file stands for the directory: all are written there.
+    fn output_files(&self, env: Env) -> Vec<PathBuf> {
+        vec![results_dir(env).join("IMAGE_DIGEST")]
     }
 }

@@ -1,95 +1,28 @@
-//! `policy check`: what Binary Authorization would decide for each image (or each container of
-//! each manifest) at deploy, from a policy file or the project's policy. The decision is
-//! `policy.rs`'s; the attestation check for REQUIRE_ATTESTATION rules is `verify`'s, run once
-//! per set of attestors over the images that need it.
+//! `policy check`: the flags and manifests read into the items to decide, the core's policy
+//! judgement run within the deadline, the decisions printed, a summary table and the warnings
+//! for the CI, and exit 5 when an image would be denied.
 
-use std::collections::HashMap;
-
-use serde::Serialize;
-
-use super::verify::{self, Clients};
 use super::{print, Context, Report};
+use crate::attest::policy_check::{check_all, Checked, Item, PolicySource};
 use crate::cli::PolicyCheckArgs;
 use crate::error::{Error, Result};
-use crate::gcp::binauthz::Binauthz;
-use crate::gcp::grafeas::Grafeas;
-use crate::gcp::Endpoints;
 use crate::manifest;
-use crate::names::AttestorName;
-use crate::policy::{self, Decision, Platform, Policy, Target};
+use crate::policy::{Decision, Platform, Target};
 use crate::reference::ImageRef;
-use crate::report::Verdict;
-
-/// One image's decision.
-#[derive(Debug, Clone, Serialize)]
-pub struct Checked {
-    /// The image as it would be deployed.
-    pub image: String,
-    /// The manifest it is written in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub manifest: Option<String>,
-    /// Its line there.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
-    /// `Kind/name` of the object deploying it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub workload: Option<String>,
-    /// The container (`init:NAME` for an init container).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub container: Option<String>,
-    /// Where it is deployed.
-    pub platform: Platform,
-    /// The decision.
-    pub decision: Decision,
-    /// The decision as a sentence's words.
-    pub decision_text: &'static str,
-    /// The rule, pattern or annotation that decided.
-    pub decided_by: String,
-    /// Why.
-    pub reason: String,
-    /// For REQUIRE_ATTESTATION rules: `verify`'s verdict for each required attestor.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub verdicts: Vec<Verdict>,
-}
-
-impl Checked {
-    /// What people read.
-    pub fn text(&self) -> String {
-        let place = match (&self.manifest, &self.workload, &self.container) {
-            (Some(m), Some(w), Some(c)) => {
-                format!(" ({m}:{} {w} {c})", self.line.unwrap_or_default())
-            }
-            _ => String::new(),
-        };
-        let mut out = format!(
-            "{}{place}  {}  by {}: {}\n",
-            self.image,
-            self.decision_text.to_uppercase(),
-            self.decided_by,
-            self.reason
-        );
-        for v in &self.verdicts {
-            out += &format!("    {}", v.line());
-        }
-        out
-    }
-}
-
-/// One image to decide, with where and how it is deployed.
-struct Item {
-    image: ImageRef,
-    platform: Platform,
-    target: Target,
-    site: Option<manifest::Site>,
-    manifest: Option<String>,
-}
+use crate::report::Output;
 
 /// The top-level entry point for `policy check`.
 pub async fn check(ctx: &Context, args: &PolicyCheckArgs) -> Report {
     let mut warnings = Vec::new();
-    let checked = ctx
-        .within_deadline(check_all(ctx, args, &mut warnings))
-        .await;
+    let work = async {
+        let items = items(args, &mut warnings)?;
+        let source = PolicySource {
+            file: args.policy.as_deref(),
+            project: args.project.as_deref(),
+        };
+        check_all(ctx, source, items, &mut warnings).await
+    };
+    let checked = ctx.within_deadline(work).await;
     let checked = match checked {
         Ok(checked) => checked,
         Err(e) => return Report::plain(Err(e)),
@@ -102,6 +35,25 @@ pub async fn check(ctx: &Context, args: &PolicyCheckArgs) -> Report {
             "{} would be denied (dry run) by {}: {}; the deploy goes ahead and the violation is \
              only logged",
             c.image, c.decided_by, c.reason
+        ));
+    }
+    // Breakglass is for emergencies: say so every time it admits something, and what it
+    // leaves behind (using-breakglass: the deploy is written to Cloud Audit Logs).
+    for c in checked
+        .iter()
+        .filter(|c| c.decision == Decision::Breakglass)
+    {
+        let place = match (&c.manifest, &c.workload, &c.container) {
+            (Some(m), Some(w), Some(ct)) => {
+                format!(" ({ct} in {w}, {m}:{})", c.line.unwrap_or_default())
+            }
+            _ => String::new(),
+        };
+        warnings.push(format!(
+            "{}{place} is admitted by breakglass ({}): Binary Authorization skips the policy for \
+             it and writes the deploy to Cloud Audit Logs for review; remove the annotation when \
+             the emergency is over",
+            c.image, c.decided_by
         ));
     }
     for w in &warnings {
@@ -133,9 +85,7 @@ pub async fn check(ctx: &Context, args: &PolicyCheckArgs) -> Report {
         .unwrap_or_default();
     let json = serde_json::to_string(&checked).unwrap_or_default();
     Report {
-        outcomes: Vec::new(),
-        verdicts: Vec::new(),
-        outputs: vec![("decision".into(), overall), ("json".into(), json)],
+        output: Output::Named(vec![("decision".into(), overall), ("json".into(), json)]),
         result: printed.and(match denied.is_empty() {
             true => Ok(()),
             false => Err(Error::PolicyDenied {
@@ -168,114 +118,6 @@ fn summary(checked: &[Checked]) -> String {
         );
     }
     out
-}
-
-async fn check_all(
-    ctx: &Context,
-    args: &PolicyCheckArgs,
-    warnings: &mut Vec<String>,
-) -> Result<Vec<Checked>> {
-    let items = items(args, warnings)?;
-    if items.is_empty() {
-        return Err(Error::Usage(
-            "nothing to check: pass IMAGE arguments or --manifest FILE (with at least one container)"
-                .into(),
-        ));
-    }
-    let endpoints = Endpoints::from_env();
-    let mut binauthz: Option<Binauthz> = None;
-    let policy = match (&args.policy, &args.project) {
-        (Some(path), _) => {
-            let name = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Error::Usage(format!("cannot read --policy {name} ({e})")))?;
-            Policy::parse(&name, &text)?
-        }
-        (None, Some(project)) => {
-            let client = Binauthz::new(&ctx.auth()?, &endpoints).await?;
-            let policy = client.policy(project).await?;
-            binauthz = Some(client);
-            policy
-        }
-        (None, None) => {
-            return Err(Error::Usage(
-                "no policy: pass --policy FILE or --project PROJECT".into(),
-            ))
-        }
-    };
-    warnings.extend(policy.warnings());
-
-    // The attestors each image needs checked (none under breakglass: it skips the policy).
-    let needs: Vec<Vec<String>> = items
-        .iter()
-        .map(
-            |i| match i.site.as_ref().and_then(|s| s.breakglass.as_ref()) {
-                Some(_) => Vec::new(),
-                None => policy.attestors_needed(&i.image, i.platform, &i.target),
-            },
-        )
-        .collect();
-    let mut verdicts: Vec<Vec<Verdict>> = vec![Vec::new(); items.len()];
-    if needs.iter().any(|n| !n.is_empty()) {
-        let auth = ctx.auth()?;
-        let token = auth.warm().await?;
-        let images: Vec<ImageRef> = items.iter().map(|i| i.image.clone()).collect();
-        let registry = ctx.registry_client(Some(token), &images)?;
-        let binauthz = match binauthz {
-            Some(b) => b,
-            None => Binauthz::new(&auth, &endpoints).await?,
-        };
-        let grafeas = Grafeas::new(&auth, &endpoints).await?;
-        let clients = Clients {
-            registry: &registry,
-            binauthz: &binauthz,
-            grafeas: &grafeas,
-        };
-        // One `verify` per distinct set of attestors, over the images that need it.
-        let mut groups: HashMap<&Vec<String>, Vec<usize>> = HashMap::new();
-        for (i, n) in needs.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
-            groups.entry(n).or_default().push(i);
-        }
-        for (attestors, members) in groups {
-            let names = attestors
-                .iter()
-                .map(|a| AttestorName::parse(a, None))
-                .collect::<Result<Vec<_>>>()?;
-            let images: Vec<ImageRef> = members.iter().map(|&i| items[i].image.clone()).collect();
-            let found = verify::verify(clients, &images, &names, None, ctx.concurrency).await?;
-            // Image-major: image k's verdicts are found[k*n .. (k+1)*n].
-            for (k, chunk) in found.chunks(names.len()).enumerate() {
-                verdicts[members[k]] = chunk.to_vec();
-            }
-        }
-    }
-
-    Ok(items
-        .iter()
-        .zip(verdicts)
-        .map(|(item, verdicts)| {
-            let site = item.site.as_ref();
-            let evaluation = match site.and_then(|s| s.breakglass.clone()) {
-                Some(annotation) => policy::breakglass(annotation),
-                None => {
-                    policy::decide(&policy, &item.image, item.platform, &item.target, &verdicts)
-                }
-            };
-            Checked {
-                image: item.image.to_string(),
-                manifest: item.manifest.clone(),
-                line: site.map(|s| s.line),
-                workload: site.map(|s| s.workload.clone()),
-                container: site.map(|s| s.container.clone()),
-                platform: item.platform,
-                decision: evaluation.decision,
-                decision_text: evaluation.decision.text(),
-                decided_by: evaluation.decided_by,
-                reason: evaluation.reason,
-                verdicts,
-            }
-        })
-        .collect())
 }
 
 /// The images to decide: the arguments, then each manifest's containers.

@@ -1,35 +1,19 @@
-//! `verify`: for each image's registry digest and each attestor, whether Binary Authorization
-//! would find a valid attestation, which one, and the reason when not. An image passes when
-//! every attestor has at least one valid attestation for its digest (any of that attestor's
-//! keys suffices), as an admission rule with several `requireAttestationsBy` entries demands.
-//!
-//! Each distinct image reference is resolved once and each attestor's note is listed once per
-//! distinct digest, however many inputs share them.
-
-use std::collections::HashMap;
-
-use futures_util::stream::{self, StreamExt, TryStreamExt};
+//! `verify`: the flags read into a [`VerifyRequest`], the core's verify and cosign judgements
+//! run within the deadline, a verdict printed per image and attestor, and exit 5 unless every
+//! image passes every attestor.
 
 use super::{print, read_images_file, Context, Report};
-use crate::algorithm::SigningAlgorithm;
-use crate::attestation;
-use crate::cli::VerifyArgs;
-use crate::cosign;
+use crate::attest::cosign_verify::COSIGN_KEY;
+use crate::attest::verify::{verify_all, VerifyRequest};
+use crate::cli::{AttestorArgs, VerifyArgs};
 use crate::error::{Error, Result};
-use crate::gcp::binauthz::Binauthz;
-use crate::gcp::grafeas::Grafeas;
-use crate::gcp::kms::Kms;
-use crate::gcp::Endpoints;
-use crate::model::{Attestation, Attestor};
-use crate::names::{AttestorName, KeyVersionName, NoteName};
-use crate::reference::{Digest, ImageRef};
-use crate::registry::Registry;
-use crate::report::{Checked, Verdict};
+use crate::report::{Output, Verdict};
 
 /// The top-level entry point for `verify`: prints a verdict per image and attestor, hands the
 /// CI `verified` and the verdicts, and exits 5 unless every image passes every attestor.
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
-    let verdicts = ctx.within_deadline(verify_all(ctx, args)).await;
+    let work = async { verify_all(ctx, &request(args)?).await };
+    let verdicts = ctx.within_deadline(work).await;
     let verdicts = match verdicts {
         Ok(verdicts) => verdicts,
         Err(e) => return Report::plain(Err(e)),
@@ -55,17 +39,11 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
             missing: unsigned.join(", "),
         }),
     });
-    Report {
-        outcomes: Vec::new(),
-        verdicts,
-        outputs: Vec::new(),
-        result,
-        summary: None,
-        warnings: Vec::new(),
-    }
+    Report::new(Output::Verified(verdicts), result)
 }
 
-async fn verify_all(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verdict>> {
+/// The flags, read and checked into the core's request.
+fn request(args: &VerifyArgs) -> Result<VerifyRequest> {
     let mut images = args.images.clone();
     if let Some(path) = &args.images_file {
         images.extend(read_images_file(path)?);
@@ -78,274 +56,25 @@ async fn verify_all(ctx: &Context, args: &VerifyArgs) -> Result<Vec<Verdict>> {
     let attestors = args
         .attestors
         .iter()
-        .map(|a| AttestorName::parse(a, args.attestor_project.as_deref()))
+        // Each checked as the other verbs check theirs: a full name in another project than
+        // --attestor-project is a contradiction, refused.
+        .map(|a| {
+            AttestorArgs {
+                attestor: a.clone(),
+                attestor_project: args.attestor_project.clone(),
+            }
+            .name()
+        })
         .collect::<Result<Vec<_>>>()?;
     if attestors.is_empty() && args.cosign_key.is_none() {
         return Err(Error::Usage(
             "no attestor to verify against: pass --attestor (repeatable) or --cosign-key".into(),
         ));
     }
-    // A file is a PEM key; anything else must be a KMS key version (any form
-    // `--kms-key-version` takes, cosign's `gcpkms://` too).
-    let cosign_kms = args
-        .cosign_key
-        .as_deref()
-        .filter(|k| !std::path::Path::new(k).exists())
-        .map(|k| {
-            KeyVersionName::parse(k).map_err(|e| Error::CosignKey {
-                key: k.to_string(),
-                reason: format!("is no file, and not a KMS key version ({e})"),
-            })
-        })
-        .transpose()?;
-    // Google credentials only when something Google is asked: a PEM key and a registry that
-    // takes no Google token verify with none.
-    let needs_google =
-        !attestors.is_empty() || cosign_kms.is_some() || ctx.registry.needs_google_token(&images);
-    let endpoints = Endpoints::from_env();
-    let (auth, token) = match needs_google {
-        true => {
-            let auth = ctx.auth()?;
-            let token = auth.warm().await?;
-            (Some(auth), Some(token))
-        }
-        false => (None, None),
-    };
-    let registry = ctx.registry_client(token, &images)?;
-    let mut verdicts = Vec::new();
-    if let (Some(auth), false) = (&auth, attestors.is_empty()) {
-        let (binauthz, grafeas) = tokio::try_join!(
-            Binauthz::new(auth, &endpoints),
-            Grafeas::new(auth, &endpoints)
-        )?;
-        let clients = Clients {
-            registry: &registry,
-            binauthz: &binauthz,
-            grafeas: &grafeas,
-        };
-        let dsse_type = args.dsse_type.as_deref();
-        verdicts = verify(clients, &images, &attestors, dsse_type, ctx.concurrency).await?;
-    }
-    if let Some(shown) = &args.cosign_key {
-        let key = match (&cosign_kms, &auth) {
-            (Some(version), Some(auth)) => {
-                let public = Kms::new(auth, &endpoints)
-                    .await?
-                    .public_key(version)
-                    .await?;
-                VerifyKey {
-                    pem: public.pem,
-                    algorithm: Some(public.algorithm),
-                }
-            }
-            _ => VerifyKey::from_pem_file(shown)?,
-        };
-        verdicts.extend(cosign_verdicts(&registry, &images, shown, &key, ctx.concurrency).await?);
-    }
-    Ok(verdicts)
-}
-
-/// The attestor column of a cosign verdict: `cosign key KEY`.
-const COSIGN_KEY: &str = "cosign key ";
-
-/// The key `--cosign-key` names, as a verifier: its PEM and, from KMS, its algorithm (a PEM file
-/// is tried under every algorithm its key type allows, as cosign does from the key alone).
-struct VerifyKey {
-    pem: String,
-    algorithm: Option<SigningAlgorithm>,
-}
-
-impl VerifyKey {
-    fn from_pem_file(path: &str) -> Result<VerifyKey> {
-        let bad = |reason: String| Error::CosignKey {
-            key: path.to_string(),
-            reason,
-        };
-        let pem = std::fs::read_to_string(path)
-            .map_err(|e| bad(format!("cannot be read ({})", e.kind())))?;
-        if !pem.contains("-----BEGIN PUBLIC KEY-----") {
-            return Err(bad(
-                "holds no `PUBLIC KEY` PEM block (verifying needs the public key only)".into(),
-            ));
-        }
-        Ok(VerifyKey {
-            pem,
-            algorithm: None,
-        })
-    }
-
-    fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        match self.algorithm {
-            Some(a) => a.verifies(&self.pem, message, signature),
-            None => SigningAlgorithm::all().any(|a| a.verifies(&self.pem, message, signature)),
-        }
-    }
-}
-
-/// Each image's cosign signatures, both storage forms, judged against `key`: one verdict per
-/// image, verified when at least one signature holds.
-async fn cosign_verdicts(
-    registry: &Registry,
-    images: &[ImageRef],
-    shown: &str,
-    key: &VerifyKey,
-    concurrency: usize,
-) -> Result<Vec<Verdict>> {
-    let verifies = |m: &[u8], s: &[u8]| key.verifies(m, s);
-    let verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync) = &verifies;
-    stream::iter(images)
-        .map(|image| async move {
-            let digest = registry.resolve(image).await?;
-            let (mut checked, bundles) = tokio::try_join!(
-                cosign::check_sig(registry, image, &digest, verifies),
-                cosign::check_bundles(registry, image, &digest, verifies)
-            )?;
-            checked.extend(bundles);
-            let image_ref = image.with_digest(&digest).to_string();
-            let valid = checked.iter().find(|c| c.valid).map(|c| c.name.clone());
-            let reason = match (&valid, checked.as_slice()) {
-                (Some(_), _) => String::new(),
-                (None, []) => format!("no cosign signature for {image_ref} (neither a .sig tag nor a sigstore bundle referrer)"),
-                (None, all) => all
-                    .iter()
-                    .map(|c| format!("{}: {}", c.name, c.reason))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            };
-            Ok::<_, Error>(Verdict {
-                image: image.to_string(),
-                image_ref,
-                attestor: format!("{COSIGN_KEY}{shown}"),
-                verified: valid.is_some(),
-                public_key_id: valid.as_ref().map(|_| shown.to_string()),
-                attestation: valid,
-                reason,
-                attestations: checked,
-            })
-        })
-        .buffered(concurrency)
-        .try_collect()
-        .await
-}
-
-/// The clients `verify` reads through.
-#[derive(Clone, Copy)]
-pub struct Clients<'a> {
-    /// Digests.
-    pub registry: &'a Registry,
-    /// The attestors.
-    pub binauthz: &'a Binauthz,
-    /// The attestations.
-    pub grafeas: &'a Grafeas,
-}
-
-/// Each image's verdict for each attestor, image-major in input order.
-pub async fn verify(
-    clients: Clients<'_>,
-    images: &[ImageRef],
-    attestors: &[AttestorName],
-    dsse_type: Option<&str>,
-    concurrency: usize,
-) -> Result<Vec<Verdict>> {
-    // Each distinct reference resolved once, beside the attestor reads.
-    let mut distinct: Vec<&ImageRef> = Vec::new();
-    for image in images {
-        if !distinct.contains(&image) {
-            distinct.push(image);
-        }
-    }
-    let digests = stream::iter(distinct.iter().copied())
-        .map(|image| async move {
-            Ok::<_, Error>((image.clone(), clients.registry.resolve(image).await?))
-        })
-        .buffered(concurrency)
-        .try_collect::<HashMap<ImageRef, Digest>>();
-    let attestor_reads = stream::iter(attestors)
-        .map(|name| clients.binauthz.attestor(name))
-        .buffered(concurrency)
-        .try_collect::<Vec<Attestor>>();
-    let (digests, attestors) = tokio::try_join!(digests, attestor_reads)?;
-
-    // Each (note, digest) listed once.
-    let mut lookups: Vec<(NoteName, Digest)> = Vec::new();
-    for attestor in &attestors {
-        for digest in digests.values() {
-            let key = (attestor.note.clone(), digest.clone());
-            if !lookups.contains(&key) {
-                lookups.push(key);
-            }
-        }
-    }
-    let filed: HashMap<(NoteName, Digest), Vec<Attestation>> = stream::iter(lookups)
-        .map(|(note, digest)| async move {
-            let found = clients.grafeas.attestations(&note, &digest).await?;
-            Ok::<_, Error>(((note, digest), found))
-        })
-        .buffered(concurrency)
-        .try_collect()
-        .await?;
-
-    let mut verdicts = Vec::new();
-    for image in images {
-        let digest = &digests[image];
-        let image_ref = image.with_digest(digest).to_string();
-        for attestor in &attestors {
-            let candidates = &filed[&(attestor.note.clone(), digest.clone())];
-            verdicts.push(judge(image, &image_ref, attestor, candidates, dsse_type));
-        }
-    }
-    Ok(verdicts)
-}
-
-/// One image against one attestor, from the attestations filed under its note for the digest
-/// (also the admission webhook's judgement of Container Analysis evidence).
-pub fn judge(
-    image: &ImageRef,
-    image_ref: &str,
-    attestor: &Attestor,
-    filed: &[Attestation],
-    dsse_type: Option<&str>,
-) -> Verdict {
-    // Attestations for the same digest in other repositories are not this image's business.
-    let mine = filed.iter().filter(|a| {
-        let uri = a
-            .resource_uri
-            .strip_prefix("https://")
-            .unwrap_or(&a.resource_uri);
-        uri.rsplit_once('@').map(|(repo, _)| repo)
-            == image_ref.rsplit_once('@').map(|(repo, _)| repo)
-    });
-    let checked: Vec<Checked> = mine
-        .map(|a| {
-            let result = attestation::check_with(a, attestor, image_ref, dsse_type);
-            Checked {
-                name: a.name.clone(),
-                resource_uri: a.resource_uri.clone(),
-                public_key_ids: a.signatures.iter().map(|(id, _)| id.clone()).collect(),
-                valid: result.is_ok(),
-                verified_by: result.as_ref().ok().cloned(),
-                reason: result.err().unwrap_or_default(),
-            }
-        })
-        .collect();
-    let valid = checked.iter().find(|c| c.valid);
-    let reason = match (valid, checked.as_slice()) {
-        (Some(_), _) => String::new(),
-        (None, []) => format!("no attestation by {} for {image_ref}", attestor.name),
-        (None, all) => all
-            .iter()
-            .map(|c| format!("{}: {}", c.name, c.reason))
-            .collect::<Vec<_>>()
-            .join("; "),
-    };
-    Verdict {
-        image: image.to_string(),
-        image_ref: image_ref.to_string(),
-        attestor: attestor.name.to_string(),
-        verified: valid.is_some(),
-        attestation: valid.map(|c| c.name.clone()),
-        public_key_id: valid.and_then(|c| c.verified_by.clone()),
-        reason,
-        attestations: checked,
-    }
+    Ok(VerifyRequest {
+        images,
+        attestors,
+        dsse_type: args.dsse_type.clone(),
+        cosign_key: args.cosign_key.clone(),
+    })
 }

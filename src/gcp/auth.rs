@@ -171,7 +171,12 @@ impl Auth {
             // Credentials that do not work are the caller's to fix (exit 3); a token source
             // still failing after retries is a remote failure (exit 6), like any other call.
             // Server text is cleaned of every token we hold before it becomes an error.
-            Stopped::Failed(e) if !e.is_transient() || self.metadata_only => Error::NoCredentials {
+            // Nothing configured and no metadata server: say that in our words (the library's
+            // text speaks of transient errors and retries, which misleads here).
+            Stopped::Failed(_) if self.metadata_only => Error::NoCredentials {
+                reason: metadata_unreachable(),
+            },
+            Stopped::Failed(e) if !e.is_transient() => Error::NoCredentials {
                 reason: crate::token::redact(&e.to_string()),
             },
             Stopped::Failed(e) => Error::Google {
@@ -183,10 +188,7 @@ impl Auth {
                 seconds: after.as_secs(),
             },
             Stopped::TimedOut(limit) if self.metadata_only => Error::NoCredentials {
-                reason: format!(
-                    "the metadata server gave no answer within {} s",
-                    limit.as_secs()
-                ),
+                reason: format!("{}, within {} s", metadata_unreachable(), limit.as_secs()),
             },
             Stopped::TimedOut(limit) => Error::Google {
                 action: TOKEN_CALL.to_string(),
@@ -253,4 +255,15 @@ impl AccessTokenCredentialsProvider for FixedToken {
             token: self.token.secret().to_string(),
         })
     }
+}
+
+/// Why there are no credentials when only the metadata server was left to ask.
+fn metadata_unreachable() -> String {
+    let host =
+        std::env::var("GCE_METADATA_HOST").unwrap_or_else(|_| "metadata.google.internal".into());
+    format!(
+        "none is set: no access token, no GOOGLE_APPLICATION_CREDENTIALS, no gcloud \
+         application_default_credentials.json under $HOME, and the metadata server ({host}) did \
+         not answer"
+    )
 }

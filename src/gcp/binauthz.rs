@@ -81,14 +81,16 @@ impl Binauthz {
 }
 
 impl Binauthz {
-    /// The project's policy (`GetPolicy`), in the model `policy check` evaluates; checked as a
-    /// policy file would be, `projects/P/policy` naming it in errors.
-    pub async fn policy(&self, project: &str) -> Result<crate::policy::Policy> {
-        use google_cloud_binaryauthorization_v1::model::AdmissionRule;
+    /// The project's policy (`GetPolicy`) as the SDK answers it; the model reads it with
+    /// `Policy::try_from` (the Google layer knows no policy judgement).
+    pub async fn policy(
+        &self,
+        project: &str,
+    ) -> Result<google_cloud_binaryauthorization_v1::model::Policy> {
         let name = format!("projects/{project}/policy");
         let what = format!("Binary Authorization GetPolicy {name}");
         let send = || self.client.get_policy().set_name(name.clone()).send();
-        let answer = call(
+        call(
             &what,
             true,
             |e| {
@@ -100,37 +102,6 @@ impl Binauthz {
             },
             send,
         )
-        .await?;
-        // The SDK's enums serialize as numbers; the model reads their API names.
-        let rule = |r: &AdmissionRule| {
-            serde_json::json!({
-                "evaluationMode": r.evaluation_mode.name().unwrap_or_default(),
-                "enforcementMode": r.enforcement_mode.name().unwrap_or_default(),
-                "requireAttestationsBy": r.require_attestations_by,
-            })
-        };
-        let rules = |m: &std::collections::HashMap<String, AdmissionRule>| {
-            m.iter()
-                .map(|(k, r)| (k.clone(), rule(r)))
-                .collect::<serde_json::Map<_, _>>()
-        };
-        let mut json = serde_json::json!({
-            "name": answer.name,
-            "admissionWhitelistPatterns": answer.admission_whitelist_patterns.iter()
-                .map(|p| serde_json::json!({"namePattern": p.name_pattern}))
-                .collect::<Vec<_>>(),
-            "clusterAdmissionRules": rules(&answer.cluster_admission_rules),
-            "kubernetesNamespaceAdmissionRules": rules(&answer.kubernetes_namespace_admission_rules),
-            "kubernetesServiceAccountAdmissionRules":
-                rules(&answer.kubernetes_service_account_admission_rules),
-            "istioServiceIdentityAdmissionRules": rules(&answer.istio_service_identity_admission_rules),
-        });
-        if let Some(mode) = answer.global_policy_evaluation_mode.name() {
-            json["globalPolicyEvaluationMode"] = mode.into();
-        }
-        if let Some(r) = &answer.default_admission_rule {
-            json["defaultAdmissionRule"] = rule(r);
-        }
-        crate::policy::Policy::parse(&name, &json.to_string())
+        .await
     }
 }

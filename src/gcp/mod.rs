@@ -126,7 +126,11 @@ pub(crate) fn error(err: GaxError, action: String, hint: &'static str) -> Error 
         return Error::NoCredentials { reason };
     }
     match err.http_status_code() {
-        Some(401) => Error::Unauthenticated { action, reason },
+        Some(401) => Error::Unauthenticated {
+            action,
+            reason,
+            token_source: String::new(),
+        },
         Some(403) => denied(action, reason, hint),
         // 409 (ABORTED, ALREADY_EXISTS) and 412 (a failed etag precondition) are another
         // writer's change racing ours, not a bad input: rerunning resolves them
@@ -141,16 +145,33 @@ pub(crate) fn error(err: GaxError, action: String, hint: &'static str) -> Error 
 /// denied on resource 'R'"), the hint names the role that grants it and where to grant it;
 /// otherwise `fallback`.
 pub(crate) fn denied(action: String, reason: String, fallback: &str) -> Error {
-    let hint = match denied_permission(&reason) {
+    let mut hint = match denied_permission(&reason) {
         Some((permission, resource)) => match granting_role(permission) {
             Some(role) => format!(
                 "grant the caller {role} on {} (it holds {permission}), e.g. with `binauthz-attest setup --signer MEMBER`",
                 grant_target(resource)
             ),
-            None => format!("grant the caller a role holding {permission} on {resource}"),
+            None => match reading_role(permission) {
+                Some(role) => format!(
+                    "grant the caller {role} on {} (it holds {permission})",
+                    grant_target(resource)
+                ),
+                None => format!("grant the caller a role holding {permission} on {resource}"),
+            },
         },
         None => fallback.to_string(),
     };
+    // Google answers 403, not 404, for a resource the caller may not see, whether or not it
+    // exists ("... (or it may not exist)"): a mistyped name reads the same as a missing grant.
+    if let (Some((_, resource)), true) = (
+        denied_permission(&reason),
+        reason.contains("or it may not exist"),
+    ) {
+        hint += &format!(
+            "; or {resource} does not exist: check its name (a typo in the flag or CI input \
+             reads the same to Google)"
+        );
+    }
     Error::PermissionDenied {
         action,
         reason,
@@ -169,8 +190,10 @@ fn denied_permission(message: &str) -> Option<(&str, &str)> {
     Some((permission, resource))
 }
 
-/// Key versions hold no IAM policy: grants go on their key.
+/// Key versions hold no IAM policy: grants go on their key; a project's policy is read with a
+/// grant on the project.
 fn grant_target(resource: &str) -> &str {
+    let resource = resource.strip_suffix("/policy").unwrap_or(resource);
     resource
         .split_once("/cryptoKeyVersions/")
         .map_or(resource, |(key, _)| key)
@@ -226,6 +249,28 @@ pub enum Grantee {
     Attestor,
 }
 
+/// What `verify` and `policy check` read besides `sign`'s permissions, and the least
+/// predefined role that grants each (https://cloud.google.com/iam/docs/roles-permissions/binaryauthorization).
+const READ_NEEDS: &[(&str, &str)] = &[
+    (
+        "binaryauthorization.policy.get",
+        "roles/binaryauthorization.policyViewer",
+    ),
+    (
+        "containeranalysis.occurrences.list",
+        "roles/containeranalysis.occurrences.viewer",
+    ),
+];
+
+/// The role that grants `permission` to a reader (`verify`, `policy check`), for the
+/// permissions `sign` does not need.
+fn reading_role(permission: &str) -> Option<&'static str> {
+    READ_NEEDS
+        .iter()
+        .find(|(p, _)| *p == permission)
+        .map(|(_, role)| *role)
+}
+
 /// The role that grants `permission` to a signer, when `sign` needs it.
 pub fn granting_role(permission: &str) -> Option<&'static str> {
     SIGN_NEEDS
@@ -237,6 +282,33 @@ pub fn granting_role(permission: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_policy_read_denial_names_the_viewer_role_and_a_hidden_resource_may_be_missing() {
+        let e = denied(
+            "read policy projects/p/policy".into(),
+            "Permission 'binaryauthorization.policy.get' denied on resource 'projects/p/policy' (or it may not exist).".into(),
+            "fallback",
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(
+                "grant the caller roles/binaryauthorization.policyViewer on projects/p (it holds"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("setup --signer"), "{text}");
+        let e = denied(
+            "read attestor projects/p/attestors/typo".into(),
+            "Permission 'binaryauthorization.attestors.get' denied on resource 'projects/p/attestors/typo' (or it may not exist).".into(),
+            "fallback",
+        );
+        assert!(
+            e.to_string()
+                .contains("or projects/p/attestors/typo does not exist: check its name"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_denial_names_the_role_and_where_to_grant_it() {

@@ -192,6 +192,7 @@ fn to_error(mut e: CallError, action: String) -> Error {
         Some(401) => Error::Unauthenticated {
             action,
             reason: e.message,
+            token_source: String::new(),
         },
         Some(403) => super::denied(action, e.message, "the caller needs the permission named"),
         // Another writer's change racing ours (an etag mismatch on setIamPolicy, a

@@ -67,7 +67,7 @@ pub fn trusted_entry<'a>(
         let (crypto_key, number) = version.key_and_version();
         return Err(Error::KeyNotTrustedByAttestor {
             attestor: attestor.name.to_string(),
-            key: version.to_string(),
+            key: format!("KMS key version {version}"),
             command: format!(
                 "gcloud container binauthz attestors public-keys add --attestor={} --attestor-project={} --keyversion={crypto_key}/cryptoKeyVersions/{number}",
                 attestor.name.id, attestor.name.project

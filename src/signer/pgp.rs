@@ -190,10 +190,10 @@ impl Signer for PgpSigner {
         let entry = attestor.keys.iter().find(holds).ok_or_else(|| {
             Error::KeyNotTrustedByAttestor {
                 attestor: attestor.name.to_string(),
-                key: format!("{} (OpenPGP key {})", self.path, self.fingerprint),
+                key: format!("the OpenPGP key {} in {}", self.fingerprint, self.path),
                 command: format!(
-                    "gpg --armor --export {} > key.asc && gcloud container binauthz attestors public-keys add --attestor={} --attestor-project={} --pgp-public-key-file=key.asc",
-                    self.fingerprint, attestor.name.id, attestor.name.project
+                    "binauthz-attest setup --attestor {} --pgp-public-key <(gpg --armor --export {})",
+                    attestor.name, self.fingerprint
                 ),
             }
         })?;

@@ -215,10 +215,12 @@ impl Signer for PkixSigner {
         let entry = attestor.keys.iter().find(same_key).ok_or_else(|| {
             Error::KeyNotTrustedByAttestor {
                 attestor: attestor.name.to_string(),
-                key: self.path.clone(),
+                key: format!("the PKIX key in {}", self.path),
+                // Its public half straight from the private key file (bash process
+                // substitution): no file is written, and setup picks the algorithm itself.
                 command: format!(
-                    "openssl pkey -in {} -pubout -out key.pub && gcloud container binauthz attestors public-keys add --attestor={} --attestor-project={} --pkix-public-key-file=key.pub --pkix-public-key-algorithm=ALGORITHM",
-                    self.path, attestor.name.id, attestor.name.project
+                    "binauthz-attest setup --attestor {} --pkix-public-key <(openssl pkey -in {} -pubout)",
+                    attestor.name, self.path
                 ),
             }
         })?;

@@ -22,9 +22,23 @@ pub struct TestRegistry {
     /// `127.0.0.1:PORT`, as written in image references.
     pub host: String,
     dir: PathBuf,
+    /// `USER:PASSWORD` when the registry demands htpasswd Basic auth ([`auth_registry`]).
+    pub creds: Option<String>,
     /// The shell around the registry; its stdin, held open for the life of the test binary,
     /// closes when the binary exits, which stops the registry (see module docs).
     _shell: Mutex<Child>,
+}
+
+/// The user of [`auth_registry`].
+pub const AUTH_USER: &str = "h28-user";
+/// Its password: recognisable, so the secrets scan can look for it.
+pub const AUTH_PASSWORD: &str = "h28-SECRET-registry-password-5c1f9e";
+
+/// A second registry that demands Basic credentials (docker-registry's `auth.htpasswd`, a
+/// bcrypt file made by `htpasswd -B`): [`AUTH_USER`] / [`AUTH_PASSWORD`].
+pub fn auth_registry() -> &'static TestRegistry {
+    static REGISTRY: OnceLock<TestRegistry> = OnceLock::new();
+    REGISTRY.get_or_init(|| TestRegistry::start_with(Some((AUTH_USER, AUTH_PASSWORD))))
 }
 
 /// The registry shared by every test of this binary.
@@ -54,6 +68,10 @@ fn free_port() -> u16 {
 
 impl TestRegistry {
     fn start() -> TestRegistry {
+        TestRegistry::start_with(None)
+    }
+
+    fn start_with(auth: Option<(&str, &str)>) -> TestRegistry {
         require("docker-registry", "docker-registry");
         require("skopeo", "skopeo");
         let dir = tempfile::Builder::new()
@@ -64,16 +82,28 @@ impl TestRegistry {
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
         let config = dir.join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\n\
-                 storage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: {host}\n",
-                dir.join("storage").display()
-            ),
-        )
-        .unwrap();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: false\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {host}\n",
+            dir.join("storage").display()
+        );
+        if let Some((user, password)) = auth {
+            // htpasswd has no --version: the panic below names the package when it is missing.
+            let htpasswd = dir.join("htpasswd");
+            let made = Command::new("htpasswd")
+                .args(["-B", "-b", "-c"])
+                .arg(&htpasswd)
+                .args([user, password])
+                .output()
+                .expect("`htpasswd` is required by the registry auth tests: apt-get install apache2-utils");
+            assert!(made.status.success(), "htpasswd -B failed: {made:?}");
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: binauthz-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        std::fs::write(&config, yaml).unwrap();
         let shell = Command::new("sh")
             .args([
                 "-c",
@@ -89,17 +119,19 @@ impl TestRegistry {
         let registry = TestRegistry {
             host,
             dir,
+            creds: auth.map(|(user, password)| format!("{user}:{password}")),
             _shell: Mutex::new(shell),
         };
         registry.wait_ready();
         registry
     }
 
-    /// Polls `GET /v2/` until the registry answers 200.
+    /// Polls `GET /v2/` until the registry answers 200 (401 when it demands credentials).
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
+        let ready = if self.creds.is_some() { 401 } else { 200 };
         loop {
-            if let Ok((200, _)) = self.request("GET", "/v2/", &[]) {
+            if matches!(self.request("GET", "/v2/", &[]), Ok((status, _)) if status == ready) {
                 return;
             }
             let log = std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default();
@@ -168,6 +200,63 @@ impl TestRegistry {
         (status, get("docker-content-digest"), get("content-type"))
     }
 
+    /// The digest the registry serves for `repo:reference`, asked with its credentials (if it
+    /// has any); `None` when it has no such manifest.
+    pub fn head_manifest_with_creds(&self, repo: &str, reference: &str) -> Option<String> {
+        use base64::Engine as _;
+        let accept = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST].join(", ");
+        let basic = self.creds.as_ref().map(|c| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(c)
+            )
+        });
+        let mut headers = vec![("Accept", accept.as_str())];
+        if let Some(basic) = &basic {
+            headers.push(("Authorization", basic));
+        }
+        let (status, headers) = self
+            .request(
+                "HEAD",
+                &format!("/v2/{repo}/manifests/{reference}"),
+                &headers,
+            )
+            .unwrap();
+        (status == 200)
+            .then(|| {
+                headers
+                    .into_iter()
+                    .find(|(n, _)| n == "docker-content-digest")
+                    .map(|(_, v)| v)
+            })
+            .flatten()
+    }
+
+    /// The tags of `repo`, as skopeo lists them with the registry's credentials.
+    pub fn tags_with_creds(&self, repo: &str) -> Vec<String> {
+        let mut cmd = Command::new("skopeo");
+        cmd.args(["list-tags", "--tls-verify=false"]);
+        if let Some(creds) = &self.creds {
+            cmd.arg(format!("--creds={creds}"));
+        }
+        let out = cmd
+            .arg(format!("docker://{}/{repo}", self.host))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo list-tags {repo}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        listed["Tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect()
+    }
+
     /// Access-log lines of requests (method and path prefix) that reached the registry.
     pub fn requests_to(&self, method: &str, path_prefix: &str) -> usize {
         let needle = format!("\"{method} {path_prefix}");
@@ -187,6 +276,9 @@ impl TestRegistry {
             "--insecure-policy",
             "--dest-tls-verify=false",
         ]);
+        if let Some(creds) = &self.creds {
+            cmd.arg(format!("--dest-creds={creds}"));
+        }
         match format {
             Format::Oci => {}
             Format::DockerV2s2 => {

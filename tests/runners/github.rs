@@ -189,8 +189,21 @@ impl Job {
         step_env: &BTreeMap<String, String>,
         oidc_url: &str,
     ) -> StepResult {
+        self.run_action_file("action.yml", image, with, step_env, oidc_url)
+    }
+
+    /// Runs the action of `action_file` (`verify/action.yml`: the step
+    /// `uses: binauthz-attest/binauthz-attest/verify@v1`) as [`Job::run_action`] does.
+    fn run_action_file(
+        &self,
+        action_file: &str,
+        image: &str,
+        with: &[(&str, &str)],
+        step_env: &BTreeMap<String, String>,
+        oidc_url: &str,
+    ) -> StepResult {
         let action: Value =
-            serde_norway::from_str(&std::fs::read_to_string(repo().join("action.yml")).unwrap())
+            serde_norway::from_str(&std::fs::read_to_string(repo().join(action_file)).unwrap())
                 .unwrap();
         assert_eq!(action["runs"]["using"], "docker");
         assert!(
@@ -222,6 +235,16 @@ impl Job {
                 format!("INPUT_{}", name.replace(' ', "_").to_uppercase()),
                 value,
             );
+        }
+        // ActionRunner: a `with:` key the action does not declare gets only a warning
+        // ("Unexpected input(s)") and is passed on like the others.
+        for (name, value) in with {
+            if action["inputs"].get(*name).is_none() {
+                env.insert(
+                    format!("INPUT_{}", name.replace(' ', "_").to_uppercase()),
+                    value.to_string(),
+                );
+            }
         }
         let args = action["runs"]["args"]
             .as_array()
@@ -709,4 +732,120 @@ fn github_docker_step_pinned_by_digest_takes_the_variables_and_writes_the_output
     assert_eq!(step.outputs["created"], "true");
     assert!(step.summary.contains(&digest), "{}", step.summary);
     next_step_verifies(&job, &emu, &step.outputs);
+}
+
+#[test]
+fn github_verify_and_policy_check_actions_run_under_the_runner_layout() {
+    // `uses: .../verify@v1` after the attest step, then `uses: .../policy-check@v1` on a
+    // manifest in the workspace: the verify outputs, a denial annotated at its manifest line.
+    let emu = google(&["checked", "unsigned"]);
+    let key = emu.ok(
+        "GET",
+        &format!("emulator/service-accounts/{SERVICE_ACCOUNT}/key"),
+        None,
+    );
+    let mut job = Job::new();
+    job.auth_step(&key);
+    let host = emu.host();
+    let signed = format!("{host}/demo/apps/checked:v1");
+    let step = attest(&job, &emu, &signed, "http://127.0.0.1:9");
+    assert_eq!(step.code, Some(0), "{}", step.log);
+
+    let registries = [
+        ("insecure-registry", host.as_str()),
+        ("google-registry", host.as_str()),
+    ];
+    let mut with = vec![("images", signed.as_str()), ("attestor", ATTESTOR)];
+    with.extend(registries);
+    let verified = job.run_action_file(
+        "verify/action.yml",
+        &image_tag(),
+        &with,
+        &step_env(&emu),
+        "http://127.0.0.1:9",
+    );
+    assert_eq!(verified.code, Some(0), "{}", verified.log);
+    assert_eq!(
+        verified.outputs["verified"], "true",
+        "{:?}",
+        verified.outputs
+    );
+    assert!(
+        verified.summary.contains("verified"),
+        "{}",
+        verified.summary
+    );
+    assert_eq!(
+        verified.log.matches("::endgroup::").count(),
+        1,
+        "{}",
+        verified.log
+    );
+
+    // A Deployment of the unsigned image under a policy that requires the attestor.
+    std::fs::create_dir_all(job.workspace.join("k8s")).unwrap();
+    std::fs::write(
+        job.workspace.join("k8s/deploy.yaml"),
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: {host}/demo/apps/unsigned@{}\n",
+            emu.registry_digest("demo/apps/unsigned", "v1")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        job.workspace.join("policy.yaml"),
+        format!("defaultAdmissionRule:\n  evaluationMode: REQUIRE_ATTESTATION\n  enforcementMode: ENFORCED_BLOCK_AND_AUDIT_LOG\n  requireAttestationsBy:\n  - {ATTESTOR}\n"),
+    )
+    .unwrap();
+    let mut with = vec![("manifest", "k8s/deploy.yaml"), ("policy", "policy.yaml")];
+    with.extend(registries);
+    let checked = job.run_action_file(
+        "policy-check/action.yml",
+        &image_tag(),
+        &with,
+        &step_env(&emu),
+        "http://127.0.0.1:9",
+    );
+    assert_eq!(checked.code, Some(5), "{}", checked.log);
+    assert_eq!(
+        checked.outputs["decision"], "denied",
+        "{:?}",
+        checked.outputs
+    );
+    assert!(
+        checked
+            .log
+            .contains("::error file=k8s/deploy.yaml,line=10,"),
+        "the denial is annotated at the image's line:\n{}",
+        checked.log
+    );
+}
+
+#[test]
+fn github_action_with_a_mistyped_input_fails_with_an_annotation_naming_the_input() {
+    let emu = google(&["typo"]);
+    let job = Job::new();
+    let image = format!("{}/demo/apps/typo:v1", emu.host());
+    let kms = key_version();
+    // `atestor`: the runner passes it on as INPUT_ATESTOR after a warning; `attestor` is empty.
+    let step = job.run_action(
+        &image_tag(),
+        &[
+            ("images", &image),
+            ("atestor", ATTESTOR),
+            ("kms-key-version", &kms),
+        ],
+        &step_env(&emu),
+        "http://127.0.0.1:9",
+    );
+    assert_eq!(step.code, Some(2), "{}", step.log);
+    assert!(
+        step.log
+            .contains("::error title=binauthz-attest (exit 2)::"),
+        "{}",
+        step.log
+    );
+    assert!(step.log.contains("input `attestor`"), "{}", step.log);
+    assert!(step.log.contains("did you mean `attestor`"), "{}", step.log);
+    assert!(!step.log.contains("Usage:"), "{}", step.log);
 }

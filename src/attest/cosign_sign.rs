@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use futures_util::stream::{self, StreamExt};
 
+use crate::attest::sign::{targets, SignRequest, Target};
 use crate::cli::CosignForm;
-use crate::commands::sign::{targets, SignRequest, Target};
 use crate::cosign;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
