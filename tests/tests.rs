@@ -31,11 +31,18 @@ mod cosign;
 /// cosign's own key files and cosign signatures without an attestor, judged by the cosign 2.5
 /// CLI: its keys sign with us, it verifies what we write, we verify what it writes.
 mod cosign_cli;
+/// cosign v3 and v2.6 verify what `sign --cosign` writes; `verify --cosign-key` accepts what
+/// they sign with a key pair; grafted signatures refused by both.
+mod cosign_peers;
 /// `digest` against Debian's docker-registry holding skopeo-pushed images.
 mod digest;
 /// Faults on every route of `sign`, SIGKILL mid-batch, a 1000-image soak: nothing lost, nothing
 /// duplicated (the table of cases is in `tests/README.md`).
 mod faults;
+/// The admission webhook under a real kube-apiserver (etcd, kube-apiserver and kubectl of one
+/// release), judged through kubectl: namespaceSelector, denials, warnings, audit annotations,
+/// failurePolicy, certificate rotation, tenants' keys.
+mod kube;
 /// `sign --pkix-private-key`: openssl keys added with gcloud, judged by gcloud, openssl and the
 /// emulator.
 mod local_keys;
