@@ -9,6 +9,7 @@ static final Map<String, String> ARG_ENV = [
     images          : 'BINAUTHZ_IMAGES',
     imagesFile      : 'BINAUTHZ_IMAGES_FILE',
     attestor        : 'BINAUTHZ_ATTESTOR',
+    registryAuthFile: 'BINAUTHZ_REGISTRY_AUTH_FILE',
     attestorProject : 'BINAUTHZ_ATTESTOR_PROJECT',
     cosignKey       : 'BINAUTHZ_COSIGN_KEY',
     dsseType        : 'BINAUTHZ_DSSE_TYPE',

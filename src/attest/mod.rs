@@ -6,6 +6,8 @@
 //! go-containerregistry keeps `pkg/crane` as the library and `cmd/crane` as thin glue; this is
 //! that split.
 
+/// Cloud Logging and Cloud Run clients for `audit` and `policy check --running`.
+pub mod after_deploy;
 /// The wiring a run shares: options, credentials, the deadline.
 pub mod context;
 /// `sign --cosign` without an attestor: cosign signatures alone, no Binary Authorization call.

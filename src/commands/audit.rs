@@ -2,11 +2,10 @@
 //! them), as a table, JSON, CI outputs and a step summary; `--fail-on` makes it a gate.
 
 use super::{print, Context, Report};
+use crate::attest::after_deploy;
 use crate::audit::{self, Event, Kind};
 use crate::cli::AuditArgs;
 use crate::error::{Error, Result};
-use crate::gcp::logging::Logging;
-use crate::gcp::Endpoints;
 use crate::policy::Platform;
 
 /// The top-level entry point for `audit`.
@@ -88,8 +87,7 @@ fn plural(k: Kind, n: usize) -> String {
 async fn read(ctx: &Context, args: &AuditArgs) -> Result<Vec<Event>> {
     let since = audit::since(&args.since, std::time::SystemTime::now())
         .map_err(|why| Error::Usage(format!("--since {why}")))?;
-    let endpoints = Endpoints::from_env();
-    let logging = Logging::new(&ctx.auth()?, endpoints.logging.as_ref()).await?;
+    let logging = after_deploy::logging(ctx).await?;
     let platforms = match args.platform {
         Some(p) => vec![p],
         None => vec![Platform::Cloudrun, Platform::Gke],

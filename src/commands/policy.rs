@@ -136,8 +136,7 @@ async fn running(ctx: &Context, args: &PolicyCheckArgs) -> Result<Vec<Item>> {
             "--running needs --project and --region".into(),
         ));
     };
-    let endpoints = crate::gcp::Endpoints::from_env();
-    let run = crate::gcp::run::Run::new(&ctx.auth()?, endpoints.run.as_ref()).await?;
+    let run = crate::attest::after_deploy::run(ctx).await?;
     let images = crate::running::images(&run, project, region).await?;
     Ok(images
         .into_iter()
