@@ -86,6 +86,7 @@ kubernetesNamespaceAdmissionRules:
 /// `admission certs` for 127.0.0.1 into `dir`; its caBundle.
 fn certs(dir: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_binauthz-attest"))
+        .env("GCE_METADATA_HOST", "127.0.0.1:9")
         .args(["admission", "certs", "--host", "127.0.0.1", "--out-dir"])
         .arg(dir)
         .output()
@@ -200,6 +201,8 @@ fn offline(dir: &Path, extra: &[&str]) -> Command {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", dir)
+        // Loopback only: should anything ever probe the metadata server, it meets a closed port.
+        .env("GCE_METADATA_HOST", "127.0.0.1:9")
         .args(["--insecure-registry", &registry().host])
         .args(extra);
     cmd

@@ -424,6 +424,8 @@ impl Parser {
 }
 
 impl Filter {
+    /// Reads a Logging query, refusing what the emulated subset does not serve (400, as Google
+    /// refuses a query it cannot parse).
     pub fn parse(text: &str) -> ApiResult<Filter> {
         let invalid =
             |why: String| ApiError::invalid(format!("Invalid filter: {why}. Filter: {text}"));
@@ -436,6 +438,7 @@ impl Filter {
         Ok(f)
     }
 
+    /// Whether `entry` satisfies every term of the query.
     pub fn matches(&self, entry: &Value) -> bool {
         match self {
             Filter::And(v) => v.iter().all(|f| f.matches(entry)),

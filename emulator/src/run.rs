@@ -77,6 +77,7 @@ pub struct Job {
 }
 
 impl Service {
+    /// The service's resource name, `projects/P/locations/L/services/S`.
     pub fn name(&self) -> String {
         format!(
             "projects/{}/locations/{}/services/{}",

@@ -13,7 +13,9 @@
 //! - `certs.rs`: `admission certs`, a CA and serving certificate for clusters without
 //!   cert-manager.
 
+/// Attestors from local files (`--attestor-file`) or from Google (`--project`).
 pub mod attestors;
+/// The bounded TTL cache of verified (digest, attestor) results.
 pub mod cache;
 pub mod certs;
 pub mod config;
