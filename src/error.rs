@@ -165,6 +165,10 @@ pub enum Error {
     #[error("Google refused to {action}: {reason}")]
     Rejected { action: String, reason: String },
 
+    /// A 404 no caller mapped to the resource it asked for: still "not found" (exit 4).
+    #[error("Google found nothing to {action}: {reason}; check the name (flag, CI input or file)")]
+    GoogleNotFound { action: String, reason: String },
+
     #[error(
         "GitHub failed to {action}: {reason}; check GITHUB_TOKEN's permissions (statuses: write)"
     )]
@@ -362,7 +366,8 @@ impl Error {
             | Error::KeyVersionNotFound { .. }
             | Error::PlatformNotInIndex { .. }
             | Error::ProjectNotFound { .. }
-            | Error::NoRunningServices { .. } => exit::NOT_FOUND,
+            | Error::NoRunningServices { .. }
+            | Error::GoogleNotFound { .. } => exit::NOT_FOUND,
             Error::DigestMismatch { .. }
             | Error::KeyNotTrustedByAttestor { .. }
             | Error::AttestorKeyMismatch { .. }

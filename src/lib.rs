@@ -13,6 +13,7 @@ pub mod attest;
 pub mod attestation;
 /// After the deploy: Binary Authorization events read from Cloud Audit Logs.
 pub mod audit;
+pub mod bounded;
 pub mod ci;
 pub mod cli;
 pub mod commands;

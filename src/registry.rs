@@ -527,7 +527,10 @@ impl Registry {
                 .await
                 .map_err(|e| refused(format!("the token service failed: {}", error_chain(&e))))?;
             let status = answer.status();
-            let body = answer.bytes().await.unwrap_or_default();
+            // A token answer is a few KiB; an endless one is cut at the limit, unread.
+            let body = crate::bounded::body(answer, crate::bounded::KEY_FILE)
+                .await
+                .unwrap_or_default();
             if !status.is_success() {
                 return Err(refused(format!(
                     "the token service at {} refused the identity token (HTTP {})",

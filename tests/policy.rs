@@ -427,6 +427,35 @@ fn pin_rewrites_only_the_images_and_pyyaml_reads_the_result() {
     assert_eq!(attest(&emu, &args).0, 0);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), once);
     assert!(!once.contains(":v1"), "{once}");
+    let dir = path.parent().unwrap();
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "temporary files left beside the manifest: {left:?}"
+    );
+
+    // A symbolic link is refused, by name, and neither it nor its target is touched.
+    let target = manifest(&emu, "deployment.yaml");
+    let before = std::fs::read_to_string(&target).unwrap();
+    let link = dir.join("linked-deployment.yaml");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let mut args = vec!["pin", "--in-place", link.to_str().unwrap()];
+    args.extend(flags.iter().map(String::as_str));
+    let (code, _, stderr) = attest(&emu, &args);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("linked-deployment.yaml is a symbolic link"),
+        "{stderr}"
+    );
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), before);
 }
 
 #[test]

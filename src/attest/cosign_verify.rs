@@ -28,7 +28,7 @@ impl VerifyKey {
             key: path.to_string(),
             reason,
         };
-        let pem = std::fs::read_to_string(path)
+        let pem = crate::bounded::read_to_string(path, crate::bounded::KEY_FILE)
             .map_err(|e| bad(format!("cannot be read ({})", e.kind())))?;
         if !pem.contains("-----BEGIN PUBLIC KEY-----") {
             return Err(bad(

@@ -9,7 +9,7 @@ use crate::signer::pgp::PASSPHRASE_ENV;
 pub fn pgp_passphrase(file: Option<&std::path::Path>) -> Result<Option<String>> {
     if let Some(path) = file {
         warn_if_readable_by_others(path);
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::bounded::read_to_string(path, crate::bounded::KEY_FILE).map_err(|e| {
             Error::Usage(format!(
                 "--pgp-passphrase-file {}: cannot be read ({}); give a file whose first line is the passphrase",
                 path.display(),

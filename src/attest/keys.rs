@@ -85,7 +85,7 @@ impl LocalKey {
                 "--pkix-public-key {shown}: {reason}; give a PEM public key (openssl pkey -in KEY -pubout)"
             ))
         };
-        let pem = std::fs::read_to_string(path)
+        let pem = crate::bounded::read_to_string(path, crate::bounded::KEY_FILE)
             .map_err(|e| bad(format!("cannot be read ({})", e.kind())))?;
         if !pem.contains("-----BEGIN PUBLIC KEY-----") {
             return Err(bad("holds no `PUBLIC KEY` block".into()));
@@ -134,7 +134,7 @@ impl LocalKey {
                 "--pgp-public-key {shown}: {reason}; give an ASCII-armored OpenPGP public key (gpg --armor --export FINGERPRINT)"
             ))
         };
-        let armored = std::fs::read_to_string(path)
+        let armored = crate::bounded::read_to_string(path, crate::bounded::KEY_FILE)
             .map_err(|e| bad(format!("cannot be read ({})", e.kind())))?;
         if armored.contains("PRIVATE KEY BLOCK") {
             return Err(bad(

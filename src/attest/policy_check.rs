@@ -119,7 +119,7 @@ pub async fn check_all(
     let policy = match (source.file, source.project) {
         (Some(path), _) => {
             let name = path.display().to_string();
-            let text = std::fs::read_to_string(path)
+            let text = crate::bounded::read_to_string(path, crate::bounded::CONFIG_FILE)
                 .map_err(|e| Error::Usage(format!("cannot read --policy {name} ({e})")))?;
             Policy::parse(&name, &text)?
         }

@@ -57,7 +57,7 @@ impl KeyRef {
             return Ok(KeyRef::Fingerprint(hex.to_ascii_uppercase()));
         }
         let path = std::path::Path::new(input);
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::bounded::read_to_string(path, crate::bounded::KEY_FILE).map_err(|e| {
             Error::Usage(format!(
                 "{flag} {input}: not a KMS key version (projects/.../cryptoKeyVersions/N), a PGP fingerprint (40 hex digits) or a readable key file ({})",
                 e.kind()

@@ -344,8 +344,8 @@ impl Ci for GitHub {
     }
 
     fn start(&self, env: Env, out: &mut dyn Write) -> io::Result<()> {
-        let file_token =
-            env("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE").and_then(|p| std::fs::read_to_string(p).ok());
+        let file_token = env("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE")
+            .and_then(|p| crate::bounded::read_to_string(p, crate::bounded::CONFIG_FILE).ok());
         let secrets = [
             env("GOOGLE_OAUTH_ACCESS_TOKEN"),
             env("GITHUB_TOKEN"),

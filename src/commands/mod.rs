@@ -64,14 +64,17 @@ pub fn write_stdout(bytes: &[u8]) -> Result<()> {
         .map_err(Error::Output)
 }
 
-/// One image per line; blank lines and `#` comments skipped; `-` reads stdin.
-pub fn read_images_file(path: &std::path::Path) -> Result<Vec<ImageRef>> {
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())
-    } else {
-        std::fs::read_to_string(path)
-    }
-    .map_err(|e| {
+/// One image per line; blank lines and `#` comments skipped; `-` reads stdin. Read on a
+/// blocking thread, so `--timeout` still fires while a pipe stays silent.
+pub async fn read_images_file(path: &std::path::Path) -> Result<Vec<ImageRef>> {
+    let owned = path.to_path_buf();
+    let read = tokio::task::spawn_blocking(move || match owned.as_os_str() == "-" {
+        true => crate::bounded::stdin_to_string(crate::bounded::MANIFESTS),
+        false => crate::bounded::read_to_string(&owned, crate::bounded::MANIFESTS),
+    })
+    .await
+    .map_err(|e| Error::Setup(format!("reading --images-file stopped: {e}")))?;
+    let text = read.map_err(|e| {
         Error::Usage(format!(
             "cannot read --images-file {} ({e})",
             path.display()

@@ -5,6 +5,8 @@
 //! other byte (comments, key order, quoting elsewhere) stays as it was.
 
 use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
@@ -23,7 +25,13 @@ async fn pin_all(ctx: &Context, args: &PinArgs) -> Result<()> {
     let mut files = Vec::new();
     for path in &args.files {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path)
+        if args.in_place && is_symlink(path) {
+            return Err(Error::Usage(format!(
+                "manifest {name} is a symbolic link: --in-place replaces the file it is given, \
+                 so name the file it points to ($(readlink -f {name}))"
+            )));
+        }
+        let text = crate::bounded::read_to_string(path, crate::bounded::MANIFESTS)
             .map_err(|e| Error::Usage(format!("cannot read manifest {name} ({e})")))?;
         let parsed = manifest::parse(&name, &text)?;
         files.push((path, text, parsed));
@@ -54,18 +62,52 @@ async fn pin_all(ctx: &Context, args: &PinArgs) -> Result<()> {
         let out = rewrite(text, m, &pinned)?;
         if args.in_place {
             if out != *text {
-                // Written beside the file and renamed over it: never half a manifest.
-                let tmp = path.with_extension("pin.tmp");
-                std::fs::write(&tmp, &out)
-                    .and_then(|()| std::fs::metadata(path))
-                    .and_then(|meta| std::fs::set_permissions(&tmp, meta.permissions()))
-                    .and_then(|()| std::fs::rename(&tmp, path))
-                    .map_err(Error::Output)?;
+                replace(path, text, &out)?;
             }
         } else {
             write_stdout(out.as_bytes())?;
         }
     }
+    Ok(())
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Puts `out` in place of `path` with one rename of a uniquely named file beside it (never half
+/// a manifest, never a name another run uses), keeping its permissions; refuses when the file no
+/// longer holds `read`, the text `pin` rewrote (an edit made meanwhile would be lost).
+fn replace(path: &Path, read: &str, out: &str) -> Result<()> {
+    let name = path.display();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let failed = |e: std::io::Error| {
+        Error::Output(std::io::Error::new(
+            e.kind(),
+            format!("cannot rewrite {name} in place: {e}"),
+        ))
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".pin-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(failed)?;
+    tmp.write_all(out.as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .and_then(|()| std::fs::metadata(path))
+        .and_then(|meta| tmp.as_file().set_permissions(meta.permissions()))
+        .map_err(failed)?;
+    let now = crate::bounded::read_to_string(path, crate::bounded::MANIFESTS).map_err(failed)?;
+    if now != read || is_symlink(path) {
+        return Err(Error::Conflict {
+            action: format!("pin --in-place {name}"),
+            reason: "the file changed while pin asked the registry; it is left as it is now".into(),
+        });
+    }
+    tmp.persist(path).map_err(|e| failed(e.error))?;
     Ok(())
 }
 
@@ -132,5 +174,31 @@ mod tests {
             .replace("r.io/x/a:1", &format!("r.io/x/a@{digest}"))
             .replace("r.io/x/b:2", &format!("r.io/x/b@{digest}"));
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn in_place_swaps_the_whole_file_keeps_its_mode_and_leaves_no_temporary() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.yaml");
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        replace(&path, "old", "new").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn in_place_refuses_a_file_edited_since_it_was_read_and_keeps_the_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.yaml");
+        std::fs::write(&path, "edited meanwhile").unwrap();
+        let e = replace(&path, "as read", "pinned").unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::REMOTE, "{e}");
+        assert!(e.to_string().contains("app.yaml"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "edited meanwhile");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

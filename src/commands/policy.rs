@@ -10,11 +10,6 @@ use crate::manifest;
 use crate::policy::{Decision, Platform, Target};
 use crate::reference::ImageRef;
 use crate::report::Output;
-use std::io::Read;
-
-/// Manifests larger than this are refused (a cluster's `kubectl get pods -A -o yaml` is a few
-/// MiB for thousands of pods).
-const MAX_MANIFEST: u64 = 64 << 20;
 
 /// The top-level entry point for `policy check`.
 pub async fn check(ctx: &Context, args: &PolicyCheckArgs) -> Report {
@@ -193,17 +188,10 @@ fn items(args: &PolicyCheckArgs, warnings: &mut Vec<String>) -> Result<Vec<Item>
         let name = path.display().to_string();
         let text = match path.as_os_str() == "-" {
             // `kubectl get pods -A -o yaml | binauthz-attest policy check --manifest -`.
-            true => std::io::read_to_string(std::io::stdin().take(MAX_MANIFEST)),
-            false => std::fs::File::open(path)
-                .and_then(|f| std::io::read_to_string(f.take(MAX_MANIFEST))),
+            true => crate::bounded::stdin_to_string(crate::bounded::MANIFESTS),
+            false => crate::bounded::read_to_string(path, crate::bounded::MANIFESTS),
         }
         .map_err(|e| Error::Usage(format!("cannot read manifest {name} ({e})")))?;
-        if text.len() as u64 >= MAX_MANIFEST {
-            return Err(Error::Usage(format!(
-                "manifest {name} is larger than {} MiB: split it",
-                MAX_MANIFEST >> 20
-            )));
-        }
         let name = match name.as_str() {
             "-" => "stdin".to_string(),
             _ => name,

@@ -24,7 +24,7 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     let progress = Progress::for_stderr();
     let mut warnings = Vec::new();
     let work = async {
-        let request = request(args)?;
+        let request = request(args).await?;
         if request.attestor.is_some() {
             warnings = outside_google_warnings(ctx, &request.images);
             for w in &warnings {
@@ -135,10 +135,10 @@ fn key_source(args: &SignArgs) -> Result<KeySource> {
     }
 }
 
-fn request(args: &SignArgs) -> Result<SignRequest> {
+async fn request(args: &SignArgs) -> Result<SignRequest> {
     let mut images = args.images.clone();
     if let Some(path) = &args.images_file {
-        images.extend(read_images_file(path)?);
+        images.extend(read_images_file(path).await?);
     }
     if images.is_empty() {
         return Err(Error::Usage(

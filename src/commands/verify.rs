@@ -12,7 +12,7 @@ use crate::report::{Output, Verdict};
 /// The top-level entry point for `verify`: prints a verdict per image and attestor, hands the
 /// CI `verified` and the verdicts, and exits 5 unless every image passes every attestor.
 pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
-    let work = async { verify_all(ctx, &request(args)?).await };
+    let work = async { verify_all(ctx, &request(args).await?).await };
     let verdicts = ctx.within_deadline(work).await;
     let verdicts = match verdicts {
         Ok(verdicts) => verdicts,
@@ -43,10 +43,10 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
 }
 
 /// The flags, read and checked into the core's request.
-fn request(args: &VerifyArgs) -> Result<VerifyRequest> {
+async fn request(args: &VerifyArgs) -> Result<VerifyRequest> {
     let mut images = args.images.clone();
     if let Some(path) = &args.images_file {
-        images.extend(read_images_file(path)?);
+        images.extend(read_images_file(path).await?);
     }
     if images.is_empty() {
         return Err(Error::Usage(

@@ -64,7 +64,7 @@ impl Auth {
     /// Credentials from the first source `options` names, else Application Default Credentials.
     pub fn new(options: AuthOptions) -> Result<Auth> {
         if let Some(path) = options.access_token_file {
-            let text = std::fs::read_to_string(path).map_err(|e| Error::Usage(format!(
+            let text = crate::bounded::read_to_string(path, crate::bounded::CONFIG_FILE).map_err(|e| Error::Usage(format!(
                 "cannot read the access token file {} ({e}): check --access-token-file / CLOUDSDK_AUTH_ACCESS_TOKEN_FILE",
                 path.display()
             )))?;

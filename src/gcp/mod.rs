@@ -159,7 +159,8 @@ pub(crate) fn error(err: GaxError, action: String, hint: &'static str) -> Error 
         // writer's change racing ours, not a bad input: rerunning resolves them
         // (https://cloud.google.com/apis/design/errors#handling_errors).
         Some(409 | 412) => Error::Conflict { action, reason },
-        Some(400 | 404) => Error::Rejected { action, reason },
+        Some(404) => Error::GoogleNotFound { action, reason },
+        Some(400) => Error::Rejected { action, reason },
         _ => Error::Google { action, reason },
     }
 }
@@ -323,6 +324,24 @@ const AFTER_DEPLOY_NEEDS: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unmapped_404_is_not_found_and_a_400_is_bad_input() {
+        let http = |code| GaxError::http(code, Default::default(), bytes::Bytes::new());
+        let e = error(
+            http(404),
+            "read key ring projects/p/locations/l/keyRings/r".into(),
+            "",
+        );
+        assert_eq!(e.exit_code(), crate::error::exit::NOT_FOUND, "{e}");
+        assert!(
+            e.to_string()
+                .contains("read key ring projects/p/locations/l/keyRings/r"),
+            "{e}"
+        );
+        let e = error(http(400), "create key ring".into(), "");
+        assert_eq!(e.exit_code(), crate::error::exit::USAGE, "{e}");
+    }
 
     #[test]
     fn a_policy_read_denial_names_the_viewer_role_and_a_hidden_resource_may_be_missing() {

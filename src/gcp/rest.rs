@@ -141,11 +141,14 @@ impl Rest {
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-            let text = response.text().await.map_err(|e| CallError {
-                status: None,
-                message: e.to_string(),
-                retry_after: None,
-            })?;
+            let body = crate::bounded::body(response, crate::bounded::API_ANSWER)
+                .await
+                .map_err(|e| CallError {
+                    status: None,
+                    message: format!("its answer could not be read: {e}"),
+                    retry_after: None,
+                })?;
+            let text = String::from_utf8_lossy(&body);
             let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if (200..300).contains(&status) {
                 return Ok(value);
@@ -201,7 +204,11 @@ fn to_error(mut e: CallError, action: String) -> Error {
             action,
             reason: e.message,
         },
-        Some(400 | 404) => Error::Rejected {
+        Some(404) => Error::GoogleNotFound {
+            action,
+            reason: e.message,
+        },
+        Some(400) => Error::Rejected {
             action,
             reason: e.message,
         },
@@ -209,5 +216,29 @@ fn to_error(mut e: CallError, action: String) -> Error {
             action,
             reason: e.message,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_404_exits_not_found_and_a_400_bad_input() {
+        let call = |status| CallError {
+            status: Some(status),
+            message: "Requested entity was not found.".into(),
+            retry_after: None,
+        };
+        let e = to_error(
+            call(404),
+            "get key ring projects/p/locations/l/keyRings/r".into(),
+        );
+        assert_eq!(e.exit_code(), crate::error::exit::NOT_FOUND, "{e}");
+        assert!(e.to_string().contains("keyRings/r"), "{e}");
+        assert_eq!(
+            to_error(call(400), "x".into()).exit_code(),
+            crate::error::exit::USAGE
+        );
     }
 }

@@ -307,16 +307,10 @@ fn bad(shown: &str, reason: &str) -> Error {
 
 /// At most [`MAX_KEY_FILE`] bytes of `path`, or why not.
 fn read_bounded(path: &Path) -> std::result::Result<Vec<u8>, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read ({})", e.kind()))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot be read ({})", e.kind()))?;
-    if bytes.len() as u64 > MAX_KEY_FILE {
-        return Err(format!("is larger than {MAX_KEY_FILE} bytes"));
-    }
-    Ok(bytes)
+    crate::bounded::read(path, MAX_KEY_FILE).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => format!("is {e}"),
+        kind => format!("cannot be read ({kind})"),
+    })
 }
 
 /// The first PEM block of `text`: its label and decoded bytes.

@@ -64,7 +64,7 @@ impl PgpSigner {
                 "--pgp-private-key {shown}: {reason}; give an ASCII-armored OpenPGP secret key (gpg --armor --export-secret-keys FINGERPRINT)"
             ))
         };
-        let text = std::fs::read_to_string(path)
+        let text = crate::bounded::read_to_string(path, crate::bounded::KEY_FILE)
             .map_err(|e| bad(&format!("cannot be read ({})", e.kind())))?;
         if !text.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
             return Err(bad("holds no `PGP PRIVATE KEY BLOCK`"));

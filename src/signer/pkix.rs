@@ -51,7 +51,7 @@ impl PkixSigner {
                 "--pkix-private-key {shown}: {reason}; give an unencrypted PEM private key (PKCS#8 `PRIVATE KEY`, `EC PRIVATE KEY` or `RSA PRIVATE KEY`)"
             ))
         };
-        let text = std::fs::read_to_string(path)
+        let text = crate::bounded::read_to_string(path, crate::bounded::KEY_FILE)
             .map_err(|e| bad(&format!("cannot be read ({})", e.kind())))?;
         let (label, der) = pem_block(&text).ok_or_else(|| bad("holds no PEM block"))?;
         let key = match label.as_str() {
