@@ -58,6 +58,14 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 /// The OCI empty descriptor's media type and content (`{}`), the config of artifacts.
 const EMPTY: &str = "application/vnd.oci.empty.v1+json";
+/// At most this many signatures per image are read, cosign's own cap (`maxAllowedSigsOrAtts`
+/// in `pkg/cosign/fetch.go`): `.sig` layers, and bundle referrers likewise. More is an error
+/// naming the count, as in cosign, never an endless walk.
+pub const MAX_SIGNATURES: usize = 100;
+/// A signature's payload or bundle blob is a few KiB (a bundle with a certificate chain, tens);
+/// cosign reads attachments up to 128 MiB (`COSIGN_MAX_ATTACHMENT_SIZE`), we read a signature's
+/// blob up to this, and judge a larger one invalid without downloading it.
+pub const MAX_SIGNATURE_BLOB: u64 = 4 << 20;
 
 /// What was written or found for one storage form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,7 +327,18 @@ pub async fn sig_manifest(
                 .as_str()
                 .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok()),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    if layers.len() > MAX_SIGNATURES {
+        return Err(Error::Registry {
+            registry: image.registry().to_string(),
+            image: format!("{}:{}", image.repository_url(), sig_tag(digest)),
+            reason: format!(
+                "its signature manifest has {} layers; at most {MAX_SIGNATURES} signatures per \
+                 image are read (cosign's limit too): remove the stale ones",
+                layers.len()
+            ),
+        });
+    }
     Ok(Some((manifest_digest, layers)))
 }
 
@@ -368,11 +387,9 @@ async fn judge_sig_layer(
             "it has no valid {SIGNATURE_ANNOTATION} annotation"
         )));
     };
-    let payload = match registry.blob(image, &layer.digest).await {
+    let payload = match signature_blob(registry, image, &layer.descriptor).await? {
         Ok(payload) => payload,
-        // A layer whose blob is gone is not a signature; the others still count.
-        Err(Error::ImageNotFound { .. }) => return Ok(Err("its payload blob is missing".into())),
-        Err(e) => return Err(e),
+        Err(reason) => return Ok(Err(reason)),
     };
     if let Err(reason) = check_simple_signing(&payload, &image.repository_url(), digest) {
         return Ok(Err(reason));
@@ -381,6 +398,42 @@ async fn judge_sig_layer(
         true => Ok(()),
         false => Err("its signature does not verify with the key".into()),
     })
+}
+
+/// The blob a signature layer's `descriptor` names, or why it is not a signature: gone, larger
+/// than [`MAX_SIGNATURE_BLOB`] (declared, or served), or not the size its descriptor declares.
+/// Its digest is checked by the registry client.
+async fn signature_blob(
+    registry: &Registry,
+    image: &ImageRef,
+    descriptor: &Value,
+) -> Result<std::result::Result<Vec<u8>, String>> {
+    let digest = descriptor["digest"].as_str().unwrap_or_default();
+    let declared = descriptor["size"].as_u64();
+    let limit = crate::bounded::size(MAX_SIGNATURE_BLOB);
+    if let Some(size) = declared.filter(|&n| n > MAX_SIGNATURE_BLOB) {
+        return Ok(Err(format!(
+            "its blob is {size} bytes, more than the {limit} a signature is read up to"
+        )));
+    }
+    let blob = match registry.blob(image, digest, MAX_SIGNATURE_BLOB).await {
+        Ok(blob) => blob,
+        // A layer whose blob is gone is not a signature; the others still count.
+        Err(Error::ImageNotFound { .. }) => return Ok(Err("its blob is missing".into())),
+        Err(Error::BlobTooLarge { .. }) => {
+            return Ok(Err(format!(
+                "its blob runs past the {limit} a signature is read up to"
+            )))
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(size) = declared.filter(|&n| n != blob.len() as u64) {
+        return Ok(Err(format!(
+            "its blob is {} bytes, but its descriptor says {size}",
+            blob.len()
+        )));
+    }
+    Ok(Ok(blob))
 }
 
 /// Judges every sigstore bundle referrer of the image: one [`Checked`] each.
@@ -419,7 +472,7 @@ async fn bundle_candidates(
     image: &ImageRef,
     digest: &Digest,
 ) -> Result<Vec<String>> {
-    Ok(registry
+    let candidates: Vec<String> = registry
         .referrers(image, digest, None)
         .await?
         .into_iter()
@@ -430,7 +483,19 @@ async fn bundle_candidates(
                     .is_some_and(|t| t.starts_with(BUNDLE_PREFIX))
         })
         .map(|e| e.digest)
-        .collect())
+        .collect();
+    if candidates.len() > MAX_SIGNATURES {
+        return Err(Error::Registry {
+            registry: image.registry().to_string(),
+            image: image.with_digest(digest).to_string(),
+            reason: format!(
+                "it has {} referrers that may be signature bundles; at most {MAX_SIGNATURES} \
+                 signatures per image are read (cosign's limit too): remove the stale ones",
+                candidates.len()
+            ),
+        });
+    }
+    Ok(candidates)
 }
 
 /// One referrer judged as a bundle signature of the image; `None` when it is not a sigstore
@@ -473,13 +538,9 @@ async fn judge_bundle_layer(
     form: Accept,
     verifies: &(dyn Fn(&[u8], &[u8]) -> bool + Sync),
 ) -> Result<Result<(), String>> {
-    let blob = match registry
-        .blob(image, layer["digest"].as_str().unwrap_or_default())
-        .await
-    {
+    let blob = match signature_blob(registry, image, layer).await? {
         Ok(blob) => blob,
-        Err(Error::ImageNotFound { .. }) => return Ok(Err("its bundle blob is missing".into())),
-        Err(e) => return Err(e),
+        Err(reason) => return Ok(Err(reason)),
     };
     let envelope = match parse_bundle(&blob) {
         Ok(BundleContent::Dsse(envelope)) => envelope,

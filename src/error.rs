@@ -165,6 +165,13 @@ pub enum Error {
     #[error("Google refused to {action}: {reason}")]
     Rejected { action: String, reason: String },
 
+    #[error("registry blob {digest} of {image} is larger than the {limit} read for it: not a signature this tool (or cosign) would write; remove it or re-sign")]
+    BlobTooLarge {
+        image: String,
+        digest: String,
+        limit: String,
+    },
+
     /// A 404 no caller mapped to the resource it asked for: still "not found" (exit 4).
     #[error("Google found nothing to {action}: {reason}; check the name (flag, CI input or file)")]
     GoogleNotFound { action: String, reason: String },
@@ -375,7 +382,8 @@ impl Error {
             | Error::DigestDrift { .. }
             | Error::NotAttested { .. }
             | Error::PolicyDenied { .. }
-            | Error::NotCosignSigned { .. } => exit::DENIED,
+            | Error::NotCosignSigned { .. }
+            | Error::BlobTooLarge { .. } => exit::DENIED,
             Error::ImagesFailed { exit_code, .. } | Error::CredentialHelper { exit_code, .. } => {
                 *exit_code
             }

@@ -207,8 +207,10 @@ impl Registry {
         }
     }
 
-    /// The blob `digest` of `image`'s repository, checked against its digest by oci-client.
-    pub async fn blob(&self, image: &ImageRef, digest: &str) -> Result<Vec<u8>> {
+    /// The blob `digest` of `image`'s repository, checked against its digest by oci-client, and
+    /// at most `limit` bytes: the download stops at the first byte past it
+    /// ([`Error::BlobTooLarge`]), whatever the registry declared.
+    pub async fn blob(&self, image: &ImageRef, digest: &str, limit: u64) -> Result<Vec<u8>> {
         let target = oci_reference(image);
         let access = self.access(image, Op::Pull).await?;
         access
@@ -216,12 +218,26 @@ impl Registry {
             .store_auth_if_needed(target.resolve_registry(), &access.auth)
             .await;
         let what = format!("registry {}: blob GET of {digest}", image.registry());
-        self.call(&what, image, &access, || async {
-            let mut out = Vec::new();
-            access.client.pull_blob(&target, digest, &mut out).await?;
-            Ok(out)
-        })
-        .await
+        let too_large = std::sync::atomic::AtomicBool::new(false);
+        let pulled = self
+            .call(&what, image, &access, || async {
+                let mut out = Capped::new(limit);
+                let pulled = access.client.pull_blob(&target, digest, &mut out).await;
+                if out.overflowed {
+                    too_large.store(true, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(Vec::new());
+                }
+                pulled.map(|()| out.bytes)
+            })
+            .await?;
+        match too_large.into_inner() {
+            true => Err(Error::BlobTooLarge {
+                image: image.to_string(),
+                digest: digest.to_string(),
+                limit: crate::bounded::size(limit),
+            }),
+            false => Ok(pulled),
+        }
     }
 
     /// Uploads `data` as a blob of `image`'s repository (content-addressed: a retry or a rerun
@@ -711,6 +727,56 @@ pub fn sha256_digest(data: &[u8]) -> String {
     let hash = sha2::Sha256::digest(data);
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+/// A sink that takes at most `limit` bytes: one more fails the write, so oci-client's download
+/// stops there instead of buffering whatever the registry sends.
+struct Capped {
+    bytes: Vec<u8>,
+    limit: u64,
+    overflowed: bool,
+}
+
+impl Capped {
+    fn new(limit: u64) -> Capped {
+        Capped {
+            bytes: Vec::new(),
+            limit,
+            overflowed: false,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if (self.bytes.len() + buf.len()) as u64 > self.limit {
+            self.overflowed = true;
+            let limit = crate::bounded::size(self.limit);
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "larger than the {limit} limit"
+            ))));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 fn is_transient(e: &OciDistributionError) -> bool {

@@ -892,3 +892,72 @@ fn every_platform_signed_gets_its_own_cosign_signature() {
     // skopeo checks the signature of the manifest the tag names: the index.
     skopeo_accepts(emu.dir.path(), &image, &kms_pem(&emu, "ec")).unwrap();
 }
+
+#[test]
+fn oversized_or_missized_signature_layers_are_invalid_the_good_one_holds_and_over_100_are_refused()
+{
+    let emu = google("");
+    let image = push("cosign/bounded", Format::Oci);
+    let (repo, _) = image.split_once('/').unwrap().1.rsplit_once(':').unwrap();
+    let digest = registry().head_manifest(repo, "v1").1.unwrap();
+    sign_cosign(&emu, &image, "sig");
+    let tag = format!("{}.sig", digest.replace(':', "-"));
+    let mut manifest = sig_manifest(repo, &digest).unwrap();
+    let good = manifest["layers"][0].clone();
+    let small = registry().put_blob(repo, br#"{"critical":{}}"#);
+    let big = registry().put_blob(repo, &vec![b' '; 5 << 20]);
+    let layer = |digest: &str, size: u64| {
+        let mut l = good.clone();
+        l["digest"] = json!(digest);
+        l["size"] = json!(size);
+        l
+    };
+    // Declared over the 4 MiB read for a signature; served past it; served, but not the size
+    // its descriptor declares.
+    let layers = manifest["layers"].as_array_mut().unwrap();
+    layers.push(layer(&small, 5 << 20));
+    layers.push(layer(&big, 100));
+    layers.push(layer(&small, 3));
+    let put = |m: &Value| {
+        let body = serde_json::to_vec(m).unwrap();
+        registry().put_manifest(
+            repo,
+            &tag,
+            "application/vnd.oci.image.manifest.v1+json",
+            &body,
+        );
+    };
+    put(&manifest);
+
+    let (code, verdicts, stderr) = verify_cosign(&emu, &image, &version("ec"));
+    assert_eq!(
+        code, 0,
+        "the valid signature still counts: {verdicts} {stderr}"
+    );
+    let text = verdicts.to_string();
+    for reason in [
+        "its blob is 5242880 bytes, more than the 4 MiB a signature is read up to",
+        "its blob runs past the 4 MiB a signature is read up to",
+        "its blob is 15 bytes, but its descriptor says 3",
+    ] {
+        assert!(text.contains(reason), "{reason}: {text}");
+    }
+
+    // More signatures than cosign reads: refused by count, before any blob is fetched.
+    let before = registry().requests_to("GET", &format!("/v2/{repo}/blobs/"));
+    let layers = manifest["layers"].as_array_mut().unwrap();
+    while layers.len() <= 100 {
+        layers.push(good.clone());
+    }
+    put(&manifest);
+    let (code, _, stderr) = verify_cosign(&emu, &image, &version("ec"));
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("has 101 layers; at most 100 signatures"),
+        "{stderr}"
+    );
+    assert_eq!(
+        registry().requests_to("GET", &format!("/v2/{repo}/blobs/")),
+        before
+    );
+}

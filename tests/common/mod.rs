@@ -4,6 +4,7 @@
 //! The registry runs under a tiny shell that holds our stdin: when the test binary exits, the pipe
 //! closes, and the shell stops the registry and removes its storage. No process outlives the tests.
 
+use sha2::{Digest as _, Sha256};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -174,6 +175,45 @@ impl TestRegistry {
             .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
         Ok((status, headers))
+    }
+
+    /// Uploads `data` as a blob of `repo` in one request (distribution's monolithic upload:
+    /// POST, then PUT with the digest); returns its digest.
+    pub fn put_blob(&self, repo: &str, data: &[u8]) -> String {
+        let digest = format!("sha256:{:x}", Sha256::digest(data));
+        let start = format!("http://{}/v2/{repo}/blobs/uploads/", self.host);
+        let started = ureq::post(&start).call().expect("blob upload start");
+        let location = started
+            .header("Location")
+            .expect("upload location")
+            .to_string();
+        let url = match location.starts_with("http") {
+            true => location,
+            false => format!("http://{}{location}", self.host),
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        ureq::put(&format!("{url}{sep}digest={digest}"))
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(data)
+            .expect("blob upload");
+        digest
+    }
+
+    /// Stores `body` as the manifest `reference` of `repo`.
+    pub fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) {
+        let url = format!("http://{}/v2/{repo}/manifests/{reference}", self.host);
+        if let Err(e) = ureq::put(&url)
+            .set("Content-Type", media_type)
+            .send_bytes(body)
+        {
+            let detail = match e {
+                ureq::Error::Status(code, r) => {
+                    format!("{code}: {}", r.into_string().unwrap_or_default())
+                }
+                other => other.to_string(),
+            };
+            panic!("PUT {url}: {detail}");
+        }
     }
 
     /// What the registry answers to a manifest HEAD accepting every manifest type:
