@@ -18,7 +18,7 @@
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 /// The limits every remote call runs under.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +44,8 @@ pub const POLICY: Policy = Policy {
     max_backoff: Duration::from_secs(5),
     total: Duration::from_secs(60),
     retry_after_cap: Duration::from_secs(30),
-    attempt_timeout: Duration::from_secs(60),
+    // Half the total: a hung first attempt still leaves time for a second.
+    attempt_timeout: Duration::from_secs(30),
 };
 
 /// How one failed attempt counts.
@@ -126,15 +127,20 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let _in_flight = InFlight::start(what);
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let mut attempt = 1;
     loop {
-        let (failure, stopped) = match tokio::time::timeout(POLICY.attempt_timeout, call()).await {
+        // Each attempt gets what is left of the call's total, so "`attempts` in `total`" holds
+        // even when an attempt hangs (tokio's clock: paused in the tests).
+        let limit = POLICY
+            .attempt_timeout
+            .min(POLICY.total.saturating_sub(started.elapsed()));
+        let (failure, stopped) = match tokio::time::timeout(limit, call()).await {
             Ok(Ok(answer)) => return Ok(answer),
             Ok(Err(error)) => (classify(&error), Stopped::Failed(error)),
             Err(_) => (
                 Failure::Transient { retry_after: None },
-                Stopped::TimedOut(POLICY.attempt_timeout),
+                Stopped::TimedOut(limit),
             ),
         };
         let Failure::Transient { retry_after } = failure else {
@@ -192,6 +198,44 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_call_that_never_answers_stops_within_the_documented_total() {
+        let start = tokio::time::Instant::now();
+        let mut attempts = 0;
+        let stopped: Result<(), Stopped<()>> = run(
+            "a hung call",
+            true,
+            |_| Failure::Transient { retry_after: None },
+            || {
+                attempts += 1;
+                std::future::pending()
+            },
+        )
+        .await;
+        assert!(matches!(stopped, Err(Stopped::TimedOut(_))), "{stopped:?}");
+        assert!(start.elapsed() <= POLICY.total, "{:?}", start.elapsed());
+        assert!((2..=POLICY.attempts).contains(&attempts), "{attempts}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_calls_stop_at_the_attempt_bound_within_the_total() {
+        let start = tokio::time::Instant::now();
+        let mut attempts = 0;
+        let stopped: Result<(), Stopped<&str>> = run(
+            "a failing call",
+            true,
+            |_| Failure::Transient { retry_after: None },
+            || {
+                attempts += 1;
+                async { Err("503") }
+            },
+        )
+        .await;
+        assert!(matches!(stopped, Err(Stopped::Failed("503"))));
+        assert_eq!(attempts, POLICY.attempts);
+        assert!(start.elapsed() <= POLICY.total);
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_up_to_the_maximum() {

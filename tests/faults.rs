@@ -211,7 +211,7 @@ fn faults_for(route: &str) -> Vec<Fault> {
             rule: json!({"drop": true, "times": 1}),
             flags: &[],
         },
-        // The per-attempt limit is 60 s (retry.rs): the cheap bounded hang is `--timeout`.
+        // The per-attempt limit is 30 s (retry.rs): the cheap bounded hang is `--timeout`.
         Fault {
             name: "hung 2 s, --timeout 1s",
             rule: json!({"latencyMs": 2000, "times": 1}),
