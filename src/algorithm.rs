@@ -198,15 +198,9 @@ impl SigningAlgorithm {
     }
 }
 
-/// The DER bytes of a `-----BEGIN PUBLIC KEY-----` PEM.
+/// The DER bytes of the `PUBLIC KEY` block of a PEM.
 fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let body: String = pem
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(body).ok()
+    crate::pem::public_key_der(pem)
 }
 
 /// Two PEMs hold the same key, whatever their line wrapping.

@@ -29,6 +29,7 @@ pub mod model;
 pub mod names;
 pub mod openpgp;
 pub mod payload;
+pub mod pem;
 /// Binary Authorization policies and the admission decision they make, offline.
 pub mod policy;
 pub mod progress;

@@ -147,7 +147,9 @@ impl CosignKey {
 
     /// Parses a key file's text; `shown` names it in errors (its content never appears).
     pub fn parse(shown: &str, text: &str) -> Result<CosignKey> {
-        let (label, body) = pem_block(text).ok_or_else(|| bad(shown, "holds no PEM block"))?;
+        let (label, body) = crate::pem::preferred_block(text, &[SIGSTORE_LABEL, COSIGN_LABEL])
+            .map_err(|e| bad(shown, &e))?
+            .ok_or_else(|| bad(shown, "holds no PEM block"))?;
         if label != SIGSTORE_LABEL && label != COSIGN_LABEL {
             let hint = match label.as_str() {
                 "PRIVATE KEY" | "EC PRIVATE KEY" | "RSA PRIVATE KEY" => {
@@ -313,17 +315,6 @@ fn read_bounded(path: &Path) -> std::result::Result<Vec<u8>, String> {
     })
 }
 
-/// The first PEM block of `text`: its label and decoded bytes.
-fn pem_block(text: &str) -> Option<(String, Vec<u8>)> {
-    let begin = text.find("-----BEGIN ")?;
-    let rest = &text[begin + "-----BEGIN ".len()..];
-    let (label, rest) = rest.split_once("-----")?;
-    let body = &rest[..rest.find(&format!("-----END {label}-----"))?];
-    let b64: String = body.split_whitespace().collect();
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Some((label.to_string(), bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,7 +401,7 @@ mod tests {
         let e = CosignKey::parse("k", plain).err().unwrap().to_string();
         assert!(e.contains("--pkix-private-key"), "{e}");
         let costly = seal(b"x", b"pw", SIGSTORE_LABEL);
-        let (_, body) = pem_block(&costly).unwrap();
+        let (_, body) = crate::pem::preferred_block(&costly, &[]).unwrap().unwrap();
         let json = String::from_utf8(body)
             .unwrap()
             .replace("32768", "1073741824");

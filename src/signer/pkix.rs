@@ -6,7 +6,6 @@
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{EcdsaKeyPair, EcdsaSigningAlgorithm, KeyPair, RsaKeyPair};
-use base64::Engine;
 
 use super::{BoxFuture, Signer, SignerKey};
 use crate::algorithm::{Signing, SigningAlgorithm};
@@ -53,7 +52,10 @@ impl PkixSigner {
         };
         let text = crate::bounded::read_to_string(path, crate::bounded::KEY_FILE)
             .map_err(|e| bad(&format!("cannot be read ({})", e.kind())))?;
-        let (label, der) = pem_block(&text).ok_or_else(|| bad("holds no PEM block"))?;
+        let wanted = ["PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY"];
+        let (label, der) = crate::pem::preferred_block(&text, &wanted)
+            .map_err(|e| bad(&e))?
+            .ok_or_else(|| bad("holds no PEM block"))?;
         let key = match label.as_str() {
             "PRIVATE KEY" | "EC PRIVATE KEY" => pkcs8_or_sec1(&der, label == "PRIVATE KEY")
                 .ok_or_else(|| bad("is not an EC P-256/P-384/P-521 or RSA 2048-8192 key"))?,
@@ -149,29 +151,8 @@ fn ec_key(der: &[u8]) -> Option<(EcdsaKeyPair, &'static str)> {
     })
 }
 
-/// The first PEM block of `text`: its label and DER bytes.
-fn pem_block(text: &str) -> Option<(String, Vec<u8>)> {
-    let begin = text.find("-----BEGIN ")?;
-    let rest = &text[begin + "-----BEGIN ".len()..];
-    let (label, rest) = rest.split_once("-----")?;
-    let end_marker = format!("-----END {label}-----");
-    let body = &rest[..rest.find(&end_marker)?];
-    let b64: String = body.split_whitespace().collect();
-    let der = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-    Some((label.to_string(), der))
-}
-
 fn to_pem(spki: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(spki);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect();
-    format!(
-        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-        lines.join("\n")
-    )
+    crate::pem::encode("PUBLIC KEY", spki)
 }
 
 impl Signer for PkixSigner {
