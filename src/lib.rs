@@ -95,5 +95,10 @@ pub async fn run(
     report.result = report
         .result
         .map_err(|e| e.with_token_source(&ctx.token_source()));
+    // Key files are read deep in the signers `sign` and `rotate --reattest` share; whatever
+    // they warned about joins the report, for the CI layer to print once.
+    report
+        .warnings
+        .extend(attest::keyfiles::take_key_file_warnings());
     report
 }

@@ -72,7 +72,7 @@ impl Batch<'_> {
             return Ok(ours);
         };
         match self.services.grafeas.delete(&ours).await {
-            Ok(()) | Err(Error::Rejected { .. }) => Ok(kept), // a 404: already gone
+            Ok(()) | Err(Error::GoogleNotFound { .. }) => Ok(kept), // a 404: already gone
             Err(e) => {
                 // One line: the server's words must not start a CI log command of their own.
                 let reason = e.to_string().replace(char::is_control, " ");

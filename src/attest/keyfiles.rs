@@ -38,7 +38,6 @@ pub fn warn_if_readable_by_others(path: &std::path::Path) {
                 "the private key file {} can be read by group or others; chmod 600 it",
                 path.display()
             );
-            eprintln!("warning: {warning}");
             KEY_FILE_WARNINGS
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -48,7 +47,7 @@ pub fn warn_if_readable_by_others(path: &std::path::Path) {
 }
 
 /// Key-file warnings met while a signer was built (deep in the sign services, which `rotate`
-/// shares), kept for the CI layer to annotate as well.
+/// shares), kept for the command's report: the CI layer prints or annotates them.
 static KEY_FILE_WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// The key-file warnings so far, once.

@@ -84,10 +84,11 @@ pub trait Ci {
         Ok(())
     }
 
-    /// A warning (a dry-run denial, a policy pattern too broad): an annotation where the CI
-    /// has them. The command has already written it to stderr.
-    fn warn(&self, _message: &str, _log: &mut dyn io::Write) -> io::Result<()> {
-        Ok(())
+    /// A warning (a dry-run denial, a policy pattern too broad, a key file others can read):
+    /// every warning a command reports reaches the log here, once; as an annotation where the
+    /// CI has them, else as a `warning:` line.
+    fn warn(&self, message: &str, log: &mut dyn io::Write) -> io::Result<()> {
+        writeln!(log, "warning: {message}")
     }
 
     /// When the command failed: an annotation where the CI has them.
@@ -372,6 +373,38 @@ pub(crate) mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn each_warning_reaches_the_log_once_as_an_annotation_where_the_ci_has_them() {
+        let report = || {
+            let mut r = Report::plain(Ok(()));
+            r.warnings = vec!["the private key file k.pem can be read by group or others".into()];
+            r
+        };
+        let env = env_of(&[]);
+        let mut log = Vec::new();
+        finish(&local::Local, &env, None, report(), &mut log).unwrap();
+        let text = String::from_utf8(log).unwrap();
+        assert_eq!(
+            text,
+            "warning: the private key file k.pem can be read by group or others\n"
+        );
+        let mut log = Vec::new();
+        finish(
+            &github::GitHub::new(Vec::new()),
+            &env,
+            None,
+            report(),
+            &mut log,
+        )
+        .unwrap();
+        let text = String::from_utf8(log).unwrap();
+        assert_eq!(text.matches("can be read by group").count(), 1, "{text}");
+        assert!(
+            text.starts_with("::warning title=binauthz-attest::"),
+            "{text}"
+        );
     }
 
     fn detected(args: &[&str], env: &[(&str, &str)]) -> CiName {

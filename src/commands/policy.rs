@@ -59,9 +59,6 @@ pub async fn check(ctx: &Context, args: &PolicyCheckArgs) -> Report {
             c.image, c.decided_by
         ));
     }
-    for w in &warnings {
-        eprintln!("warning: {w}");
-    }
     let printed = print(args.output, &checked, Checked::text);
     let denied: Vec<String> = checked
         .iter()

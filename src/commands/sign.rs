@@ -5,7 +5,6 @@ use std::sync::Mutex;
 
 use super::{print, read_images_file, Context, Report};
 use crate::algorithm::SigningAlgorithm;
-use crate::attest::keyfiles::take_key_file_warnings;
 use crate::attest::sign::{
     self, post_status, services, worst_failure, KeySource, Platforms, SignRequest,
 };
@@ -27,9 +26,6 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
         let request = request(args).await?;
         if request.attestor.is_some() {
             warnings = outside_google_warnings(ctx, &request.images);
-            for w in &warnings {
-                eprintln!("warning: {w}");
-            }
         }
         match (&request.attestor, request.cosign) {
             // No attestor: cosign signatures only, and no Binary Authorization call.
@@ -67,10 +63,7 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
         result = ctx.within_deadline(post_status(target, &outcomes)).await;
     }
     let mut report = Report::new(Output::Signed(outcomes), result);
-    report.warnings = warnings
-        .into_iter()
-        .chain(take_key_file_warnings())
-        .collect();
+    report.warnings = warnings;
     report
 }
 
