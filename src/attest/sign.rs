@@ -166,10 +166,16 @@ pub async fn signer(key: &KeySource, kms: Option<Kms>) -> Result<Box<dyn Signer>
         }
         KeySource::Pgp(path, passphrase_file) => {
             warn_if_readable_by_others(path);
-            Box::new(PgpSigner::load(
-                path,
-                pgp_passphrase(passphrase_file.as_deref())?,
-            )?)
+            let passphrase = pgp_passphrase(passphrase_file.as_deref())?;
+            // The unlock runs the key's iterated S2K (tens of MB through a hash): off the
+            // runtime, so `--timeout` and the other lookups keep running meanwhile.
+            let path = path.clone();
+            let loaded = tokio::task::spawn_blocking(move || PgpSigner::load(&path, passphrase));
+            Box::new(
+                loaded.await.map_err(|e| {
+                    Error::Setup(format!("unlocking the OpenPGP key failed: {e}"))
+                })??,
+            )
         }
         KeySource::Cosign(path, password_file, algorithm) => {
             warn_if_readable_by_others(path);

@@ -37,8 +37,8 @@ enum Unlocked {
 /// Signs with a local OpenPGP key.
 pub struct PgpSigner {
     path: String,
-    /// Never printed (`Debug` leaves it out).
-    key: Unlocked,
+    /// Never printed (`Debug` leaves it out); shared with the blocking threads that sign.
+    key: std::sync::Arc<Unlocked>,
     /// The public half, armored, and its fingerprint: what the attestor must hold.
     public: String,
     fingerprint: String,
@@ -114,7 +114,7 @@ impl PgpSigner {
         let fingerprint = format!("{:X}", key.primary_key.fingerprint());
         Ok(PgpSigner {
             path: shown,
-            key: unlocked,
+            key: std::sync::Arc::new(unlocked),
             public,
             fingerprint,
         })
@@ -126,16 +126,14 @@ impl PgpSigner {
     }
 
     /// The attached signature over `payload`, binary, uncompressed.
-    fn attached(&self, payload: &[u8]) -> Result<Vec<u8>> {
-        let signing: &dyn SigningKey = match &self.key {
+    fn attached(key: &Unlocked, payload: &[u8]) -> Option<Vec<u8>> {
+        let signing: &dyn SigningKey = match key {
             Unlocked::Primary(k) => k,
             Unlocked::Subkey(k) => k,
         };
         let mut builder = MessageBuilder::from_bytes("", payload.to_vec());
         builder.sign(signing, Password::empty(), signing.hash_alg());
-        builder
-            .to_vec(rand::thread_rng())
-            .map_err(|_| Error::Setup(format!("signing with {} failed", self.path)))
+        builder.to_vec(rand::thread_rng()).ok()
     }
 }
 
@@ -205,7 +203,14 @@ impl Signer for PgpSigner {
         _key: &'a SignerKey,
         payload: &'a [u8],
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
-        let signature = self.attached(payload);
-        Box::pin(async move { signature })
+        // On a blocking thread (RSA signing takes milliseconds), so a batch signs in parallel.
+        let (key, payload, path) = (self.key.clone(), payload.to_vec(), self.path.clone());
+        Box::pin(async move {
+            let failed = || Error::Setup(format!("signing with {path} failed"));
+            tokio::task::spawn_blocking(move || PgpSigner::attached(&key, &payload))
+                .await
+                .map_err(|_| failed())?
+                .ok_or_else(failed)
+        })
     }
 }
