@@ -150,6 +150,9 @@ pub struct LogEntry {
 pub struct Counter {
     pub calls: u64,
     pub statuses: BTreeMap<String, u64>,
+    /// Calls a fault rule acted on (a delay, an answer, a drop, a lost answer): a test proves
+    /// its fault fired by this count.
+    pub faults: u64,
 }
 
 /// How many requests the log keeps: a long run (a soak, a benchmark of thousands of images)
@@ -210,6 +213,9 @@ impl Faults {
             }
         }
         self.rules.retain(|r| r.times != Some(0));
+        if latency > 0 || action != Action::Serve {
+            self.counters.entry(route.to_string()).or_default().faults += 1;
+        }
         (Duration::from_millis(latency), action)
     }
 
@@ -270,6 +276,12 @@ mod tests {
         assert_eq!(f.decide("kms.sign").1, answer);
         assert_eq!(f.decide("kms.sign").1, Action::Serve);
         assert_eq!(f.rules.len(), 1);
+        // Every call a rule acted on is counted, the latency-only ones too.
+        assert_eq!(f.counters["kms.sign"].faults, 3);
+        assert_eq!(f.counters["grafeas.x"].faults, 1);
+        f.rules.clear();
+        f.decide("grafeas.x");
+        assert_eq!(f.counters["grafeas.x"].faults, 1);
     }
 
     #[test]
