@@ -71,6 +71,9 @@ fn writes(emu: &Emulator) -> Vec<String> {
                 ".delete",
                 ".destroy",
                 "setIamPolicy",
+                // Artifact Registry: a manifest PUT or any blob upload.
+                "manifests.put",
+                "registry.uploads.",
             ]
             .iter()
             .any(|w| route.contains(w))
@@ -227,7 +230,7 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             sign(&format!("{host}/bad/input@sha256:abc"), a1, &ec),
             env(&[]),
             2,
-            "sha256:abc",
+            "digest `sha256:abc`: sha256 needs 64 hex digits, found 3",
         ),
         case(
             "digest in upper case",
@@ -238,14 +241,14 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             ),
             env(&[]),
             2,
-            "invalid",
+            "hex digits must be lowercase",
         ),
         case(
             "unknown digest algorithm",
             sign(&format!("{host}/bad/input@md5:{}", "a".repeat(32)), a1, &ec),
             env(&[]),
             2,
-            "md5",
+            "digest `md5:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa`: algorithm `md5` is not supported",
         ),
         case(
             "tag too long",
@@ -410,7 +413,7 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             ]),
             env(&[]),
             2,
-            "no image",
+            &format!("--images-file {empty_list} lists none"),
         ),
         case(
             "images file missing",
@@ -447,7 +450,7 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             strings(&["sign", "--attestor", a1, "--kms-key-version", &ec]),
             env(&[]),
             2,
-            "image",
+            "no images to sign: pass IMAGE arguments",
         ),
         // Credentials.
         case(
@@ -455,14 +458,14 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             ok_sign.clone(),
             no_token(&[("GOOGLE_APPLICATION_CREDENTIALS", &not_json)]),
             3,
-            "credentials",
+            &format!("GOOGLE_APPLICATION_CREDENTIALS names {not_json}: cannot parse the credentials file"),
         ),
         case(
             "credentials file missing",
             ok_sign.clone(),
             no_token(&[("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/adc.json")]),
             3,
-            "credentials",
+            "credentials file /nonexistent/adc.json",
         ),
         case(
             "access token file missing",
@@ -479,7 +482,7 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             with(ok_sign.clone(), &["--access-token-file", &empty_token]),
             no_token(&[]),
             2,
-            "is empty",
+            &format!("the access token file {empty_token} is empty"),
         ),
         case(
             "token of a principal denied on the project",
@@ -515,7 +518,7 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             with(ok_sign.clone(), &["--ci", "bogus"]),
             env(&[]),
             2,
-            "bogus",
+            "invalid value 'bogus' for --ci",
         ),
         case(
             "GitLab outputs file in a missing directory",
@@ -542,7 +545,7 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             with(ok_sign.clone(), &["--github-status"]),
             env(&[]),
             2,
-            "GITHUB_",
+            "--github-status needs GITHUB_REPOSITORY",
         ),
         // Flags that contradict or are out of range.
         case(
@@ -581,21 +584,21 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             with(ok_sign.clone(), &["--expect-digest", "sha256:1234"]),
             env(&[]),
             2,
-            "sha256:1234",
+            "invalid digest `sha256:1234`",
         ),
         case(
             "zero timeout",
             with(ok_sign.clone(), &["--timeout", "0s"]),
             env(&[]),
             2,
-            "0s",
+            "invalid value '0s' for --timeout",
         ),
         case(
             "zero concurrency",
             with(ok_sign.clone(), &["--concurrency", "0"]),
             env(&[]),
             2,
-            "0",
+            "invalid value '0' for --concurrency",
         ),
         case(
             "unknown flag",
@@ -635,7 +638,7 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             ]),
             env(&[]),
             2,
-            "encrypted",
+            &format!("--pkix-private-key {encrypted}: is encrypted"),
         ),
         case(
             "key file missing",
@@ -696,7 +699,7 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
             strings(&["--insecure-registry", &host, "digest", "--compare", &image]),
             env(&[]),
             2,
-            "compare",
+            "digest --compare takes two images",
         ),
     ];
     assert!(cases.len() >= 40, "the table has {} cases", cases.len());
@@ -708,8 +711,38 @@ fn every_bad_input_is_named_with_its_exit_code_and_writes_nothing() {
     );
     emu.ok("POST", "emulator/reset", None);
     let mut failures = Vec::new();
+    // The other registry's writes, from its access log: a manifest PUT, a blob upload.
+    let registry_writes = || {
+        ["PUT /v2/", "POST /v2/", "PATCH /v2/"]
+            .iter()
+            .map(|w| {
+                let (method, path) = w.split_once(' ').unwrap();
+                registry().requests_to(method, path)
+            })
+            .sum::<usize>()
+    };
+    // Files in the working directory (outputs, pinned manifests, temporaries): none new.
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
     for (name, args, env, code, says) in &cases {
+        let (files_before, registry_before) = (files(), registry_writes());
         let (got, text) = run(&emu, &dir, args, env);
+        let new_files: Vec<String> = files()
+            .into_iter()
+            .filter(|f| !files_before.contains(f))
+            .collect();
+        if !new_files.is_empty() {
+            failures.push(format!("{name}: left files {new_files:?}"));
+        }
+        if registry_writes() != registry_before {
+            failures.push(format!("{name}: wrote to the registry"));
+        }
         if got != *code || !text.contains(says.as_str()) {
             failures.push(format!(
                 "{name}: exit {got} (want {code}), want {says:?} in:\n{text}"

@@ -132,6 +132,13 @@ async fn request(args: &SignArgs) -> Result<SignRequest> {
     let mut images = args.images.clone();
     if let Some(path) = &args.images_file {
         images.extend(read_images_file(path).await?);
+        if images.is_empty() {
+            return Err(Error::Usage(format!(
+                "no images to sign: --images-file {} lists none (only blank lines and # comments); \
+                 put one image per line",
+                path.display()
+            )));
+        }
     }
     if images.is_empty() {
         return Err(Error::Usage(

@@ -47,6 +47,13 @@ async fn request(args: &VerifyArgs) -> Result<VerifyRequest> {
     let mut images = args.images.clone();
     if let Some(path) = &args.images_file {
         images.extend(read_images_file(path).await?);
+        if images.is_empty() {
+            return Err(Error::Usage(format!(
+                "no images to verify: --images-file {} lists none (only blank lines and # comments); \
+                 put one image per line",
+                path.display()
+            )));
+        }
     }
     if images.is_empty() {
         return Err(Error::Usage(

@@ -85,7 +85,7 @@ impl Auth {
         let credentials = Builder::default()
             .build_access_token_credentials()
             .map_err(|e| Error::NoCredentials {
-                reason: e.to_string(),
+                reason: adc_failure(&e.to_string()),
             })?;
         Ok(Auth {
             credentials: std::sync::Arc::new(std::sync::RwLock::new(credentials)),
@@ -266,4 +266,16 @@ fn metadata_unreachable() -> String {
          application_default_credentials.json under $HOME, and the metadata server ({host}) did \
          not answer"
     )
+}
+
+/// Why Application Default Credentials could not be built, naming the file and the variable
+/// that named it when there is one (the library's own words may not, as for a file that is
+/// not JSON).
+fn adc_failure(reason: &str) -> String {
+    match std::env::var("GOOGLE_APPLICATION_CREDENTIALS") {
+        Ok(path) if !path.is_empty() && !reason.contains(&path) => {
+            format!("GOOGLE_APPLICATION_CREDENTIALS names {path}: {reason}")
+        }
+        _ => reason.to_string(),
+    }
 }
