@@ -58,10 +58,22 @@ impl Emulator {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start binauthz-emulator");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read ready line");
+        // The ready line, within a deadline: an emulator that never gets there fails the test
+        // instead of hanging it (its stderr is the test's).
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+            let _ = tx.send(read);
+        });
+        let line = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(read) => read.expect("read ready line"),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("binauthz-emulator printed no ready line within 30 s");
+            }
+        };
         let url = line.trim().to_string();
         assert!(
             url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
