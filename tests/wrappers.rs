@@ -848,6 +848,35 @@ fn jenkins_arg_env_of(rel: &str) -> BTreeMap<String, String> {
 }
 
 /// Compares one wrapper's inputs with the CLI both ways; returns the problems found.
+/// Inputs a GitLab component's `spec.inputs` declares twice (GitLab's YAML parser keeps the
+/// last silently, and so do ours): read from the text, two-space indented keys under `inputs:`.
+fn duplicate_inputs(rel: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(repo().join(rel)).unwrap();
+    let header = text.split("\n---").next().unwrap_or_default();
+    let mut seen = BTreeSet::new();
+    let mut problems = Vec::new();
+    let mut in_inputs = false;
+    for line in header.lines() {
+        if line.trim_end() == "  inputs:" {
+            in_inputs = true;
+            continue;
+        }
+        if in_inputs && !line.starts_with("    ") && !line.trim().is_empty() {
+            in_inputs = false;
+        }
+        let key = line
+            .strip_prefix("    ")
+            .filter(|k| !k.starts_with(' '))
+            .and_then(|k| k.strip_suffix(':'));
+        if let (true, Some(key)) = (in_inputs, key) {
+            if !seen.insert(key.to_string()) {
+                problems.push(format!("{rel}: input {key} is declared twice"));
+            }
+        }
+    }
+    problems
+}
+
 fn sync_problems(
     wrapper: &str,
     inputs: &BTreeSet<String>,
@@ -1105,6 +1134,7 @@ fn sync_all(cli: &Cli) -> Vec<String> {
     }
 
     // GitLab: inputs, and the variables the job sets from them.
+    problems.extend(duplicate_inputs(GITLAB_COMPONENT));
     let docs = yaml_docs(GITLAB_COMPONENT);
     let inputs = keys(&docs[0], "/spec/inputs");
     problems.extend(sync_problems(
@@ -1394,6 +1424,7 @@ fn verb_problems(w: &VerbWrappers, cli: &Cli) -> Vec<String> {
     }
 
     // GitLab: inputs, the variables they set, the command.
+    problems.extend(duplicate_inputs(w.gitlab));
     let docs = yaml_docs(w.gitlab);
     assert_eq!(
         docs.len(),
@@ -1409,11 +1440,24 @@ fn verb_problems(w: &VerbWrappers, cli: &Cli) -> Vec<String> {
             "image",
             "workload-identity-provider",
             "service-account",
+            // policy check's --service-account (Kubernetes): in GitLab `service-account` is
+            // the Google one, as in every component.
+            "kubernetes-service-account",
         ],
         &["outputs-file", "access-token-file"],
         cli,
     ));
     let (_, job) = docs[1].as_object().unwrap().iter().next().unwrap();
+    // `service-account` feeds the Workload Identity exchange and nothing else.
+    for (name, value) in job["variables"].as_object().unwrap() {
+        if value.as_str() == Some("$[[ inputs.service-account ]]") && name != "GCP_SERVICE_ACCOUNT"
+        {
+            problems.push(format!(
+                "{}: {name} is set from the Google service-account input",
+                w.gitlab
+            ));
+        }
+    }
     for (name, _) in job["variables"].as_object().unwrap() {
         if name.starts_with("BINAUTHZ_") && !cli.envs.contains(name) {
             problems.push(format!(

@@ -19,25 +19,29 @@ fn yaml(rel: &str) -> Value {
     serde_norway::from_str(&std::fs::read_to_string(repo().join(rel)).unwrap()).unwrap()
 }
 
-#[test]
-fn tekton_stepaction_signs_as_nonroot_and_writes_the_step_results_the_task_reads() {
-    let action = yaml("tekton/stepaction/binauthz-attest/binauthz-attest.yaml");
-    let task = yaml("tekton/binauthz-attest/binauthz-attest.yaml");
+/// One Task's step as a Tekton pod runs it: TaskRun params `given` -> the Task's params
+/// (defaults filled) -> its step's params -> the StepAction's `env`, the script with its result
+/// paths, as the StepAction's user, with `key` (a service-account key) in the credentials
+/// workspace. Returns the step's output and a reader of the results it wrote.
+struct Step {
+    out: std::process::Output,
+    results: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Step {
+    fn result(&self, name: &str) -> String {
+        std::fs::read_to_string(self.results.join(name))
+            .unwrap_or_else(|e| panic!("no step result {name} ({e}):\n{}", show(&self.out)))
+    }
+}
+
+fn run_step(emu: &crate::common::emulator::Emulator, verb: &str, given: &[(&str, &str)]) -> Step {
+    let action = yaml(&format!("tekton/stepaction/{verb}/{verb}.yaml"));
+    let task = yaml(&format!("tekton/{verb}/{verb}.yaml"));
     assert_eq!(action["kind"], "StepAction");
     assert_eq!(action["apiVersion"], "tekton.dev/v1beta1");
-    let emu = google(&["tekton"]);
     let host = emu.host();
-    let image = format!("{host}/demo/apps/tekton:v1");
-
-    // TaskRun params -> Task params (defaults) -> the step's params -> StepAction params.
-    let kms = key_version();
-    let given = [
-        ("images", image.as_str()),
-        ("attestor", ATTESTOR),
-        ("kms-key-version", kms.as_str()),
-        ("insecure-registry", host.as_str()),
-        ("google-registry", host.as_str()),
-    ];
     let mut task_params = BTreeMap::new();
     for p in task["spec"]["params"].as_array().unwrap() {
         let name = p["name"].as_str().unwrap();
@@ -49,8 +53,18 @@ fn tekton_stepaction_signs_as_nonroot_and_writes_the_step_results_the_task_reads
             .unwrap_or_else(|| panic!("the test gives no value for required param {name}"));
         task_params.insert(format!("$(params.{name})"), value);
     }
+    for (name, _) in given {
+        assert!(
+            task_params.contains_key(&format!("$(params.{name})")),
+            "{verb}: the Task has no param {name}"
+        );
+    }
     let step = &task["spec"]["steps"][0];
     let step_name = step["name"].as_str().unwrap();
+    assert_eq!(
+        step["ref"]["name"], verb,
+        "the Task's step runs the StepAction"
+    );
     let mut action_params = BTreeMap::new();
     for p in step["params"].as_array().unwrap() {
         let value = p["value"].as_str().unwrap();
@@ -90,9 +104,10 @@ fn tekton_stepaction_signs_as_nonroot_and_writes_the_step_results_the_task_reads
         !script.contains("$(step.") && !script.contains("$(params."),
         "unreplaced Tekton variable in {script}"
     );
-    std::fs::write(scripts.join("script-0-sign"), &script).unwrap();
+    let script_name = format!("script-0-{step_name}");
+    std::fs::write(scripts.join(&script_name), &script).unwrap();
     std::fs::set_permissions(
-        scripts.join("script-0-sign"),
+        scripts.join(&script_name),
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
@@ -125,7 +140,7 @@ fn tekton_stepaction_signs_as_nonroot_and_writes_the_step_results_the_task_reads
         creds.display(),
         workspace["mountPath"].as_str().unwrap()
     ))
-    .args(["--entrypoint", "/tekton/scripts/script-0-sign"]);
+    .args(["--entrypoint", &format!("/tekton/scripts/{script_name}")]);
     for var in action["spec"]["env"].as_array().unwrap() {
         let mut value = var["value"].as_str().unwrap().to_string();
         if let Some(v) = action_params.get(&value) {
@@ -144,16 +159,123 @@ fn tekton_stepaction_signs_as_nonroot_and_writes_the_step_results_the_task_reads
     assert!(debug_image.ends_with(":v1-debug"), "{debug_image}");
     cmd.arg(format!("{}-debug", image_tag()));
     let out = run(&mut cmd);
-    assert!(out.status.success(), "the step failed:\n{}", show(&out));
+    Step {
+        out,
+        results,
+        _dir: dir,
+    }
+}
 
-    let read = |name: &str| {
-        std::fs::read_to_string(results.join(name))
-            .unwrap_or_else(|e| panic!("no step result {name} ({e}):\n{}", show(&out)))
-    };
+#[test]
+fn tekton_stepaction_signs_as_nonroot_and_writes_the_step_results_the_task_reads() {
+    let emu = google(&["tekton"]);
+    let host = emu.host();
+    let image = format!("{host}/demo/apps/tekton:v1");
+    let kms = key_version();
+    let step = run_step(
+        &emu,
+        "binauthz-attest",
+        &[
+            ("images", image.as_str()),
+            ("attestor", ATTESTOR),
+            ("kms-key-version", kms.as_str()),
+            ("insecure-registry", host.as_str()),
+            ("google-registry", host.as_str()),
+        ],
+    );
+    assert!(
+        step.out.status.success(),
+        "the step failed:\n{}",
+        show(&step.out)
+    );
     let digest = emu.registry_digest("demo/apps/tekton", "v1");
-    assert_eq!(read("IMAGE_URL"), format!("{host}/demo/apps/tekton"));
-    assert_eq!(read("IMAGE_DIGEST"), digest);
-    assert!(read("ATTESTATION").starts_with("projects/demo/occurrences/"));
-    assert_eq!(read("CREATED"), "true");
+    assert_eq!(step.result("IMAGE_URL"), format!("{host}/demo/apps/tekton"));
+    assert_eq!(step.result("IMAGE_DIGEST"), digest);
+    assert!(step
+        .result("ATTESTATION")
+        .starts_with("projects/demo/occurrences/"));
+    assert_eq!(step.result("CREATED"), "true");
     assert_eq!(attestations(&emu).len(), 1);
+}
+
+#[test]
+fn tekton_verify_and_policy_check_stepactions_judge_a_signed_and_an_unsigned_image() {
+    let emu = google(&["signed", "unsigned"]);
+    let host = emu.host();
+    let signed = format!("{host}/demo/apps/signed:v1");
+    let unsigned = format!("{host}/demo/apps/unsigned:v1");
+    let kms = key_version();
+    let registries = [
+        ("insecure-registry", host.as_str()),
+        ("google-registry", host.as_str()),
+    ];
+    let sign = [
+        ("images", signed.as_str()),
+        ("attestor", ATTESTOR),
+        ("kms-key-version", kms.as_str()),
+    ];
+    let sign: Vec<_> = sign.iter().chain(&registries).copied().collect();
+    let step = run_step(&emu, "binauthz-attest", &sign);
+    assert!(
+        step.out.status.success(),
+        "sign failed:\n{}",
+        show(&step.out)
+    );
+
+    let verify = |image: &str| {
+        let given: Vec<_> = [("images", image), ("attestor", ATTESTOR)]
+            .iter()
+            .chain(&registries)
+            .copied()
+            .collect();
+        run_step(&emu, "binauthz-verify", &given)
+    };
+    let step = verify(&signed);
+    assert!(
+        step.out.status.success(),
+        "verify failed:\n{}",
+        show(&step.out)
+    );
+    assert_eq!(step.result("VERIFIED"), "true");
+    let step = verify(&unsigned);
+    assert_eq!(step.out.status.code(), Some(5), "{}", show(&step.out));
+    assert_eq!(step.result("VERIFIED"), "false");
+
+    // The project's policy requires the attestor; policy check reads it (GetPolicy).
+    let current = emu.ok("GET", "v1/projects/demo/policy", None);
+    emu.ok(
+        "PUT",
+        "v1/projects/demo/policy",
+        Some(&serde_json::json!({
+            "etag": current["etag"],
+            "globalPolicyEvaluationMode": "ENABLE",
+            "defaultAdmissionRule": {
+                "evaluationMode": "REQUIRE_ATTESTATION",
+                "enforcementMode": "ENFORCED_BLOCK_AND_AUDIT_LOG",
+                "requireAttestationsBy": [ATTESTOR],
+            },
+        })),
+    );
+    let check = |image: &str| {
+        let given: Vec<_> = [
+            ("images", image),
+            ("project", "demo"),
+            ("platform", "cloudrun"),
+        ]
+        .iter()
+        .chain(&registries)
+        .copied()
+        .collect();
+        run_step(&emu, "binauthz-policy-check", &given)
+    };
+    let step = check(&signed);
+    assert!(
+        step.out.status.success(),
+        "policy check failed:\n{}",
+        show(&step.out)
+    );
+    assert_eq!(step.result("DECISION"), "allowed");
+    let step = check(&unsigned);
+    assert_eq!(step.out.status.code(), Some(5), "{}", show(&step.out));
+    assert_eq!(step.result("DECISION"), "denied");
 }
