@@ -13,6 +13,7 @@ pub mod attest;
 pub mod attestation;
 /// After the deploy: Binary Authorization events read from Cloud Audit Logs.
 pub mod audit;
+/// Reads from outside with a ceiling: files, stdin and HTTP answers.
 pub mod bounded;
 pub mod ci;
 pub mod cli;
@@ -29,6 +30,7 @@ pub mod model;
 pub mod names;
 pub mod openpgp;
 pub mod payload;
+/// PEM blocks by label, for every key reader.
 pub mod pem;
 /// Binary Authorization policies and the admission decision they make, offline.
 pub mod policy;

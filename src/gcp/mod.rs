@@ -1,14 +1,16 @@
-//! Google's APIs, one module each (KMS, Binary Authorization, Container Analysis), built on the
-//! official Rust SDK. Each converts the SDK's types into the model (`model.rs`) and back. This
-//! file holds what they share: endpoints, client set-up, retries, and turning Google's errors
-//! into ours.
+//! Google's APIs, one module each (KMS, Binary Authorization, Container Analysis, Logging,
+//! Run), built on the official Rust SDK. Each converts the SDK's types into the model
+//! (`model.rs`) and back. This file holds what they share: endpoints, client set-up, retries,
+//! and turning Google's errors into ours.
 
 pub mod auth;
 pub mod binauthz;
 pub mod grafeas;
 pub mod kms;
+/// Cloud Logging: the audit-log entries `audit` reads.
 pub mod logging;
 pub mod rest;
+/// Cloud Run Admin API v2: the services and revisions `policy check --running` judges.
 pub mod run;
 
 use crate::error::Error;

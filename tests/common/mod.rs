@@ -353,9 +353,13 @@ pub enum Format {
 
 /// Runs the binary with `args`; returns `(exit code, stdout, stderr)`.
 pub fn run(args: &[&str]) -> (i32, String, String) {
+    // Loopback only: were Application Default Credentials ever asked, the metadata server
+    // they fall back to is a closed loopback port, never metadata.google.internal.
     let out = Command::new(env!("CARGO_BIN_EXE_binauthz-attest"))
         .args(args)
         .env_remove("BINAUTHZ_INSECURE_REGISTRIES")
+        .env("GCE_METADATA_HOST", "127.0.0.1:9")
+        .env("GCE_METADATA_ROOT", "127.0.0.1:9")
         .output()
         .unwrap();
     (
