@@ -54,6 +54,19 @@ pub fn read_to_string(path: impl AsRef<Path>, limit: u64) -> io::Result<String> 
     utf8(read(path, limit)?)
 }
 
+/// The file at `path`, at most `limit` bytes, read without blocking the runtime (a FIFO or a
+/// device reports no size up front, so the cap is on what is read, never on metadata).
+pub async fn read_async(path: impl AsRef<Path>, limit: u64) -> io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).await?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    Ok(bytes)
+}
+
 /// Standard input as UTF-8 text, at most `limit` bytes.
 pub fn stdin_to_string(limit: u64) -> io::Result<String> {
     utf8(read_all(io::stdin().lock(), limit)?)

@@ -33,7 +33,8 @@ fn description(outcomes: &[Outcome]) -> String {
         .count();
     let attestor = outcomes
         .first()
-        .map(|o| o.attestor.as_str())
+        .and_then(|o| o.attestor.as_ref())
+        .map(ToString::to_string)
         .unwrap_or_default();
     let text = format!(
         "{} image(s) attested by {attestor} ({created} new)",

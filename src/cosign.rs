@@ -71,7 +71,7 @@ pub const MAX_SIGNATURE_BLOB: u64 = 4 << 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
     /// `REPO@sha256:...` of the signature manifest (sig) or the referrer (bundle).
-    pub manifest: String,
+    pub manifest: ImageRef,
     /// True when this run wrote it.
     pub created: bool,
 }
@@ -633,7 +633,7 @@ pub async fn write_sig(
                 .is_ok()
             {
                 return Ok(Stored {
-                    manifest: format!("{repository}@{manifest}"),
+                    manifest: image.with_digest(&Digest::parse(&manifest)?),
                     created: false,
                 });
             }
@@ -672,7 +672,7 @@ pub async fn write_sig(
         .push_manifest(image, &sig_tag(digest), &manifest, OCI_MANIFEST)
         .await?;
     Ok(Stored {
-        manifest: format!("{repository}@{manifest_digest}"),
+        manifest: image.with_digest(&Digest::parse(&manifest_digest)?),
         created: true,
     })
 }
@@ -686,7 +686,6 @@ pub async fn write_bundle(
     signer: &dyn Signer,
     key: &PublicKey,
 ) -> Result<Stored> {
-    let repository = image.repository_url();
     let verifies = |m: &[u8], s: &[u8]| key.verifies(m, s);
     for referrer in bundle_candidates(registry, image, digest).await? {
         let judged = judge_bundle(
@@ -700,7 +699,7 @@ pub async fn write_bundle(
         .await?;
         if matches!(judged, Some(Ok(()))) {
             return Ok(Stored {
-                manifest: format!("{repository}@{referrer}"),
+                manifest: image.with_digest(&Digest::parse(&referrer)?),
                 created: false,
             });
         }
@@ -763,7 +762,7 @@ pub async fn write_bundle(
             .await?;
     }
     Ok(Stored {
-        manifest: format!("{repository}@{manifest_digest}"),
+        manifest: image.with_digest(&Digest::parse(&manifest_digest)?),
         created: true,
     })
 }

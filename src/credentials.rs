@@ -305,21 +305,14 @@ async fn read_file(file: &AuthFile, explicit: bool, registry: &str) -> Result<Op
         registry: registry.to_string(),
         reason,
     };
-    let opened = tokio::fs::File::open(&file.path).await;
-    let handle = match opened {
-        Ok(handle) => handle,
+    let bytes = match crate::bounded::read_async(&file.path, FILE_LIMIT).await {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+            return Err(bad(format!("is larger than {} KiB", FILE_LIMIT >> 10)))
+        }
         Err(e) => return Err(bad(format!("cannot be read ({e})"))),
     };
-    let mut bytes = Vec::new();
-    handle
-        .take(FILE_LIMIT + 1)
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| bad(format!("cannot be read ({e})")))?;
-    if bytes.len() as u64 > FILE_LIMIT {
-        return Err(bad(format!("is larger than {} KiB", FILE_LIMIT >> 10)));
-    }
     parse(&bytes, file.legacy).map(Some).map_err(bad)
 }
 

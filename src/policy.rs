@@ -608,11 +608,11 @@ pub fn decide(
             let missing: Vec<String> = rule
                 .require_attestations_by
                 .iter()
-                .filter(|a| !verdicts.iter().any(|v| &v.attestor == *a && v.verified))
+                .filter(|a| !verdicts.iter().any(|v| v.judge.is_attestor(a) && v.verified))
                 .map(|a| {
                     let why = verdicts
                         .iter()
-                        .find(|v| &v.attestor == a)
+                        .find(|v| v.judge.is_attestor(a))
                         .map_or_else(|| "not checked".to_string(), |v| v.reason.clone());
                     format!("{a} ({why})")
                 })

@@ -2,7 +2,9 @@
 //! [`Outcome`], `verify`'s [`Verdict`] per image and attestor, or named outputs), how it ended,
 //! and what the CI shows beside it. Scripts read it as JSON and people as text.
 
-use serde::Serialize;
+use crate::names::{AttestorName, NoteName};
+use crate::reference::{Digest, ImageRef};
+use serde::{Serialize, Serializer};
 
 /// What happened to one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -36,43 +38,139 @@ impl From<&crate::error::Error> for ImageError {
     }
 }
 
-/// One image's result of `sign`.
-#[derive(Debug, Clone, Serialize)]
+/// One image's result of `sign`: typed values, turned into the documented JSON (and its empty
+/// strings for what is absent) only by its `Serialize`.
+#[derive(Debug, Clone)]
 pub struct Outcome {
     /// The image as given.
-    pub image: String,
-    /// The manifest digest the registry serves.
-    pub digest: String,
-    /// `REPO@DIGEST`: what was signed and what to deploy.
-    pub image_ref: String,
-    /// The attestor the attestation is for.
-    pub attestor: String,
-    /// The note it is filed under.
-    pub note: String,
-    /// The key that signed (a KMS key version name).
+    pub image: ImageRef,
+    /// The manifest digest the registry serves; `None` when the image never resolved.
+    pub digest: Option<Digest>,
+    /// The attestor the attestation is for; `None` for `sign --cosign` without an attestor.
+    pub attestor: Option<AttestorName>,
+    /// The note it is filed under (with the attestor).
+    pub note: Option<NoteName>,
+    /// The key that signed, as the signer names it (a KMS key version name, or a key file).
     pub key_version: String,
     /// The id the signature is filed under (the attestor's id for the key).
-    pub public_key_id: String,
-    /// The occurrence name; empty for a dry run that would create one.
-    pub attestation: String,
+    pub public_key_id: Option<String>,
+    /// The occurrence name; `None` until one is found or filed (a dry run, a failure).
+    pub attestation: Option<String>,
     /// What happened.
     pub status: Status,
-    /// True when this run filed the attestation.
-    pub created: bool,
     /// `os/arch[/variant]` for a child manifest of a multi-arch index.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
     /// For an image that resolved to a digest listed before it (another tag, the same image
     /// twice): that earlier image, whose attestation this one shares.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duplicate_of: Option<String>,
+    pub duplicate_of: Option<ImageRef>,
     /// Why this image failed (status `failed`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ImageError>,
     /// With `--cosign`: the cosign signature manifest (`.sig` tag) and/or bundle referrer,
-    /// `REPO@sha256:...`, comma-separated, written or found.
+    /// written or found, sig first.
+    pub cosign_signatures: Vec<ImageRef>,
+    /// What went wrong beside the result (a duplicate left after a lost answer): the command
+    /// hands these to the CI layer's warnings; not part of the JSON outcome.
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// `REPO@DIGEST`: what was signed and what to deploy (`None` when the image never resolved).
+    pub fn image_ref(&self) -> Option<ImageRef> {
+        self.digest.as_ref().map(|d| self.image.with_digest(d))
+    }
+
+    /// True when this run filed the attestation (or wrote the cosign signatures).
+    pub fn created(&self) -> bool {
+        self.status == Status::Created
+    }
+
+    /// The cosign signature manifests as the outputs carry them: comma-separated.
+    pub fn cosign_signature(&self) -> Option<String> {
+        let all: Vec<String> = self.cosign_signatures.iter().map(|r| r.to_string()).collect();
+        (!all.is_empty()).then(|| all.join(","))
+    }
+
+    /// One readable line.
+    pub fn line(&self) -> String {
+        let attestation = self.attestation.as_deref().unwrap_or_default();
+        let what = match self.status {
+            Status::Created => format!("attested {attestation}"),
+            Status::Existing => format!("already attested {attestation}"),
+            Status::WouldCreate => "would attest (dry run)".to_string(),
+            Status::Failed => {
+                let why = self.error.as_ref().map_or("", |e| e.message.as_str());
+                return format!("{}  FAILED: {why}", self.image);
+            }
+        };
+        let cosign = match self.cosign_signature() {
+            Some(stored) => format!("; cosign signature {stored}"),
+            None => String::new(),
+        };
+        let image_ref = shown(self.image_ref().as_ref());
+        match &self.attestor {
+            Some(attestor) => format!("{image_ref}  {what} by {attestor}{cosign}"),
+            // `sign --cosign` without an attestor: the signatures are the whole outcome.
+            None => {
+                let what = match self.status {
+                    Status::Created => "cosign signed",
+                    Status::Existing => "already cosign signed",
+                    _ => "would cosign sign (dry run)",
+                };
+                format!("{image_ref}  {what} with {}{cosign}", self.key_version)
+            }
+        }
+    }
+}
+
+/// The documented JSON of an [`Outcome`] (README, "Outputs"): every field a string, empty when
+/// absent, in this order.
+#[derive(Serialize)]
+struct OutcomeJson<'a> {
+    image: String,
+    digest: String,
+    image_ref: String,
+    attestor: String,
+    note: String,
+    key_version: &'a str,
+    public_key_id: &'a str,
+    attestation: &'a str,
+    status: Status,
+    created: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub cosign_signature: Option<String>,
+    platform: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate_of: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a ImageError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cosign_signature: Option<String>,
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        OutcomeJson {
+            image: self.image.to_string(),
+            digest: shown(self.digest.as_ref()),
+            image_ref: shown(self.image_ref().as_ref()),
+            attestor: shown(self.attestor.as_ref()),
+            note: shown(self.note.as_ref()),
+            key_version: &self.key_version,
+            public_key_id: self.public_key_id.as_deref().unwrap_or_default(),
+            attestation: self.attestation.as_deref().unwrap_or_default(),
+            status: self.status,
+            created: self.created(),
+            platform: self.platform.as_deref(),
+            duplicate_of: self.duplicate_of.as_ref().map(ToString::to_string),
+            error: self.error.as_ref(),
+            cosign_signature: self.cosign_signature(),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// A value as the JSON shows it, or `""` when absent.
+fn shown(value: Option<&impl std::fmt::Display>) -> String {
+    value.map(ToString::to_string).unwrap_or_default()
 }
 
 /// One filed attestation and whether Binary Authorization would accept it.
@@ -93,27 +191,83 @@ pub struct Checked {
     pub reason: String,
 }
 
-/// One image judged against one attestor by `verify`.
-#[derive(Debug, Clone, Serialize)]
+/// Who judges an image in a [`Verdict`]: an attestor, or a cosign public key
+/// (`verify --cosign-key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judge {
+    /// An attestor, by its resource name `projects/P/attestors/A` (as policies name it).
+    Attestor(String),
+    /// A cosign public key, as the user gave it (a PEM file or a KMS key version).
+    CosignKey(String),
+}
+
+impl Judge {
+    /// True when this is the attestor named `name`.
+    pub fn is_attestor(&self, name: &str) -> bool {
+        matches!(self, Judge::Attestor(a) if a == name)
+    }
+}
+
+impl std::fmt::Display for Judge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Judge::Attestor(name) => f.write_str(name),
+            Judge::CosignKey(key) => write!(f, "cosign key {key}"),
+        }
+    }
+}
+
+/// One image judged against one attestor (or cosign key) by `verify`; serialised by
+/// `Serialize` into the documented JSON.
+#[derive(Debug, Clone)]
 pub struct Verdict {
     /// The image as given.
-    pub image: String,
-    /// `REPO@DIGEST` as the registry serves it.
-    pub image_ref: String,
-    /// The attestor judged against.
-    pub attestor: String,
+    pub image: ImageRef,
+    /// `REPO@DIGEST` as the registry serves it; `None` when the image never resolved.
+    pub image_ref: Option<ImageRef>,
+    /// Who judged it.
+    pub judge: Judge,
     /// True when at least one of its attestations for the digest is valid.
     pub verified: bool,
     /// The attestation that satisfies the attestor.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attestation: Option<String>,
     /// The key id whose signature verified.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key_id: Option<String>,
     /// Why not, when not verified.
     pub reason: String,
     /// Every attestation filed under the attestor's note for this image's digest.
     pub attestations: Vec<Checked>,
+}
+
+/// The documented JSON of a [`Verdict`], in this order.
+#[derive(Serialize)]
+struct VerdictJson<'a> {
+    image: String,
+    image_ref: String,
+    attestor: String,
+    verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attestation: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key_id: Option<&'a str>,
+    reason: &'a str,
+    attestations: &'a [Checked],
+}
+
+impl Serialize for Verdict {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        VerdictJson {
+            image: self.image.to_string(),
+            image_ref: shown(self.image_ref.as_ref()),
+            attestor: self.judge.to_string(),
+            verified: self.verified,
+            attestation: self.attestation.as_deref(),
+            public_key_id: self.public_key_id.as_deref(),
+            reason: &self.reason,
+            attestations: &self.attestations,
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Verdict {
@@ -122,55 +276,21 @@ impl Verdict {
         match (&self.attestation, &self.public_key_id) {
             (Some(name), Some(key)) => format!(
                 "{}  verified by {} ({name}, key {key})\n",
-                self.image_ref, self.attestor
+                self.image_ref_or_image(),
+                self.judge
             ),
             _ => format!(
                 "{}  NOT verified by {}: {}\n",
                 self.image_ref_or_image(),
-                self.attestor,
+                self.judge,
                 self.reason
             ),
         }
     }
 
     /// `REPO@DIGEST`, or the image as given when it never resolved.
-    pub fn image_ref_or_image(&self) -> &str {
-        match self.image_ref.is_empty() {
-            true => &self.image,
-            false => &self.image_ref,
-        }
-    }
-}
-
-impl Outcome {
-    /// One readable line.
-    pub fn line(&self) -> String {
-        let what = match self.status {
-            Status::Created => format!("attested {}", self.attestation),
-            Status::Existing => format!("already attested {}", self.attestation),
-            Status::WouldCreate => "would attest (dry run)".to_string(),
-            Status::Failed => {
-                let why = self.error.as_ref().map_or("", |e| e.message.as_str());
-                return format!("{}  FAILED: {why}", self.image);
-            }
-        };
-        let cosign = match &self.cosign_signature {
-            Some(stored) => format!("; cosign signature {stored}"),
-            None => String::new(),
-        };
-        // `sign --cosign` without an attestor: the signatures are the whole outcome.
-        if self.attestor.is_empty() {
-            let what = match self.status {
-                Status::Created => "cosign signed",
-                Status::Existing => "already cosign signed",
-                _ => "would cosign sign (dry run)",
-            };
-            return format!(
-                "{}  {what} with {}{cosign}",
-                self.image_ref, self.key_version
-            );
-        }
-        format!("{}  {what} by {}{cosign}", self.image_ref, self.attestor)
+    pub fn image_ref_or_image(&self) -> &ImageRef {
+        self.image_ref.as_ref().unwrap_or(&self.image)
     }
 }
 

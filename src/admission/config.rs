@@ -52,18 +52,11 @@ pub struct Sources {
 /// A file's text, bounded, without blocking the runtime.
 async fn read(what: &str, path: &PathBuf) -> Result<String> {
     let name = path.display();
-    let meta = tokio::fs::metadata(path)
+    let bytes = crate::bounded::read_async(path, FILE_MAX)
         .await
         .map_err(|e| Error::Usage(format!("cannot read {what} {name} ({e})")))?;
-    if meta.len() > FILE_MAX {
-        return Err(Error::Usage(format!(
-            "{what} {name} is {} bytes, more than the {FILE_MAX} read",
-            meta.len()
-        )));
-    }
-    tokio::fs::read_to_string(path)
-        .await
-        .map_err(|e| Error::Usage(format!("cannot read {what} {name} ({e})")))
+    String::from_utf8(bytes)
+        .map_err(|_| Error::Usage(format!("cannot read {what} {name} (not UTF-8 text)")))
 }
 
 impl Sources {

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::manifest::{Site, GKE_BREAKGLASS};
 use crate::policy::{self, Applies, Decision, Evaluation, EvaluationMode, Platform, Target};
 use crate::reference::{Digest, ImageRef};
-use crate::report::Verdict;
+use crate::report::{Judge, Verdict};
 
 /// Where the evidence comes from: live (`evidence.rs`) or, in unit tests, fixed.
 pub trait Evidence: Sync {
@@ -383,9 +383,9 @@ fn judge(
                     Err(failure) => {
                         unavailable |= failure.unavailable;
                         Verdict {
-                            image: p.to_string(),
-                            image_ref: p.to_string(),
-                            attestor: a.clone(),
+                            image: p.clone(),
+                            image_ref: Some(p.clone()),
+                            judge: Judge::Attestor(a.clone()),
                             verified: false,
                             attestation: None,
                             public_key_id: None,

@@ -101,9 +101,9 @@ impl Evidence for Fixed {
         let verified = (image.ends_with(SIGNED.split('@').nth(1).unwrap()) && attestor == A)
             || (image == TENANT && attestor == TEAM);
         Ok(Verdict {
-            image: image.clone(),
-            image_ref: image.clone(),
-            attestor: attestor.into(),
+            image: pinned.clone(),
+            image_ref: Some(pinned.clone()),
+            judge: Judge::Attestor(attestor.into()),
             verified,
             attestation: verified.then(|| "cosign signature x".into()),
             public_key_id: None,

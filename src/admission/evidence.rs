@@ -27,7 +27,7 @@ use crate::gcp::grafeas::Grafeas;
 use crate::names::AttestorName;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::{Registry, RegistryConfig};
-use crate::report::{Checked, Verdict};
+use crate::report::{Checked, Judge, Verdict};
 use crate::token::AccessToken;
 
 impl Keep for Verdict {
@@ -178,7 +178,6 @@ impl Live {
                 "{pinned} has no digest to check (a bug: tags are resolved first)"
             ))
         })?;
-        let image_ref = pinned.to_string();
         let registry = self
             .registries
             .for_image(pinned, self.google.as_ref().map(|g| &g.auth))
@@ -203,22 +202,20 @@ impl Live {
                 (Some(google), Some(model)) => {
                     self.metrics.call("google", "notes.occurrences.list");
                     let filed = google.grafeas.attestations(&model.note, &digest).await?;
-                    Ok(Some(verify::judge(
-                        pinned, &image_ref, &model, &filed, None,
-                    )))
+                    Ok(Some(verify::judge(pinned, pinned, &model, &filed, None)))
                 }
                 _ => Ok::<_, Error>(None),
             }
         };
         let (cosign, attested) = tokio::join!(cosign, attested);
-        combine(&image_ref, &trusted, cosign, attested)
+        combine(pinned, &trusted, cosign, attested)
     }
 }
 
 /// One verdict from both forms: verified when either verifies; a remote failure only matters
 /// when nothing verified.
 fn combine(
-    image_ref: &str,
+    pinned: &ImageRef,
     trusted: &Trusted,
     cosign: Result<Vec<Checked>>,
     attested: Result<Option<Verdict>>,
@@ -232,9 +229,9 @@ fn combine(
     if let Ok(checked) = &cosign {
         if let Some(valid) = checked.iter().find(|c| c.valid) {
             return Ok(Verdict {
-                image: image_ref.to_string(),
-                image_ref: image_ref.to_string(),
-                attestor: name,
+                image: pinned.clone(),
+                image_ref: Some(pinned.clone()),
+                judge: Judge::Attestor(name),
                 verified: true,
                 attestation: Some(format!("cosign signature {}", valid.name)),
                 public_key_id: None,
@@ -266,9 +263,9 @@ fn combine(
     let mut all = checked;
     all.extend(attested.map(|v| v.attestations).unwrap_or_default());
     Ok(Verdict {
-        image: image_ref.to_string(),
-        image_ref: image_ref.to_string(),
-        attestor: name,
+        image: pinned.clone(),
+        image_ref: Some(pinned.clone()),
+        judge: Judge::Attestor(name),
         verified: false,
         attestation: None,
         public_key_id: None,

@@ -46,16 +46,9 @@ impl ResolvesServerCert for Certs {
 }
 
 async fn read(path: &PathBuf, what: &str) -> Result<Vec<u8>> {
-    let bad =
-        |e: std::io::Error| Error::Usage(format!("cannot read {what} {} ({e})", path.display()));
-    let meta = tokio::fs::metadata(path).await.map_err(bad)?;
-    if meta.len() > FILE_MAX {
-        return Err(Error::Usage(format!(
-            "{what} {} is larger than {FILE_MAX} bytes",
-            path.display()
-        )));
-    }
-    tokio::fs::read(path).await.map_err(bad)
+    crate::bounded::read_async(path, FILE_MAX)
+        .await
+        .map_err(|e| Error::Usage(format!("cannot read {what} {} ({e})", path.display())))
 }
 
 async fn stamps(cert: &PathBuf, key: &PathBuf) -> Stamps {

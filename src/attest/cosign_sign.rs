@@ -55,9 +55,9 @@ pub async fn sign(
         }
     }
     // Each repository@digest once: the first input that names it signs it.
-    let mut distinct: Vec<(String, Target)> = Vec::new();
+    let mut distinct: Vec<(ImageRef, Target)> = Vec::new();
     for target in resolutions.iter().flat_map(|(_, r)| r.iter().flatten()) {
-        let id = manifest_id(target.image, &target.digest);
+        let id = target.image.with_digest(&target.digest);
         if !distinct.iter().any(|(d, _)| *d == id) {
             distinct.push((id, target.clone()));
         }
@@ -65,7 +65,7 @@ pub async fn sign(
     progress.start(distinct.len());
     let signer = services.signer.as_ref();
     let key = &key;
-    let signed: HashMap<String, Result<Outcome>> = stream::iter(&distinct)
+    let signed: HashMap<ImageRef, Result<Outcome>> = stream::iter(&distinct)
         .map(|(id, target)| async move {
             let result = match request.dry_run {
                 true => Ok(outcome(
@@ -73,7 +73,7 @@ pub async fn sign(
                     target.image,
                     Some(&target.digest),
                     Status::WouldCreate,
-                    None,
+                    Vec::new(),
                 )),
                 false => sign_one(registry, signer, key, target.image, &target.digest, form).await,
             };
@@ -103,29 +103,24 @@ pub async fn sign(
             }
         };
         for target in targets {
-            let id = manifest_id(target.image, &target.digest);
+            let id = target.image.with_digest(&target.digest);
             let mut outcome = match &signed[&id] {
                 Ok(outcome) => outcome.clone(),
                 Err(e) if request.fail_fast => return Err(clone_error(e)),
                 Err(e) => failed(signer, image, Some(&target.digest), e),
             };
             let first = distinct.iter().find(|(d, _)| *d == id).map(|(_, t)| t);
-            outcome.image = image.to_string();
+            outcome.image = (*image).clone();
             outcome.platform = target.platform.clone();
             if let Some(first) = first
                 .filter(|f| !std::ptr::eq(f.image, target.image) || f.platform != target.platform)
             {
-                outcome.duplicate_of = Some(first.image.to_string());
+                outcome.duplicate_of = Some(first.image.clone());
             }
             outcomes.push(outcome);
         }
     }
     Ok(outcomes)
-}
-
-/// `REPO@DIGEST`: one signature serves every input naming it.
-fn manifest_id(image: &ImageRef, digest: &Digest) -> String {
-    format!("{}@{digest}", image.repository_url())
 }
 
 /// Writes (or finds) the forms `form` asks for, `.sig` first.
@@ -148,14 +143,8 @@ async fn sign_one(
         true => Status::Created,
         false => Status::Existing,
     };
-    let manifests: Vec<String> = stored.into_iter().map(|s| s.manifest).collect();
-    Ok(outcome(
-        signer,
-        image,
-        Some(digest),
-        status,
-        Some(manifests.join(",")),
-    ))
+    let manifests = stored.into_iter().map(|s| s.manifest).collect();
+    Ok(outcome(signer, image, Some(digest), status, manifests))
 }
 
 /// An outcome with no attestation: attestor, note, key id and occurrence stay empty.
@@ -164,32 +153,29 @@ fn outcome(
     image: &ImageRef,
     digest: Option<&Digest>,
     status: Status,
-    cosign_signature: Option<String>,
+    cosign_signatures: Vec<ImageRef>,
 ) -> Outcome {
     Outcome {
-        image: image.to_string(),
-        digest: digest.map(Digest::to_string).unwrap_or_default(),
-        image_ref: digest
-            .map(|d| image.with_digest(d).to_string())
-            .unwrap_or_default(),
-        attestor: String::new(),
-        note: String::new(),
+        image: image.clone(),
+        digest: digest.cloned(),
+        attestor: None,
+        note: None,
         key_version: signer.key_name(),
-        public_key_id: String::new(),
-        attestation: String::new(),
-        created: status == Status::Created,
+        public_key_id: None,
+        attestation: None,
         status,
         platform: None,
         duplicate_of: None,
         error: None,
-        cosign_signature,
+        cosign_signatures,
+        warnings: Vec::new(),
     }
 }
 
 fn failed(signer: &dyn Signer, image: &ImageRef, digest: Option<&Digest>, e: &Error) -> Outcome {
     Outcome {
         error: Some(ImageError::from(e)),
-        ..outcome(signer, image, digest, Status::Failed, None)
+        ..outcome(signer, image, digest, Status::Failed, Vec::new())
     }
 }
 

@@ -9,10 +9,7 @@ use crate::cosign;
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
 use crate::registry::Registry;
-use crate::report::Verdict;
-
-/// The attestor column of a cosign verdict: `cosign key KEY`.
-pub const COSIGN_KEY: &str = "cosign key ";
+use crate::report::{Judge, Verdict};
 
 /// The key `--cosign-key` names, as a verifier: its PEM and, from KMS, its algorithm (a PEM file
 /// is tried under every algorithm its key type allows, as cosign does from the key alone).
@@ -70,11 +67,11 @@ pub async fn cosign_verdicts(
                 cosign::check_bundles(registry, image, &digest, verifies)
             )?;
             checked.extend(bundles);
-            let image_ref = image.with_digest(&digest).to_string();
+            let pinned = image.with_digest(&digest);
             let valid = checked.iter().find(|c| c.valid).map(|c| c.name.clone());
             let reason = match (&valid, checked.as_slice()) {
                 (Some(_), _) => String::new(),
-                (None, []) => format!("no cosign signature for {image_ref} (neither a .sig tag nor a sigstore bundle referrer)"),
+                (None, []) => format!("no cosign signature for {pinned} (neither a .sig tag nor a sigstore bundle referrer)"),
                 (None, all) => all
                     .iter()
                     .map(|c| format!("{}: {}", c.name, c.reason))
@@ -82,9 +79,9 @@ pub async fn cosign_verdicts(
                     .join("; "),
             };
             Ok::<_, Error>(Verdict {
-                image: image.to_string(),
-                image_ref,
-                attestor: format!("{COSIGN_KEY}{shown}"),
+                image: image.clone(),
+                image_ref: Some(pinned),
+                judge: Judge::CosignKey(shown.to_string()),
                 verified: valid.is_some(),
                 public_key_id: valid.as_ref().map(|_| shown.to_string()),
                 attestation: valid,

@@ -19,6 +19,12 @@ const CREATE_ATTEMPTS: usize = 3;
 /// one empty list right after a lost answer proves nothing.
 pub const LIST_SETTLE: Duration = Duration::from_secs(5);
 
+/// A filed attestation, and the warning of a cleanup that failed after a lost answer.
+pub(super) struct Filed {
+    pub name: String,
+    pub warning: Option<String>,
+}
+
 impl Batch<'_> {
     /// Files the attestation. Creating is not idempotent, so when an attempt fails in a way
     /// that may hide a success (a lost answer, a 5xx), look (for [`LIST_SETTLE`]) before
@@ -30,7 +36,7 @@ impl Batch<'_> {
         image_ref: &str,
         payload: &[u8],
         signature: &[u8],
-    ) -> Result<String> {
+    ) -> Result<Filed> {
         let grafeas = &self.services.grafeas;
         let mut attempt = 1;
         loop {
@@ -45,44 +51,53 @@ impl Batch<'_> {
                 )
                 .await;
             match created {
-                Ok(name) if attempt == 1 => return Ok(name),
+                Ok(name) if attempt == 1 => return Ok(Filed { name, warning: None }),
                 Ok(name) => return self.settle(digest, image_ref, name).await,
                 // Looked for after the last attempt too: a create stored with its answer lost
                 // is a success to report, not a failure to rerun.
                 Err(error @ Error::Google { .. }) => {
                     let surfaced = |found: &[String]| found.first().cloned();
                     if let Some(name) = self.watch(digest, image_ref, surfaced).await? {
-                        return Ok(name);
+                        return Ok(Filed {
+                            name,
+                            warning: None,
+                        });
                     }
                     if attempt == CREATE_ATTEMPTS {
                         return Err(error);
                     }
                     attempt += 1;
                 }
-                other => return other,
+                Err(other) => return Err(other),
             }
         }
     }
 
     /// After filing again: if an earlier, lost create surfaces within [`LIST_SETTLE`], the
     /// attestation filed last (`ours`, known by name) is deleted and the earlier one kept.
-    async fn settle(&self, digest: &Digest, image_ref: &str, ours: String) -> Result<String> {
+    async fn settle(&self, digest: &Digest, image_ref: &str, ours: String) -> Result<Filed> {
         let other = |found: &[String]| found.iter().find(|n| **n != ours).cloned();
         let Some(kept) = self.watch(digest, image_ref, other).await? else {
-            return Ok(ours);
+            return Ok(Filed {
+                name: ours,
+                warning: None,
+            });
         };
-        match self.services.grafeas.delete(&ours).await {
-            Ok(()) | Err(Error::GoogleNotFound { .. }) => Ok(kept), // a 404: already gone
+        let warning = match self.services.grafeas.delete(&ours).await {
+            Ok(()) | Err(Error::GoogleNotFound { .. }) => None, // a 404: already gone
             Err(e) => {
                 // One line: the server's words must not start a CI log command of their own.
                 let reason = e.to_string().replace(char::is_control, " ");
-                eprintln!(
-                    "warning: {image_ref} has two equal attestations after a lost answer; \
+                Some(format!(
+                    "{image_ref} has two equal attestations after a lost answer; \
                      removing the newer one, {ours}, failed: {reason}"
-                );
-                Ok(kept)
+                ))
             }
-        }
+        };
+        Ok(Filed {
+            name: kept,
+            warning,
+        })
     }
 
     /// Lists the valid attestations for the image until `wanted` picks a name from them or

@@ -345,10 +345,10 @@ pub async fn sign(
                 Ok(outcome) => outcome.clone(),
                 Err(e) => batch.failed(image, Some(&target.digest), e),
             };
-            outcome.image = image.to_string();
+            outcome.image = (*image).clone();
             outcome.platform = target.platform.clone();
             if !std::ptr::eq(first.image, target.image) || first.platform != target.platform {
-                outcome.duplicate_of = Some(first.image.to_string());
+                outcome.duplicate_of = Some(first.image.clone());
             }
             outcomes.push(outcome);
         }
@@ -432,14 +432,18 @@ impl Batch<'_> {
     async fn attest(&self, image: &ImageRef, digest: Digest) -> Result<Outcome> {
         let mut outcome = self.attestation(image, digest.clone()).await?;
         if let (Some(form), false) = (self.request.cosign, self.request.dry_run) {
-            outcome.cosign_signature = Some(self.cosign(image, &digest, form).await?);
+            outcome.cosign_signatures = self.cosign(image, &digest, form).await?;
         }
         Ok(outcome)
     }
 
-    /// Writes (or finds) the cosign forms `form` asks for; the stored manifests, sig first,
-    /// comma-separated.
-    async fn cosign(&self, image: &ImageRef, digest: &Digest, form: CosignForm) -> Result<String> {
+    /// Writes (or finds) the cosign forms `form` asks for; the stored manifests, sig first.
+    async fn cosign(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        form: CosignForm,
+    ) -> Result<Vec<ImageRef>> {
         let (registry, signer) = (&self.services.registry, self.services.signer.as_ref());
         let mut stored = Vec::new();
         if matches!(form, CosignForm::Sig | CosignForm::Both) {
@@ -451,11 +455,7 @@ impl Batch<'_> {
                 cosign::write_bundle(registry, image, digest, signer, self.key.pkix()?).await?,
             );
         }
-        Ok(stored
-            .into_iter()
-            .map(|s| s.manifest)
-            .collect::<Vec<_>>()
-            .join(","))
+        Ok(stored.into_iter().map(|s| s.manifest).collect())
     }
 
     async fn attestation(&self, image: &ImageRef, digest: Digest) -> Result<Outcome> {
@@ -470,20 +470,8 @@ impl Batch<'_> {
         };
         let signer = &self.services.signer;
         let mut outcome = Outcome {
-            image: image.to_string(),
-            digest: digest.to_string(),
-            image_ref: image_ref.clone(),
-            attestor: self.attestor.name.to_string(),
-            note: self.attestor.note.to_string(),
-            key_version: signer.key_name(),
-            public_key_id: self.trusted.id.clone(),
-            attestation: String::new(),
             status: Status::WouldCreate,
-            created: false,
-            platform: None,
-            duplicate_of: None,
-            error: None,
-            cosign_signature: None,
+            ..self.outcome(image, Some(&digest))
         };
         let (existing, signature) = if self.request.dry_run {
             (self.find_valid(&digest, &image_ref).await?, None)
@@ -493,7 +481,7 @@ impl Batch<'_> {
             (existing?, Some(signature))
         };
         if let Some(name) = existing {
-            outcome.attestation = name;
+            outcome.attestation = Some(name);
             outcome.status = Status::Existing;
             return Ok(outcome);
         }
@@ -506,33 +494,40 @@ impl Batch<'_> {
                 key: signer.key_name(),
             });
         }
-        outcome.attestation = self
+        let filed = self
             .create(&digest, &image_ref, &payload, &signature)
             .await?;
+        outcome.attestation = Some(filed.name);
+        outcome.warnings.extend(filed.warning);
         outcome.status = Status::Created;
-        outcome.created = true;
         Ok(outcome)
     }
 
     /// The outcome of an image that failed, with what is known of it.
     fn failed(&self, image: &ImageRef, digest: Option<&Digest>, error: &Error) -> Outcome {
         Outcome {
-            image: image.to_string(),
-            digest: digest.map(Digest::to_string).unwrap_or_default(),
-            image_ref: digest
-                .map(|d| image.with_digest(d).to_string())
-                .unwrap_or_default(),
-            attestor: self.attestor.name.to_string(),
-            note: self.attestor.note.to_string(),
+            error: Some(ImageError::from(error)),
+            ..self.outcome(image, digest)
+        }
+    }
+
+    /// What is known of an image before anything is found or filed (status `failed` until
+    /// the caller says otherwise).
+    fn outcome(&self, image: &ImageRef, digest: Option<&Digest>) -> Outcome {
+        Outcome {
+            image: image.clone(),
+            digest: digest.cloned(),
+            attestor: Some(self.attestor.name.clone()),
+            note: Some(self.attestor.note.clone()),
             key_version: self.services.signer.key_name(),
-            public_key_id: self.trusted.id.clone(),
-            attestation: String::new(),
+            public_key_id: Some(self.trusted.id.clone()),
+            attestation: None,
             status: Status::Failed,
-            created: false,
             platform: None,
             duplicate_of: None,
-            error: Some(ImageError::from(error)),
-            cosign_signature: None,
+            error: None,
+            cosign_signatures: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

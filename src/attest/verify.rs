@@ -23,7 +23,7 @@ use crate::model::{Attestation, Attestor};
 use crate::names::{AttestorName, KeyVersionName, NoteName};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::Registry;
-use crate::report::{Checked, Verdict};
+use crate::report::{Checked, Judge, Verdict};
 
 /// What to verify: the command line, parsed and checked.
 pub struct VerifyRequest {
@@ -162,10 +162,10 @@ pub async fn verify(
     let mut verdicts = Vec::new();
     for image in images {
         let digest = &digests[image];
-        let image_ref = image.with_digest(digest).to_string();
+        let pinned = image.with_digest(digest);
         for attestor in &attestors {
             let candidates = &filed[&(attestor.note.clone(), digest.clone())];
-            verdicts.push(judge(image, &image_ref, attestor, candidates, dsse_type));
+            verdicts.push(judge(image, &pinned, attestor, candidates, dsse_type));
         }
     }
     Ok(verdicts)
@@ -175,11 +175,13 @@ pub async fn verify(
 /// (also the admission webhook's judgement of Container Analysis evidence).
 pub fn judge(
     image: &ImageRef,
-    image_ref: &str,
+    pinned: &ImageRef,
     attestor: &Attestor,
     filed: &[Attestation],
     dsse_type: Option<&str>,
 ) -> Verdict {
+    let image_ref = pinned.to_string();
+    let image_ref = image_ref.as_str();
     // Attestations for the same digest in other repositories are not this image's business.
     let mine = filed.iter().filter(|a| {
         let uri = a
@@ -213,9 +215,9 @@ pub fn judge(
             .join("; "),
     };
     Verdict {
-        image: image.to_string(),
-        image_ref: image_ref.to_string(),
-        attestor: attestor.name.to_string(),
+        image: image.clone(),
+        image_ref: Some(pinned.clone()),
+        judge: Judge::Attestor(attestor.name.to_string()),
         verified: valid.is_some(),
         attestation: valid.map(|c| c.name.clone()),
         public_key_id: valid.and_then(|c| c.verified_by.clone()),

@@ -167,15 +167,15 @@ fn summary_row(o: &Outcome) -> String {
             cell(o.error.as_ref().map_or("", |e| e.message.as_str()))
         ),
     };
-    let image = match o.image_ref.split('@').next() {
-        Some(repository) if !repository.is_empty() => repository,
-        _ => o.image.as_str(),
+    let image = match o.digest {
+        Some(_) => o.image.repository_url(),
+        None => o.image.to_string(),
     };
     format!(
         "| {} | {} | {} | {result} |\n",
-        code(image),
-        code(&o.digest),
-        code(&o.attestation)
+        code(&image),
+        code(&o.digest.as_ref().map(ToString::to_string).unwrap_or_default()),
+        code(o.attestation.as_deref().unwrap_or_default())
     )
 }
 
@@ -281,7 +281,7 @@ impl GitHub {
                 summary += &format!(
                     "| `{}` | `{}` | {verdict} | {reason} |\n",
                     v.image_ref_or_image(),
-                    v.attestor
+                    v.judge
                 );
             }
             append(&path, &format!("{summary}\n"))?;
@@ -400,6 +400,7 @@ impl Ci for GitHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reference::ImageRef;
     use crate::ci::tests::{env_of, outcome};
 
     #[test]
@@ -505,10 +506,9 @@ mod tests {
     fn a_failed_images_summary_row_names_the_image_and_the_reason() {
         let mut failed = outcome("r.io/a/b", false);
         failed.status = Status::Failed;
-        failed.image = "r.io/a/missing:v1".into();
-        failed.image_ref = String::new();
-        failed.digest = String::new();
-        failed.attestation = String::new();
+        failed.image = ImageRef::parse("r.io/a/missing:v1").unwrap();
+        failed.digest = None;
+        failed.attestation = None;
         failed.error = Some(crate::report::ImageError::from(&Error::ImageNotFound {
             image: "r.io/a/missing:v1".into(),
         }));

@@ -28,6 +28,7 @@ pub fn mask(ci: &dyn Ci) -> Option<Mask> {
 }
 
 use crate::error::Error;
+use crate::reference::ImageRef;
 use crate::report::{Outcome, Output, Report, Verdict};
 use clap::ValueEnum;
 use serde_json::json;
@@ -250,15 +251,23 @@ impl Outputs {
     /// The outputs of a run: the first image's.
     pub fn of(outcomes: &[Outcome]) -> Outputs {
         let first = outcomes.first();
-        let field = |f: fn(&Outcome) -> &str| first.map(f).unwrap_or_default().to_string();
+        let pinned = first.and_then(Outcome::image_ref);
         Outputs {
-            digest: field(|o| &o.digest),
-            image_ref: field(|o| &o.image_ref),
-            repository: field(|o| o.image_ref.split('@').next().unwrap_or_default()),
-            attestation: field(|o| &o.attestation),
-            created: first.is_some_and(|o| o.created).to_string(),
+            digest: first
+                .and_then(|o| o.digest.as_ref())
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            image_ref: pinned.as_ref().map(ToString::to_string).unwrap_or_default(),
+            repository: pinned
+                .as_ref()
+                .map(ImageRef::repository_url)
+                .unwrap_or_default(),
+            attestation: first
+                .and_then(|o| o.attestation.clone())
+                .unwrap_or_default(),
+            created: first.is_some_and(Outcome::created).to_string(),
             cosign_signature: first
-                .and_then(|o| o.cosign_signature.clone())
+                .and_then(Outcome::cosign_signature)
                 .unwrap_or_default(),
         }
     }
@@ -345,25 +354,30 @@ pub fn finish(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::names::{AttestorName, NoteName};
+    use crate::reference::Digest;
     use crate::report::Status;
     use std::collections::HashMap;
 
+    /// The digest every test outcome resolved to.
+    pub const DIGEST: &str =
+        "sha256:abababababababababababababababababababababababababababababababab";
+
     pub fn outcome(image: &str, created: bool) -> Outcome {
         Outcome {
-            image: format!("{image}:v1"),
-            digest: "sha256:ab".into(),
-            image_ref: format!("{image}@sha256:ab"),
-            attestor: "projects/p/attestors/a".into(),
-            note: "projects/p/notes/n".into(),
+            image: ImageRef::parse(&format!("{image}:v1")).unwrap(),
+            digest: Some(Digest::parse(DIGEST).unwrap()),
+            attestor: Some(AttestorName::parse("projects/p/attestors/a", None).unwrap()),
+            note: Some(NoteName::parse("projects/p/notes/n").unwrap()),
             key_version: "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1".into(),
-            public_key_id: "//cloudkms.googleapis.com/v1/projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1".into(),
-            attestation: "projects/p/occurrences/o1".into(),
+            public_key_id: Some("//cloudkms.googleapis.com/v1/projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1".into()),
+            attestation: Some("projects/p/occurrences/o1".into()),
             status: if created { Status::Created } else { Status::Existing },
-            created,
             platform: None,
             duplicate_of: None,
             error: None,
-            cosign_signature: None,
+            cosign_signatures: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -488,7 +502,7 @@ pub(crate) mod tests {
                 o.image_ref.as_str(),
                 o.repository.as_str()
             ),
-            ("sha256:ab", "r.io/a/b@sha256:ab", "r.io/a/b")
+            (DIGEST, format!("r.io/a/b@{DIGEST}").as_str(), "r.io/a/b")
         );
         assert_eq!(o.created, "true");
         let file: serde_json::Value =

@@ -62,6 +62,7 @@ pub async fn run(ctx: &Context, args: &SignArgs) -> Report {
     if let (Ok(()), Some(target)) = (&result, &ctx.commit_status) {
         result = ctx.within_deadline(post_status(target, &outcomes)).await;
     }
+    warnings.extend(outcomes.iter().flat_map(|o| o.warnings.iter().cloned()));
     let mut report = Report::new(Output::Signed(outcomes), result);
     report.warnings = warnings;
     report

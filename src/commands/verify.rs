@@ -3,11 +3,10 @@
 //! image passes every attestor.
 
 use super::{print, read_images_file, Context, Report};
-use crate::attest::cosign_verify::COSIGN_KEY;
 use crate::attest::verify::{verify_all, VerifyRequest};
 use crate::cli::{AttestorArgs, VerifyArgs};
 use crate::error::{Error, Result};
-use crate::report::{Output, Verdict};
+use crate::report::{Judge, Output, Verdict};
 
 /// The top-level entry point for `verify`: prints a verdict per image and attestor, hands the
 /// CI `verified` and the verdicts, and exits 5 unless every image passes every attestor.
@@ -19,15 +18,16 @@ pub async fn run(ctx: &Context, args: &VerifyArgs) -> Report {
         Err(e) => return Report::plain(Err(e)),
     };
     let printed = print(args.output, &verdicts, Verdict::line);
+    let cosign = |v: &Verdict| matches!(v.judge, Judge::CosignKey(_));
     let failing: Vec<String> = verdicts
         .iter()
-        .filter(|v| !v.verified && !v.attestor.starts_with(COSIGN_KEY))
-        .map(|v| format!("{} by {}", v.image_ref_or_image(), v.attestor))
+        .filter(|v| !v.verified && !cosign(v))
+        .map(|v| format!("{} by {}", v.image_ref_or_image(), v.judge))
         .collect();
-    let unsigned: Vec<&str> = verdicts
+    let unsigned: Vec<String> = verdicts
         .iter()
-        .filter(|v| !v.verified && v.attestor.starts_with(COSIGN_KEY))
-        .map(|v| v.image_ref_or_image())
+        .filter(|v| !v.verified && cosign(v))
+        .map(|v| v.image_ref_or_image().to_string())
         .collect();
     let result = printed.and(match (failing.is_empty(), unsigned.is_empty()) {
         (true, true) => Ok(()),

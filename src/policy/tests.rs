@@ -2,6 +2,7 @@
 //! group of cases. The attestation check is `verify`'s; here its verdicts are given.
 
 use super::*;
+use crate::report::Judge;
 
 const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const A1: &str = "projects/p/attestors/a1";
@@ -151,9 +152,9 @@ fn verdicts(image: &str, attested: &[&str]) -> Vec<Verdict> {
     [A1, A2]
         .iter()
         .map(|a| Verdict {
-            image: image.into(),
-            image_ref: image.into(),
-            attestor: a.to_string(),
+            image: ImageRef::parse(image).unwrap(),
+            image_ref: ImageRef::parse(image).ok(),
+            judge: Judge::Attestor(a.to_string()),
             verified: attested.contains(a),
             attestation: None,
             public_key_id: None,
@@ -619,7 +620,7 @@ fn the_decision_table_follows_googles_documentation() {
         let needed = policy.attestors_needed(&image, c.platform, &target);
         let given: Vec<Verdict> = verdicts(&c.image, c.attested)
             .into_iter()
-            .filter(|v| needed.contains(&v.attestor))
+            .filter(|v| needed.iter().any(|n| v.judge.is_attestor(n)))
             .collect();
         let got = decide(&policy, &image, c.platform, &target, &given);
         assert_eq!(
