@@ -608,7 +608,11 @@ pub fn decide(
             let missing: Vec<String> = rule
                 .require_attestations_by
                 .iter()
-                .filter(|a| !verdicts.iter().any(|v| v.judge.is_attestor(a) && v.verified))
+                .filter(|a| {
+                    !verdicts
+                        .iter()
+                        .any(|v| v.judge.is_attestor(a) && v.verified)
+                })
                 .map(|a| {
                     let why = verdicts
                         .iter()

@@ -86,7 +86,11 @@ impl Outcome {
 
     /// The cosign signature manifests as the outputs carry them: comma-separated.
     pub fn cosign_signature(&self) -> Option<String> {
-        let all: Vec<String> = self.cosign_signatures.iter().map(|r| r.to_string()).collect();
+        let all: Vec<String> = self
+            .cosign_signatures
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
         (!all.is_empty()).then(|| all.join(","))
     }
 

@@ -51,7 +51,12 @@ impl Batch<'_> {
                 )
                 .await;
             match created {
-                Ok(name) if attempt == 1 => return Ok(Filed { name, warning: None }),
+                Ok(name) if attempt == 1 => {
+                    return Ok(Filed {
+                        name,
+                        warning: None,
+                    })
+                }
                 Ok(name) => return self.settle(digest, image_ref, name).await,
                 // Looked for after the last attempt too: a create stored with its answer lost
                 // is a success to report, not a failure to rerun.

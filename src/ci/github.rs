@@ -174,7 +174,12 @@ fn summary_row(o: &Outcome) -> String {
     format!(
         "| {} | {} | {} | {result} |\n",
         code(&image),
-        code(&o.digest.as_ref().map(ToString::to_string).unwrap_or_default()),
+        code(
+            &o.digest
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        ),
         code(o.attestation.as_deref().unwrap_or_default())
     )
 }
@@ -400,8 +405,8 @@ impl Ci for GitHub {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reference::ImageRef;
     use crate::ci::tests::{env_of, outcome};
+    use crate::reference::ImageRef;
 
     #[test]
     fn the_commit_status_target_comes_from_githubs_variables() {
