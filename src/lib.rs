@@ -29,6 +29,7 @@ pub mod manifest;
 pub mod model;
 pub mod names;
 pub mod openpgp;
+pub mod pace;
 pub mod payload;
 /// PEM blocks by label, for every key reader.
 pub mod pem;

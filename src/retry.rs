@@ -11,11 +11,14 @@
 //!   date, RFC 9110 §10.2.3) when it sends one; a `Retry-After` above [`Policy::retry_after_cap`]
 //!   stops the call with an error instead of sleeping through the step's budget.
 //! - bounds: [`Policy::attempts`] attempts, [`Policy::total`] for all of them, and
-//!   [`Policy::attempt_timeout`] for each.
+//!   [`Policy::attempt_timeout`] for each; a 429 is a request to slow down, not a failure: it
+//!   is retried within [`Policy::total`] alone, and with a [`Pace`] it lowers how many calls
+//!   are in flight (`pace.rs`).
 //!
 //! Each call in flight is also recorded (see [`in_flight`]) so that when the whole command runs
 //! out of time, the error names what it was waiting for.
 
+use crate::pace::Pace;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
@@ -58,6 +61,14 @@ pub enum Failure {
         /// The parsed `Retry-After`.
         retry_after: Option<Duration>,
     },
+    /// A 429: the server refused the call before running it (RESOURCE_EXHAUSTED, "Too Many
+    /// Requests"), so any call may be sent again, a create too. It slows the service's
+    /// [`Pace`] and does not count against [`Policy::attempts`]: only [`Policy::total`] bounds
+    /// a call the server keeps throttling.
+    Throttled {
+        /// The parsed `Retry-After`.
+        retry_after: Option<Duration>,
+    },
 }
 
 /// Why a call stopped without an answer.
@@ -89,16 +100,33 @@ impl Policy {
         if attempt >= self.attempts {
             return None;
         }
-        let wait = retry_after.unwrap_or_else(|| {
-            let doubled = self
-                .initial_backoff
-                .saturating_mul(1 << (attempt - 1).min(16));
-            let ceiling = doubled.min(self.max_backoff);
-            // "Equal jitter": half fixed, half random, so clients that failed together spread
-            // out without ever retrying at once.
-            ceiling.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
-        });
+        self.wait_throttled(attempt, elapsed, retry_after, jitter)
+    }
+
+    /// After the `throttled`th 429 of a call: the wait before sending it again, bounded by
+    /// [`Policy::total`] alone.
+    pub fn wait_throttled(
+        &self,
+        throttled: u32,
+        elapsed: Duration,
+        retry_after: Option<Duration>,
+        jitter: f64,
+    ) -> Option<Duration> {
+        let wait = retry_after.unwrap_or_else(|| self.backoff(throttled, jitter));
         (elapsed + wait <= self.total).then_some(wait)
+    }
+
+    /// The backoff after the `step`th failure in a row (1-based): doubling from
+    /// [`Policy::initial_backoff`] up to [`Policy::max_backoff`], with "equal jitter" (half
+    /// fixed, half random), so clients that failed together spread out without ever retrying
+    /// at once.
+    pub fn backoff(&self, step: u32, jitter: f64) -> Duration {
+        let doubled = self
+            .initial_backoff
+            .saturating_mul(1 << (step.max(1) - 1).min(16));
+        doubled
+            .min(self.max_backoff)
+            .mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 }
 
@@ -115,8 +143,24 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// Runs `call` under [`POLICY`]. `what` names the call for errors ("KMS asymmetricSign
 /// projects/..."); `classify` says whether a failure may be retried. Calls that are not
-/// `idempotent` are attempted once.
+/// `idempotent` are attempted once (unless throttled: [`Failure::Throttled`]).
 pub async fn run<T, E, F, Fut>(
+    what: &str,
+    idempotent: bool,
+    classify: impl Fn(&E) -> Failure,
+    call: F,
+) -> Result<T, Stopped<E>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    run_paced(None, what, idempotent, classify, call).await
+}
+
+/// [`run`], each attempt admitted by `pace` first (the wait for a place is not part of the
+/// attempt's time) and its answer reported to it.
+pub async fn run_paced<T, E, F, Fut>(
+    pace: Option<&Pace>,
     what: &str,
     idempotent: bool,
     classify: impl Fn(&E) -> Failure,
@@ -128,38 +172,68 @@ where
 {
     let _in_flight = InFlight::start(what);
     let started = tokio::time::Instant::now();
-    let mut attempt = 1;
+    // Failed attempts (they count against `POLICY.attempts`) and 429s (they do not).
+    let (mut failed, mut throttled) = (0, 0);
+    // Time spent waiting for a place is the batch's, not the call's: `--timeout` bounds it.
+    let mut queued = Duration::ZERO;
+    let spent = |queued: Duration| started.elapsed().saturating_sub(queued);
     loop {
+        let permit = match pace {
+            Some(pace) => {
+                let asked = tokio::time::Instant::now();
+                let permit = pace.admit().await;
+                queued += asked.elapsed();
+                Some(permit)
+            }
+            None => None,
+        };
         // Each attempt gets what is left of the call's total, so "`attempts` in `total`" holds
         // even when an attempt hangs (tokio's clock: paused in the tests).
         let limit = POLICY
             .attempt_timeout
-            .min(POLICY.total.saturating_sub(started.elapsed()));
+            .min(POLICY.total.saturating_sub(spent(queued)));
         let (failure, stopped) = match tokio::time::timeout(limit, call()).await {
-            Ok(Ok(answer)) => return Ok(answer),
+            Ok(Ok(answer)) => {
+                if let Some(permit) = permit {
+                    permit.answered(false);
+                }
+                return Ok(answer);
+            }
             Ok(Err(error)) => (classify(&error), Stopped::Failed(error)),
             Err(_) => (
                 Failure::Transient { retry_after: None },
                 Stopped::TimedOut(limit),
             ),
         };
-        let Failure::Transient { retry_after } = failure else {
-            return Err(stopped);
-        };
-        if !idempotent {
-            return Err(stopped);
+        let is_throttled = matches!(failure, Failure::Throttled { .. });
+        if let Some(permit) = permit {
+            permit.answered(is_throttled);
         }
+        let (retry_after, wait) = match failure {
+            Failure::Permanent => return Err(stopped),
+            Failure::Transient { .. } if !idempotent => return Err(stopped),
+            Failure::Transient { retry_after } => {
+                failed += 1;
+                let wait = POLICY.next_wait(failed, spent(queued), retry_after, fastrand::f64());
+                (retry_after, wait)
+            }
+            Failure::Throttled { retry_after } => {
+                throttled += 1;
+                let wait =
+                    POLICY.wait_throttled(throttled, spent(queued), retry_after, fastrand::f64());
+                (retry_after, wait)
+            }
+        };
         let stopped = match (retry_after, stopped) {
             (Some(after), Stopped::Failed(error)) if after > POLICY.retry_after_cap => {
                 return Err(Stopped::RetryAfterTooLong { after, error })
             }
             (_, stopped) => stopped,
         };
-        match POLICY.next_wait(attempt, started.elapsed(), retry_after, fastrand::f64()) {
+        match wait {
             Some(wait) => tokio::time::sleep(wait).await,
             None => return Err(stopped),
         }
-        attempt += 1;
     }
 }
 
@@ -329,6 +403,47 @@ mod tests {
         .await;
         assert!(matches!(answer, Err(Stopped::Failed(503))));
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_call_is_sent_again_past_the_attempts_until_the_total_and_slows_its_pace() {
+        let pace = Pace::new();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let classify = |e: &u16| match e {
+            429 => Failure::Throttled { retry_after: None },
+            _ => Failure::Transient { retry_after: None },
+        };
+        // A create (not idempotent) throttled 6 times: sent again each time, then answered.
+        let answer = run_paced(Some(&pace), "create", false, classify, || {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n < 6 {
+                    Err(429)
+                } else {
+                    Ok("created")
+                }
+            }
+        })
+        .await;
+        assert_eq!(answer.ok(), Some("created"));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 7);
+        assert_eq!(
+            pace.limit_and_cuts().1,
+            6,
+            "each 429 of a new generation cut the limit"
+        );
+
+        // Throttled for good: stopped by the total, not by the attempts.
+        let start = tokio::time::Instant::now();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let stopped = run_paced(Some(&pace), "read", true, classify, || {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err::<(), u16>(429) }
+        })
+        .await;
+        assert!(matches!(stopped, Err(Stopped::Failed(429))));
+        assert!(calls.load(std::sync::atomic::Ordering::SeqCst) > POLICY.attempts);
+        assert!(start.elapsed() <= POLICY.total && start.elapsed() > POLICY.total / 2);
     }
 
     #[tokio::test(start_paused = true)]

@@ -554,3 +554,54 @@ fn soak_1000_images_under_random_503s_and_lost_answers() {
     );
     exactly_one_each(&google, 0..IMAGES, "the soak");
 }
+
+/// A 429 storm: per-second quotas of 40 calls on Cloud KMS and on Container Analysis (enforced
+/// by the second, as Cloud KMS does; over them, 429 RESOURCE_EXHAUSTED) under a batch of 200
+/// images at `--concurrency 64`. The batch slows to the quotas and never fails: exit 0, every
+/// image created once, and the emulator answered 429s (the storm fired). A throttled call is
+/// sent again within the retry policy's total time, not its attempts, and each 429 of a new
+/// generation halves the calls in flight (`pace.rs`).
+#[test]
+fn a_429_storm_slows_a_batch_of_200_without_failing_it() {
+    const IMAGES: usize = 200;
+    const PER_SECOND: u64 = 40;
+    let google = Google::start("q", IMAGES);
+    google.fault(&json!({"route": "kms.*", "perSecond": PER_SECOND}));
+    google.fault(&json!({"route": "grafeas.*", "perSecond": PER_SECOND}));
+    let images: Vec<String> = (0..IMAGES).map(|n| google.image(n)).collect();
+    let started = Instant::now();
+    let (code, stdout, stderr) = google.sign(&images, &["--concurrency", "64"]);
+    let took = started.elapsed();
+    let routes = google.emu.ok("GET", "emulator/counters", None)["routes"].clone();
+    let count = |prefix: &str, status: &str| -> u64 {
+        routes
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(route, _)| route.starts_with(prefix))
+            .map(|(_, c)| c["statuses"][status].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let (kms_429, grafeas_429) = (count("kms.", "429"), count("grafeas.", "429"));
+    let grafeas_served = count("grafeas.", "200");
+    println!(
+        "storm: {IMAGES} images in {took:?}; 429s: KMS {kms_429}, Container Analysis \
+         {grafeas_429}; Container Analysis calls served {grafeas_served}"
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let outcomes: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(outcomes.len(), IMAGES);
+    assert!(
+        outcomes.iter().all(|o| o["status"] == "created"),
+        "{stdout}"
+    );
+    assert!(kms_429 + grafeas_429 > 0, "the storm never fired");
+    google.clear_faults();
+    exactly_one_each(&google, 0..IMAGES, "a 429 storm");
+    // Slowed to the quota: a list and a create per image, at most PER_SECOND a second.
+    let floor = Duration::from_secs(grafeas_served / PER_SECOND - 1);
+    assert!(
+        took >= floor,
+        "{took:?}: faster than the quota allows ({floor:?})"
+    );
+}

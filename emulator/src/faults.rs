@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One rule, matched against route names (`kms.cryptoKeyVersions.asymmetricSign`); `*` in
 /// `route` matches any run of characters (`kms.*`, `*`).
@@ -43,6 +43,39 @@ pub struct Rule {
     /// or load balancer's page).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// A quota: serve at most this many matching calls in each one-second window and answer
+    /// the rest `status` (429 unless set) with Google's quota message, as Cloud KMS enforces its
+    /// hosting-project quotas "by the second" with RESOURCE_EXHAUSTED
+    /// (https://cloud.google.com/kms/quotas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_second: Option<u32>,
+    /// The current window of a `perSecond` quota: when it opened and the calls it served.
+    #[serde(skip)]
+    window: Option<(Instant, u32)>,
+}
+
+impl Rule {
+    /// For a quota rule: whether this call is over the quota (consuming a slot when not).
+    fn over_quota(&mut self, limit: u32, now: Instant) -> bool {
+        let (opened, served) = match self.window {
+            Some((opened, served)) if now.duration_since(opened) < Duration::from_secs(1) => {
+                (opened, served)
+            }
+            _ => (now, 0),
+        };
+        let over = served >= limit;
+        self.window = Some((opened, if over { served } else { served + 1 }));
+        over
+    }
+}
+
+/// Google's message for a call over a per-second quota (the shape Service Control answers).
+fn quota_message(route: &str, limit: u32) -> String {
+    let service = route.split('.').next().unwrap_or(route);
+    format!(
+        "Quota exceeded for quota metric '{service} requests' and limit '{service} requests per \
+         second ({limit})' of service '{service}.googleapis.com' for consumer 'project_number:0'."
+    )
 }
 
 impl Rule {
@@ -184,7 +217,23 @@ impl Faults {
     pub fn decide(&mut self, route: &str) -> (Duration, Action) {
         let mut latency = 0;
         let mut action = Action::Serve;
+        let now = Instant::now();
         for rule in self.rules.iter_mut().filter(|r| glob(&r.route, route)) {
+            if let Some(limit) = rule.per_second {
+                if action == Action::Serve && rule.over_quota(limit, now) {
+                    action = Action::Answer {
+                        status: rule.status.unwrap_or(429),
+                        retry_after: rule.retry_after,
+                        message: Some(
+                            rule.message
+                                .clone()
+                                .unwrap_or_else(|| quota_message(route, limit)),
+                        ),
+                        body: rule.body.clone(),
+                    };
+                }
+                continue;
+            }
             if let Some(rate) = rule.rate {
                 if rand::random::<f64>() >= rate {
                     continue;
@@ -282,6 +331,33 @@ mod tests {
         f.rules.clear();
         f.decide("grafeas.x");
         assert_eq!(f.counters["grafeas.x"].faults, 1);
+    }
+
+    #[test]
+    fn a_per_second_quota_serves_its_limit_in_each_window_and_refuses_the_rest() {
+        let mut f = Faults::default();
+        f.rules.push(Rule {
+            route: "kms.*".into(),
+            per_second: Some(2),
+            ..Rule::default()
+        });
+        let refused = |a: &Action| matches!(a, Action::Answer { status: 429, message: Some(m), .. } if m.starts_with("Quota exceeded"));
+        assert_eq!(f.decide("kms.sign").1, Action::Serve);
+        assert_eq!(f.decide("kms.sign").1, Action::Serve);
+        assert!(refused(&f.decide("kms.sign").1));
+        assert_eq!(
+            f.decide("grafeas.list").1,
+            Action::Serve,
+            "other routes are not counted"
+        );
+        // A new window serves again.
+        let opened = f.rules[0].window.unwrap().0;
+        f.rules[0].window = Some((opened - Duration::from_secs(1), 2));
+        assert_eq!(f.decide("kms.sign").1, Action::Serve);
+        assert_eq!(
+            f.counters["kms.sign"].faults, 1,
+            "only the refusal is a fault"
+        );
     }
 
     #[test]

@@ -80,6 +80,11 @@ where
     }
 }
 
+/// How many Google calls of this run are in flight: one limit for every API, since a batch's
+/// calls alternate between them (a throttled KMS starves the creates that follow its signatures
+/// anyway), cut by 429s and grown by answers (`pace.rs`).
+pub static PACE: crate::pace::Pace = crate::pace::Pace::new();
+
 /// Sends one Google call under the retry policy. `what` names the call for errors and for the
 /// `--timeout` report; `on_error` maps the last error to ours (callers know what a 404 means).
 pub(crate) async fn call<T, Fut>(
@@ -91,7 +96,7 @@ pub(crate) async fn call<T, Fut>(
 where
     Fut: std::future::Future<Output = Result<T, GaxError>>,
 {
-    retry::run(what, idempotent, classify, send)
+    retry::run_paced(Some(&PACE), what, idempotent, classify, send)
         .await
         .map_err(|stopped| match stopped {
             Stopped::Failed(e) => on_error(e),
@@ -108,19 +113,28 @@ where
 
 /// Connection failures, 429 and 5xx may pass; the rest will not.
 fn classify(error: &GaxError) -> Failure {
-    let retryable_status = matches!(error.http_status_code(), Some(429 | 500 | 502 | 503 | 504));
+    let retry_after = || {
+        error
+            .http_headers()
+            .and_then(|h| h.get(http::header::RETRY_AFTER))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
+    };
+    let status = error.http_status_code();
+    if status == Some(429) {
+        return Failure::Throttled {
+            retry_after: retry_after(),
+        };
+    }
     if error.is_transient_and_before_rpc()
         || error.is_io()
         || error.is_connect()
         || error.is_timeout()
-        || retryable_status
+        || matches!(status, Some(500 | 502 | 503 | 504))
     {
-        let retry_after = error
-            .http_headers()
-            .and_then(|h| h.get(http::header::RETRY_AFTER))
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
-        Failure::Transient { retry_after }
+        Failure::Transient {
+            retry_after: retry_after(),
+        }
     } else {
         Failure::Permanent
     }
