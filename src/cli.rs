@@ -79,17 +79,17 @@ pub struct Cli {
 
     /// Images worked on at once, in every command: enough to hide latency, few enough to stay
     /// under API quotas.
-    // 32: each image is three round trips, so at 8 a batch of 100 was queue-bound (sequential
-    // depth 39 calls, 8.8x one image; bench/RESULTS.md). 32 in flight at ~100 ms per image are
-    // ~320 KMS signatures and creates per second at most, under Cloud KMS's per-second
-    // enforcement of its cryptographic-request quota for software keys
-    // (https://cloud.google.com/kms/quotas); a 429 from any API is retried after its
-    // Retry-After (retry.rs), so a lower project quota slows a batch instead of failing it.
+    // 128: each image is three round trips, so at 32 a batch of 100 ran in four waves
+    // (sequential depth 13; bench/RESULTS.md); 128 puts a batch of 100 in one. Quotas do not
+    // set this number: Google's calls pass `pace.rs`, which halves how many are in flight at
+    // each 429 (Cloud KMS enforces its hosting-project quotas by the second,
+    // https://cloud.google.com/kms/quotas; Container Analysis publishes no number), so a lower
+    // project quota slows a batch instead of failing it (tests/faults.rs, the 429 storm).
     #[arg(
         long,
         value_name = "N",
         env = "BINAUTHZ_CONCURRENCY",
-        default_value_t = 32,
+        default_value_t = 128,
         value_parser = clap::value_parser!(u16).range(1..=256).map(usize::from),
         global = true
     )]
