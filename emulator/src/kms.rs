@@ -287,6 +287,22 @@ pub fn create_crypto_key(emu: &Emulator, call: &Call) -> ApiResult<Reply> {
             )))
         }
     }
+    // CreateCryptoKeyRequest.trusted_wrapping_enabled: "only supported for keys with
+    // CryptoKeyVersionTemplate.protection_level HSM_SINGLE_TENANT", and the emulator's keys are
+    // all SOFTWARE; the Rust SDK sends `false` on every create.
+    match call.req.query("trustedWrappingEnabled") {
+        None | Some("" | "false") => {}
+        Some("true") => {
+            return Err(ApiError::invalid(
+                "trusted_wrapping_enabled is only supported for keys with protection level HSM_SINGLE_TENANT.",
+            ))
+        }
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid value at 'trusted_wrapping_enabled' (TYPE_BOOL), \"{other}\""
+            )))
+        }
+    }
     // CryptoKey.rotation_period: "Key rotation is not supported for asymmetric keys" (KMS
     // reference, CryptoKey fields), so it is refused with ASYMMETRIC_SIGN.
     if body["purpose"] == "ASYMMETRIC_SIGN" && body.get("rotationPeriod").is_some() {

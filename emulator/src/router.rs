@@ -466,7 +466,11 @@ const SYSTEM_PARAMS: &[&str] = &[
 fn method_params(route: &str) -> &'static [&'static str] {
     match route {
         "kms.keyRings.create" => &["keyRingId"],
-        "kms.cryptoKeys.create" => &["cryptoKeyId", "skipInitialVersionCreation"],
+        "kms.cryptoKeys.create" => &[
+            "cryptoKeyId",
+            "skipInitialVersionCreation",
+            "trustedWrappingEnabled",
+        ],
         "kms.keyRings.list" => &["pageSize", "pageToken", "filter", "orderBy"],
         "kms.cryptoKeys.list" => &["pageSize", "pageToken", "filter", "orderBy", "versionView"],
         "kms.cryptoKeyVersions.list" => &["pageSize", "pageToken", "filter", "orderBy", "view"],

@@ -255,6 +255,13 @@ fn kms_refuses_what_google_refuses() {
                 req("POST", format!("{keys}?cryptoKeyId=k3"), json!({"purpose": 5, "versionTemplate": {"algorithm": 12}})),
             ),
             rule(
+                "trusted wrapping only for HSM_SINGLE_TENANT keys; the Rust SDK sends false",
+                req("POST", format!("{keys}?cryptoKeyId=tw&trustedWrappingEnabled=true"), json!({"purpose": 5, "versionTemplate": {"algorithm": 12, "protectionLevel": 1}})),
+                400,
+                "trusted_wrapping_enabled is only supported for keys with protection level HSM_SINGLE_TENANT.",
+                req("POST", format!("{keys}?cryptoKeyId=tw&skipInitialVersionCreation=false&trustedWrappingEnabled=false&%24alt=json%3Benum-encoding%3Dint"), json!({"purpose": 5, "versionTemplate": {"algorithm": 12, "protectionLevel": 1}})),
+            ),
+            rule(
                 "rotation period only for symmetric keys",
                 req("POST", format!("{keys}?cryptoKeyId=k4"), json!({"purpose": "ASYMMETRIC_SIGN", "rotationPeriod": "86400s", "versionTemplate": {"algorithm": "EC_SIGN_P256_SHA256"}})),
                 400,

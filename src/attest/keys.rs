@@ -6,49 +6,42 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
-
 use crate::algorithm::{same_public_key, SigningAlgorithm};
 use crate::error::{Error, Result};
-use crate::gcp::rest::{Api, Rest};
-use crate::names::AttestorName;
+use crate::model::TrustedKey;
+use crate::names::{AttestorName, KeyVersionName};
 use crate::openpgp::PgpKey;
 
-/// A key entry for the attestor: the `AttestorPublicKey` to add, how to recognise it among the
-/// attestor's keys, and how messages name it.
+/// A key entry for the attestor: the entry to add, how to recognise it among the attestor's
+/// keys, and how messages name it.
 pub struct Entry {
-    /// The `AttestorPublicKey` body to add.
-    pub body: Value,
+    /// The entry to add; its id is empty where Binary Authorization assigns it.
+    pub key: TrustedKey,
     /// True for the attestor entry that holds this key.
-    pub holds: Box<dyn Fn(&Value) -> bool + Send + Sync>,
+    pub holds: Box<dyn Fn(&TrustedKey) -> bool + Send + Sync>,
     /// The key as messages name it.
     pub shown: String,
 }
 
 /// A KMS version's entry, under gcloud's id form (`//<KMS host>/v1/<version>`, ARCHITECTURE.md
-/// "Key ids").
+/// "Key ids"). An entry matches by version name: the host of an id added by another tool may
+/// be another endpoint's.
 pub fn kms_entry(
-    rest: &Rest,
+    kms_host: &str,
     version: &str,
     pem: Option<&str>,
     algorithm: SigningAlgorithm,
 ) -> Entry {
-    let kms = rest.base(Api::Kms);
-    let host = kms
-        .split("://")
-        .nth(1)
-        .unwrap_or(&kms)
-        .trim_end_matches('/');
-    let key_id = format!("//{host}/v1/{version}");
-    let named = crate::names::KeyVersionName::parse(version).ok();
+    let key_id = format!("//{kms_host}/v1/{version}");
+    let named = KeyVersionName::parse(version).ok();
     Entry {
-        body: json!({"id": key_id, "pkixPublicKey": {
-            "publicKeyPem": pem.unwrap_or_default(), "signatureAlgorithm": algorithm.binauthz_name}}),
-        holds: Box::new(move |k: &Value| {
-            k["id"]
-                .as_str()
-                .is_some_and(|id| named.as_ref().is_some_and(|v| v.is_named_by(id)))
-        }),
+        key: TrustedKey {
+            id: key_id.clone(),
+            pem: Some(pem.unwrap_or_default().to_string()),
+            algorithm: Some(algorithm),
+            pgp: None,
+        },
+        holds: Box::new(move |k: &TrustedKey| named.as_ref().is_some_and(|v| v.is_named_by(&k.id))),
         shown: key_id,
     }
 }
@@ -160,11 +153,15 @@ impl LocalKey {
             } => {
                 let ours = pem.clone();
                 Entry {
-                    body: json!({"pkixPublicKey": {
-                        "publicKeyPem": pem, "signatureAlgorithm": algorithm.binauthz_name}}),
-                    holds: Box::new(move |k: &Value| {
-                        k["pkixPublicKey"]["publicKeyPem"]
-                            .as_str()
+                    key: TrustedKey {
+                        id: String::new(),
+                        pem: Some(pem.clone()),
+                        algorithm: Some(*algorithm),
+                        pgp: None,
+                    },
+                    holds: Box::new(move |k: &TrustedKey| {
+                        k.pem
+                            .as_deref()
                             .is_some_and(|stored| same_public_key(stored, &ours))
                     }),
                     shown: path.clone(),
@@ -177,12 +174,14 @@ impl LocalKey {
             } => {
                 let ours = fingerprint.clone();
                 Entry {
-                    body: json!({"asciiArmoredPgpPublicKey": armored}),
-                    holds: Box::new(move |k: &Value| {
-                        k["asciiArmoredPgpPublicKey"].is_string()
-                            && k["id"]
-                                .as_str()
-                                .is_some_and(|id| id.eq_ignore_ascii_case(&ours))
+                    key: TrustedKey {
+                        id: String::new(),
+                        pem: None,
+                        algorithm: None,
+                        pgp: Some(armored.clone()),
+                    },
+                    holds: Box::new(move |k: &TrustedKey| {
+                        k.pgp.is_some() && k.id.eq_ignore_ascii_case(&ours)
                     }),
                     shown: fingerprint.clone(),
                 }
@@ -193,12 +192,11 @@ impl LocalKey {
     /// The id the attestor files the key under, after checking that its entry declares this
     /// key's algorithm. `held` is None when `--plan` would add it: the id is then the one
     /// Binary Authorization will assign.
-    pub fn check_held(&self, held: Option<&Value>, attestor: &AttestorName) -> Result<String> {
+    pub fn check_held(&self, held: Option<&TrustedKey>, attestor: &AttestorName) -> Result<String> {
         match (self, held) {
-            (LocalKey::Pgp { fingerprint, .. }, held) => Ok(held
-                .and_then(|k| k["id"].as_str())
-                .unwrap_or(fingerprint)
-                .to_string()),
+            (LocalKey::Pgp { fingerprint, .. }, held) => {
+                Ok(held.map_or(fingerprint, |k| &k.id).to_string())
+            }
             (LocalKey::Pkix { pem, .. }, None) => Ok(ni_id(pem)),
             (
                 LocalKey::Pkix {
@@ -206,11 +204,8 @@ impl LocalKey {
                 },
                 Some(k),
             ) => {
-                let id = k["id"].as_str().unwrap_or_default().to_string();
-                let declared = k["pkixPublicKey"]["signatureAlgorithm"]
-                    .as_str()
-                    .and_then(SigningAlgorithm::from_binauthz);
-                match declared {
+                let id = k.id.clone();
+                match k.algorithm {
                     Some(d) if d != *algorithm => Err(Error::Usage(format!(
                         "attestor {attestor} holds {path} as key {id} with algorithm {}, not {}; setup never alters a key entry: pass --algorithm {}, or remove the key from the attestor and rerun",
                         d.binauthz_name,

@@ -14,21 +14,21 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use google_cloud_kms_v1::model::crypto_key_version::CryptoKeyVersionState;
+use google_cloud_kms_v1::model::CryptoKeyVersion;
 use serde::Serialize;
-use serde_json::{json, Value};
 
 use super::keys::{kms_entry, Entry, LocalKey};
 use super::setup::Change;
 use super::sign::{self, KeySource, Platforms, SignRequest};
 use super::Context;
-use crate::algorithm::SigningAlgorithm;
 use crate::attestation;
 use crate::error::{Error, Result};
-use crate::gcp::binauthz::Binauthz;
+use crate::gcp::binauthz::{Binauthz, StoredAttestor};
 use crate::gcp::grafeas::Grafeas;
-use crate::gcp::rest::{Api, Rest};
+use crate::gcp::kms::Kms;
 use crate::gcp::Endpoints;
-use crate::model::{Attestation, Attestor};
+use crate::model::{Attestation, Attestor, TrustedKey};
 use crate::names::{AttestorName, KeyVersionName};
 use crate::progress::Progress;
 use crate::reference::ImageRef;
@@ -70,12 +70,11 @@ impl KeyRef {
         }
     }
 
-    /// True for the attestor entry (`AttestorPublicKey` JSON) that holds this key.
-    fn holds(&self, entry: &Value) -> bool {
-        let id = entry["id"].as_str().unwrap_or_default();
+    /// True for the attestor entry that holds this key.
+    fn holds(&self, entry: &TrustedKey) -> bool {
         match self {
-            KeyRef::Kms(version) => version.is_named_by(id),
-            KeyRef::Fingerprint(f) => id.eq_ignore_ascii_case(f),
+            KeyRef::Kms(version) => version.is_named_by(&entry.id),
+            KeyRef::Fingerprint(f) => entry.id.eq_ignore_ascii_case(f),
             KeyRef::File(local) => (local.entry().holds)(entry),
         }
     }
@@ -140,11 +139,14 @@ pub struct RotateRequest {
     pub pgp_passphrase_file: Option<std::path::PathBuf>,
 }
 
+/// A rotation's clients, one per API, and what it reports.
 struct Rotation<'a> {
     args: &'a RotateRequest,
-    rest: Rest,
+    kms: Kms,
     binauthz: Binauthz,
     grafeas: Grafeas,
+    /// The KMS host key ids name (`//HOST/v1/...`).
+    kms_host: String,
     name: AttestorName,
     changes: Vec<Change>,
 }
@@ -164,42 +166,23 @@ impl Rotation<'_> {
         });
     }
 
-    /// The attestor as stored (JSON, for read-modify-write with its etag).
-    async fn stored(&self) -> Result<Value> {
-        self.rest
-            .get(Api::Binauthz, &self.name.to_string())
+    /// The attestor as stored, for read-modify-write with its etag.
+    async fn stored(&self) -> Result<StoredAttestor> {
+        self.binauthz
+            .stored_attestor(&self.name)
             .await?
             .ok_or_else(|| Error::AttestorNotFound {
                 attestor: self.name.to_string(),
             })
     }
 
-    /// Writes the attestor's key list back (the etag read with it guards the update).
-    async fn put_keys(&self, mut stored: Value, keys: Vec<Value>, action: String) -> Result<()> {
-        stored["userOwnedGrafeasNote"]["publicKeys"] = json!(keys);
-        self.rest
-            .call(
-                Api::Binauthz,
-                "PUT",
-                &self.name.to_string(),
-                Some(&stored),
-                action,
-            )
-            .await
-            .map(|_| ())
-    }
-
     /// The entry for the new key: for a KMS version, created first when it does not exist
     /// (KMS numbers versions itself, so only the key's next number can be asked for).
-    async fn new_entry(&mut self, to: &KeyRef, stored: &Value) -> Result<Option<Entry>> {
+    async fn new_entry(&mut self, to: &KeyRef, stored: &StoredAttestor) -> Result<Option<Entry>> {
         match to {
             KeyRef::File(local) => Ok(Some(local.entry())),
             KeyRef::Fingerprint(f) => {
-                let keys = stored["userOwnedGrafeasNote"]["publicKeys"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                match keys.iter().any(|k| to.holds(k)) {
+                match stored.keys().iter().any(|k| to.holds(k)) {
                     true => Ok(None),
                     false => Err(Error::Usage(format!(
                         "--to {f}: attestor {} does not hold this OpenPGP key; give its public key file (gpg --armor --export {f} > key.asc; --to key.asc) so rotate can add it",
@@ -208,41 +191,21 @@ impl Rotation<'_> {
                 }
             }
             KeyRef::Kms(version) => {
-                let name = version.to_string();
-                let found = self.rest.get(Api::Kms, &name).await?;
-                let found = match found {
+                let found = match self.kms.version(version).await? {
                     Some(found) => found,
-                    None => {
-                        let created = self.create_version(version).await?;
-                        match created {
-                            Some(v) => v,
-                            None => return Ok(None), // --plan: it would be created
-                        }
-                    }
+                    None => match self.create_version(version).await? {
+                        Some(created) => created,
+                        None => return Ok(None), // --plan: it would be created
+                    },
                 };
-                let found = self.wait_enabled(&name, found).await?;
-                let public = self
-                    .rest
-                    .call(
-                        Api::Kms,
-                        "GET",
-                        &format!("{name}/publicKey"),
-                        None,
-                        format!("read the public key of {name}"),
-                    )
-                    .await?;
-                let kms_name = found["algorithm"].as_str().unwrap_or_default();
-                let algorithm = SigningAlgorithm::from_kms(kms_name).ok_or_else(|| {
-                    Error::KeyNotForSigning {
-                        key: name.clone(),
-                        reason: format!("its algorithm is {kms_name}"),
-                    }
-                })?;
+                self.wait_enabled(version, found).await?;
+                // getPublicKey names the version's algorithm; one that cannot sign is refused.
+                let public = self.kms.public_key(version).await?;
                 Ok(Some(kms_entry(
-                    &self.rest,
-                    &name,
-                    public["pem"].as_str(),
-                    algorithm,
+                    &self.kms_host,
+                    version.as_str(),
+                    Some(&public.pem),
+                    public.algorithm,
                 )))
             }
         }
@@ -250,30 +213,16 @@ impl Rotation<'_> {
 
     /// Creates `version` (createCryptoKeyVersion) when it is its key's next number; None with
     /// `--plan`.
-    async fn create_version(&mut self, version: &KeyVersionName) -> Result<Option<Value>> {
+    async fn create_version(
+        &mut self,
+        version: &KeyVersionName,
+    ) -> Result<Option<CryptoKeyVersion>> {
         let (key, number) = version.key_and_version();
-        let list = self
-            .rest
-            .call(
-                Api::Kms,
-                "GET",
-                &format!("{key}/cryptoKeyVersions?pageSize=1000"),
-                None,
-                format!("list the versions of {key}"),
-            )
-            .await?;
-        let highest = list["cryptoKeyVersions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v["name"].as_str()?.rsplit('/').next()?.parse::<u64>().ok())
-            .max()
-            .unwrap_or(0);
-        if number.parse::<u64>().ok() != Some(highest + 1) {
+        let next = next_number(&self.kms.versions(key).await?);
+        if number.parse::<u64>().ok() != Some(next) {
             return Err(Error::KeyVersionNotFound {
                 key: format!(
-                    "{version} (KMS numbers new versions itself: the next one of {key} is {})",
-                    highest + 1
+                    "{version} (KMS numbers new versions itself: the next one of {key} is {next})"
                 ),
             });
         }
@@ -287,22 +236,16 @@ impl Rotation<'_> {
             return Ok(None);
         }
         // https://cloud.google.com/kms/docs/reference/rest/v1/projects.locations.keyRings.cryptoKeys.cryptoKeyVersions/create
-        let created = self
-            .rest
-            .call(
-                Api::Kms,
-                "POST",
-                &format!("{key}/cryptoKeyVersions"),
-                Some(&json!({})),
-                format!("create a version of {key}"),
-            )
-            .await?;
-        if created["name"].as_str() != Some(version.as_str()) {
+        let created = self.kms.create_version(key).await?;
+        if created.name != version.as_str() {
+            let made = match created.name.is_empty() {
+                true => "another version",
+                false => created.name.as_str(),
+            };
             return Err(Error::Rejected {
                 action: format!("create {version}"),
                 reason: format!(
-                    "KMS created {} instead (another version was created meanwhile)",
-                    created["name"].as_str().unwrap_or("another version")
+                    "KMS created {made} instead (another version was created meanwhile)"
                 ),
             });
         }
@@ -310,30 +253,31 @@ impl Rotation<'_> {
     }
 
     /// Waits while KMS generates the version (PENDING_GENERATION); it must end ENABLED.
-    async fn wait_enabled(&self, name: &str, mut found: Value) -> Result<Value> {
-        while found["state"] == "PENDING_GENERATION" {
+    async fn wait_enabled(
+        &self,
+        version: &KeyVersionName,
+        mut found: CryptoKeyVersion,
+    ) -> Result<()> {
+        while found.state == CryptoKeyVersionState::PendingGeneration {
             tokio::time::sleep(Duration::from_millis(200)).await;
             found = self
-                .rest
-                .call(
-                    Api::Kms,
-                    "GET",
-                    name,
-                    None,
-                    format!("read KMS key version {name}"),
-                )
-                .await?;
+                .kms
+                .version(version)
+                .await?
+                .ok_or_else(|| Error::KeyVersionNotFound {
+                    key: version.to_string(),
+                })?;
         }
-        if found["state"] != "ENABLED" {
+        if found.state != CryptoKeyVersionState::Enabled {
             return Err(Error::KeyNotForSigning {
-                key: name.to_string(),
+                key: version.to_string(),
                 reason: format!(
                     "it is {}, not ENABLED",
-                    found["state"].as_str().unwrap_or("in no state")
+                    found.state.name().unwrap_or("in no state")
                 ),
             });
         }
-        Ok(found)
+        Ok(())
     }
 
     /// The images (REPO@DIGEST) the old key attested, and those of them with no valid
@@ -403,9 +347,10 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
     auth.warm().await?;
     let mut r = Rotation {
         args,
-        rest: Rest::new(auth.clone(), endpoints.clone())?,
+        kms: Kms::new(&auth, &endpoints).await?,
         binauthz: Binauthz::new(&auth, &endpoints).await?,
         grafeas: Grafeas::new(&auth, &endpoints).await?,
+        kms_host: endpoints.kms_host(),
         name: name.clone(),
         changes: Vec::new(),
     };
@@ -414,12 +359,9 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
     }
 
     // 1. The new key on the attestor (a KMS version created first when missing).
-    let stored = r.stored().await?;
+    let mut stored = r.stored().await?;
     let entry = r.new_entry(to, &stored).await?;
-    let keys: Vec<Value> = stored["userOwnedGrafeasNote"]["publicKeys"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let keys = stored.keys();
     let held = keys.iter().any(|k| to.holds(k));
     if !keys.iter().any(|k| from.holds(k)) && !held {
         return Err(Error::Usage(format!(
@@ -431,14 +373,9 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
     match (&entry, held) {
         (Some(entry), false) => {
             if !args.plan {
-                let mut with_new = keys.clone();
-                with_new.push(entry.body.clone());
-                r.put_keys(
-                    stored,
-                    with_new,
-                    format!("add {} to attestor {name}", entry.shown),
-                )
-                .await?;
+                stored.add_key(&entry.key);
+                let action = format!("add {} to attestor {name}", entry.shown);
+                r.binauthz.update_attestor(&stored, action).await?;
             }
             r.record(
                 "attestor",
@@ -463,12 +400,13 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
 
     // The attestor as the checks see it, and the new key's id on it.
     let attestor = r.binauthz.attestor(name).await?;
-    let stored = r.stored().await?;
-    let new_id = stored["userOwnedGrafeasNote"]["publicKeys"]
-        .as_array()
-        .and_then(|ks| ks.iter().find(|k| to.holds(k)))
-        .and_then(|k| k["id"].as_str())
-        .map(String::from);
+    let new_id = r
+        .stored()
+        .await?
+        .keys()
+        .into_iter()
+        .find(|k| to.holds(k))
+        .map(|k| k.id);
     let (attested, mut pending) = r.progress_of(from, &attestor, new_id.as_deref()).await?;
 
     // 2. Re-attest what the new key does not attest yet, N per second.
@@ -503,12 +441,8 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
 
     // 3. Retire the old key, only when nothing it attested depends on it alone.
     if args.retire_old {
-        let stored = r.stored().await?;
-        let keys: Vec<Value> = stored["userOwnedGrafeasNote"]["publicKeys"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let old_held = keys.iter().any(|k| from.holds(k));
+        let mut stored = r.stored().await?;
+        let old_held = stored.keys().iter().any(|k| from.holds(k));
         if old_held && !pending.is_empty() && !(args.plan && args.reattest) {
             return Err(Error::RotateIncomplete {
                 attestor: name.to_string(),
@@ -518,13 +452,9 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
             });
         }
         if old_held && !args.plan {
-            let kept: Vec<Value> = keys.into_iter().filter(|k| !from.holds(k)).collect();
-            r.put_keys(
-                stored,
-                kept,
-                format!("remove {} from attestor {name}", from.shown()),
-            )
-            .await?;
+            stored.retain_keys(|k| !from.holds(k));
+            let action = format!("remove {} from attestor {name}", from.shown());
+            r.binauthz.update_attestor(&stored, action).await?;
         }
         r.record(
             "attestor",
@@ -547,6 +477,16 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
         pending,
     };
     Ok(summary)
+}
+
+/// The number KMS gives a key's next version: one past its highest.
+fn next_number(versions: &[CryptoKeyVersion]) -> u64 {
+    let highest = versions
+        .iter()
+        .filter_map(|v| v.name.rsplit('/').next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    highest + 1
 }
 
 /// Signs `images` with the new key through `sign`'s pipeline (digest check, local signature
@@ -617,5 +557,21 @@ async fn reattest(
                 .max()
                 .unwrap_or(crate::error::exit::OTHER),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_version_is_one_past_the_highest_number() {
+        let named = |n: &str| {
+            CryptoKeyVersion::new().set_name(format!(
+                "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/{n}"
+            ))
+        };
+        assert_eq!(next_number(&[named("2"), named("10"), named("9")]), 11);
+        assert_eq!(next_number(&[]), 1);
     }
 }

@@ -5,18 +5,29 @@
 //! `plan` only reads. A rerun reads and writes nothing.
 
 use serde::Serialize;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+use google_cloud_binaryauthorization_v1::model::admission_rule::{EnforcementMode, EvaluationMode};
+use google_cloud_binaryauthorization_v1::model::Policy as BinauthzPolicy;
+use google_cloud_grafeas_v1::model::NoteKind;
+use google_cloud_iam_v1::model::{Binding, Policy as IamPolicy};
+use google_cloud_kms_v1::model::crypto_key::CryptoKeyPurpose;
+use google_cloud_kms_v1::model::crypto_key_version::CryptoKeyVersionState;
+use google_cloud_kms_v1::model::CryptoKeyVersion;
 
 use super::keys::{kms_entry, Entry, LocalKey};
 use super::Context;
 use crate::algorithm::SigningAlgorithm;
 use crate::cli::PolicyMode;
 use crate::error::{Error, Result};
-use crate::gcp::rest::{Api, Rest};
+use crate::gcp::binauthz::{Binauthz, StoredAttestor};
+use crate::gcp::grafeas::Grafeas;
+use crate::gcp::kms::Kms;
+use crate::gcp::rest::Rest;
 use crate::gcp::{Endpoints, Grantee, SIGN_NEEDS};
-use crate::names::{AttestorName, CryptoKeyName, NoteName};
+use crate::model::TrustedKey;
+use crate::names::{AttestorName, CryptoKeyName, KeyVersionName, NoteName};
 
 /// One step's outcome: what it is about and whether it was (or, with `--plan`, would be)
 /// created, updated or left unchanged.
@@ -47,18 +58,25 @@ pub struct Summary {
     pub(crate) ci_inputs: String,
 }
 
+/// The clients of a run, one per API, and what the steps learn on the way.
 struct Setup {
+    kms: Kms,
+    binauthz: Binauthz,
+    grafeas: Grafeas,
+    /// The calls no SDK crate we depend on offers: the note's and the project's IAM.
     rest: Rest,
+    /// The KMS host key ids name (`//HOST/v1/...`).
+    kms_host: String,
     plan: bool,
     changes: Vec<Change>,
     signers: Vec<String>,
     policy: PolicyMode,
     /// The attestor as read before the steps (when `--note` was left out, to learn its note),
     /// handed to the attestor step so it is read once.
-    prefetched: Option<Option<Value>>,
+    prefetched: Option<Option<StoredAttestor>>,
     /// The attestor as found or created: its `delegationServiceAccountEmail` is the service
     /// agent that reads the note at admission.
-    stored_attestor: Option<Value>,
+    stored_attestor: Option<StoredAttestor>,
 }
 
 impl Setup {
@@ -122,19 +140,22 @@ pub async fn setup(
         policy,
         plan,
     } = request;
-    let rest = Rest::new(ctx.auth()?, Endpoints::from_env())?;
+    let auth = ctx.auth()?;
+    let endpoints = Endpoints::from_env();
+    // The token first, so a credential problem is reported as such, before any client asks.
+    auth.warm().await?;
+    let binauthz = Binauthz::new(&auth, &endpoints).await?;
     // Without --note (or without a key), the attestor as it stands decides: its note is the
     // one a rerun must use, and it must exist to be set up without a key.
     let prefetched = match (&note, &key) {
         (Some(_), Some(_)) => None,
-        _ => Some(rest.get(Api::Binauthz, &attestor.to_string()).await?),
+        _ => Some(binauthz.stored_attestor(&attestor).await?),
     };
     let stored_note = prefetched
         .as_ref()
         .and_then(Option::as_ref)
-        .and_then(|a| a["userOwnedGrafeasNote"]["noteReference"].as_str())
-        .map(String::from);
-    let note = match (note, &stored_note) {
+        .map(StoredAttestor::note_reference);
+    let note = match (note, stored_note) {
         (Some(n), _) => n,
         (None, Some(reference)) => NoteName::parse(reference)?,
         (None, None) => NoteName {
@@ -143,7 +164,11 @@ pub async fn setup(
         },
     };
     let mut s = Setup {
-        rest,
+        kms: Kms::new(&auth, &endpoints).await?,
+        binauthz,
+        grafeas: Grafeas::new(&auth, &endpoints).await?,
+        rest: Rest::new(auth, endpoints.clone())?,
+        kms_host: endpoints.kms_host(),
         plan,
         changes: Vec::new(),
         signers,
@@ -156,10 +181,10 @@ pub async fn setup(
         Some(KeyArg::Kms(crypto_key, algorithm)) => {
             let (version, pem) = s.key(crypto_key, *algorithm).await?;
             s.note(&note, &attestor).await?;
-            let entry = kms_entry(&s.rest, &version, pem.as_deref(), *algorithm);
+            let entry = kms_entry(&s.kms_host, version.as_str(), pem.as_deref(), *algorithm);
             s.attestor(&attestor, &note, &entry).await?;
             (
-                version.clone(),
+                version.to_string(),
                 String::new(),
                 format!(
                     "binauthz-attest sign --attestor {attestor} --kms-key-version {version} IMAGE"
@@ -221,13 +246,7 @@ impl Setup {
                  (BINAUTHZ_PGP_PUBLIC_KEY)"
             )));
         };
-        let ids: Vec<String> = found["userOwnedGrafeasNote"]["publicKeys"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|k| k["id"].as_str().map(String::from))
-            .collect();
+        let ids: Vec<String> = found.keys().into_iter().map(|k| k.id).collect();
         // A KMS key's signers need a role on the key, which setup can only grant knowing it.
         if !self.signers.is_empty() && ids.iter().any(|id| id.starts_with("//cloudkms.")) {
             return Err(Error::Usage(format!(
@@ -252,36 +271,28 @@ impl Setup {
         &mut self,
         key: &CryptoKeyName,
         algorithm: SigningAlgorithm,
-    ) -> Result<(String, Option<String>)> {
+    ) -> Result<(KeyVersionName, Option<String>)> {
         let ring = key.key_ring();
-        let ring_exists = self.rest.get(Api::Kms, &ring).await?.is_some();
+        let ring_exists = self.kms.key_ring_exists(key).await?;
         if !ring_exists && !self.plan {
-            let parent = format!("projects/{}/locations/{}", key.project, key.location);
-            self.rest
-                .call(
-                    Api::Kms,
-                    "POST",
-                    &format!("{parent}/keyRings?keyRingId={}", key.key_ring),
-                    Some(&json!({})),
-                    format!("create key ring {ring}"),
-                )
-                .await?;
+            self.kms.create_key_ring(key).await?;
         }
         self.record("key ring", &ring, !ring_exists, "create".into());
 
         let name = key.to_string();
-        let existing = if ring_exists {
-            self.rest.get(Api::Kms, &name).await?
-        } else {
-            None
+        let existing = match ring_exists {
+            true => self.kms.crypto_key(key).await?,
+            false => None,
         };
         match &existing {
             Some(found) => {
-                let purpose = found["purpose"].as_str().unwrap_or_default();
-                let alg = found["versionTemplate"]["algorithm"]
-                    .as_str()
+                let purpose = found.purpose.name().unwrap_or_default();
+                let alg = found
+                    .version_template
+                    .as_ref()
+                    .and_then(|t| t.algorithm.name())
                     .unwrap_or_default();
-                if purpose != "ASYMMETRIC_SIGN" || alg != algorithm.kms_name {
+                if found.purpose != CryptoKeyPurpose::AsymmetricSign || alg != algorithm.kms_name {
                     return Err(Error::Usage(format!(
                         "KMS key {name} exists with purpose {purpose} and algorithm {alg}, not ASYMMETRIC_SIGN {}; setup never alters a key: name another --kms-key, or pass --algorithm {}",
                         algorithm.kms_name,
@@ -292,16 +303,7 @@ impl Setup {
             }
             None => {
                 if !self.plan {
-                    self.rest
-                        .call(
-                            Api::Kms,
-                            "POST",
-                            &format!("{ring}/cryptoKeys?cryptoKeyId={}", key.id),
-                            Some(&json!({"purpose": "ASYMMETRIC_SIGN",
-                                "versionTemplate": {"algorithm": algorithm.kms_name, "protectionLevel": "SOFTWARE"}})),
-                            format!("create KMS key {name}"),
-                        )
-                        .await?;
+                    self.kms.create_crypto_key(key, algorithm).await?;
                 }
                 self.record(
                     "key",
@@ -312,74 +314,42 @@ impl Setup {
             }
         }
         if existing.is_none() && self.plan {
-            return Ok((format!("{name}/cryptoKeyVersions/1"), None));
+            let first = KeyVersionName::parse(&format!("{name}/cryptoKeyVersions/1"))?;
+            return Ok((first, None));
         }
         let version = self.enabled_version(&name, existing.is_none()).await?;
-        let public = self
-            .rest
-            .call(
-                Api::Kms,
-                "GET",
-                &format!("{version}/publicKey"),
-                None,
-                format!("read the public key of {version}"),
-            )
-            .await?;
-        let pem = public["pem"].as_str().unwrap_or_default().to_string();
-        Ok((version, Some(pem)))
+        let public = self.kms.public_key(&version).await?;
+        Ok((version, Some(public.pem)))
     }
 
     /// The key's first ENABLED version; a new key's version 1 is waited for while KMS
     /// generates it (PENDING_GENERATION).
-    async fn enabled_version(&mut self, key: &str, new: bool) -> Result<String> {
+    async fn enabled_version(&mut self, key: &str, new: bool) -> Result<KeyVersionName> {
         loop {
-            let list = self
-                .rest
-                .call(
-                    Api::Kms,
-                    "GET",
-                    &format!("{key}/cryptoKeyVersions?pageSize=1000"),
-                    None,
-                    format!("list the versions of {key}"),
-                )
-                .await?;
-            let versions = list["cryptoKeyVersions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            let number = |v: &Value| {
-                v["name"]
-                    .as_str()
-                    .and_then(|n| n.rsplit('/').next())
-                    .and_then(|n| n.parse::<u64>().ok())
-                    .unwrap_or(u64::MAX)
-            };
-            if let Some(v) = versions
-                .iter()
-                .filter(|v| v["state"] == "ENABLED")
-                .min_by_key(|v| number(v))
-            {
-                let name = v["name"].as_str().unwrap_or_default().to_string();
-                self.record("version", &name, false, String::new());
-                return Ok(name);
+            match first_enabled(&self.kms.versions(key).await?) {
+                Versions::Enabled(name) => {
+                    self.record("version", &name, false, String::new());
+                    return KeyVersionName::parse(&name);
+                }
+                Versions::None if !new => {
+                    return Err(Error::Usage(format!(
+                        "KMS key {key} has no ENABLED version: enable one (gcloud kms keys versions enable) or create one (gcloud kms keys versions create); setup never alters a key"
+                    )))
+                }
+                Versions::None | Versions::Pending => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
             }
-            let pending = versions.iter().any(|v| v["state"] == "PENDING_GENERATION");
-            if !(new || pending) {
-                return Err(Error::Usage(format!(
-                    "KMS key {key} has no ENABLED version: enable one (gcloud kms keys versions enable) or create one (gcloud kms keys versions create); setup never alters a key"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     /// The note, of kind ATTESTATION, with a human-readable hint.
     async fn note(&mut self, note: &NoteName, attestor: &AttestorName) -> Result<()> {
         let name = note.to_string();
-        match self.rest.get(Api::Grafeas, &name).await? {
-            Some(found) if found["kind"] != "ATTESTATION" => Err(Error::Usage(format!(
+        match self.grafeas.note(note).await? {
+            Some(found) if found.kind != NoteKind::Attestation => Err(Error::Usage(format!(
                 "note {name} exists with kind {}, not ATTESTATION: name another --note",
-                found["kind"].as_str().unwrap_or("unknown")
+                found.kind.name().unwrap_or("unknown")
             ))),
             Some(_) => {
                 self.record("note", &name, false, String::new());
@@ -387,16 +357,8 @@ impl Setup {
             }
             None => {
                 if !self.plan {
-                    let body = json!({"attestation": {"hint": {"humanReadableName": format!("Attestations by {attestor}")}}});
-                    self.rest
-                        .call(
-                            Api::Grafeas,
-                            "POST",
-                            &format!("projects/{}/notes?noteId={}", note.project, note.id),
-                            Some(&body),
-                            format!("create note {name}"),
-                        )
-                        .await?;
+                    let hint = format!("Attestations by {attestor}");
+                    self.grafeas.create_note(note, hint).await?;
                 }
                 self.record("note", &name, true, "create ATTESTATION".into());
                 Ok(())
@@ -412,28 +374,19 @@ impl Setup {
         attestor: &AttestorName,
         note: &NoteName,
         entry: &Entry,
-    ) -> Result<Option<Value>> {
+    ) -> Result<Option<TrustedKey>> {
         let name = attestor.to_string();
-        let public_key = entry.body.clone();
         let key_id = &entry.shown;
-        let version = &entry.shown;
-        let held = |stored: &Value| -> Option<Value> {
-            stored["userOwnedGrafeasNote"]["publicKeys"]
-                .as_array()
-                .and_then(|ks| ks.iter().find(|k| (entry.holds)(k)).cloned())
-        };
+        let held = |stored: &StoredAttestor| stored.keys().into_iter().find(|k| (entry.holds)(k));
         let mut stored_entry = None;
         let current = match self.prefetched.take() {
             Some(read) => read,
-            None => self.rest.get(Api::Binauthz, &name).await?,
+            None => self.binauthz.stored_attestor(attestor).await?,
         };
         self.stored_attestor = current.clone();
         match current {
             Some(mut found) => {
-                let reference = found["userOwnedGrafeasNote"]["noteReference"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+                let reference = found.note_reference().to_string();
                 if reference != note.to_string() {
                     return Err(Error::Usage(format!(
                         "attestor {name} exists on note {reference}, not {note}; an attestor's note cannot change: pass --note {reference}, or name another --attestor"
@@ -441,22 +394,10 @@ impl Setup {
                 }
                 stored_entry = held(&found);
                 let trusted = stored_entry.is_some();
-                let keys = &mut found["userOwnedGrafeasNote"]["publicKeys"];
                 if !trusted && !self.plan {
-                    match keys.as_array_mut() {
-                        Some(list) => list.push(public_key),
-                        None => *keys = json!([public_key]),
-                    }
-                    let updated = self
-                        .rest
-                        .call(
-                            Api::Binauthz,
-                            "PUT",
-                            &name,
-                            Some(&found),
-                            format!("add {version} to attestor {name}"),
-                        )
-                        .await?;
+                    found.add_key(&entry.key);
+                    let action = format!("add {key_id} to attestor {name}");
+                    let updated = self.binauthz.update_attestor(&found, action).await?;
                     stored_entry = held(&updated);
                 }
                 self.record(
@@ -472,19 +413,9 @@ impl Setup {
             }
             None => {
                 if !self.plan {
-                    let body = json!({"userOwnedGrafeasNote": {"noteReference": note.to_string(), "publicKeys": [public_key]}});
                     let created = self
-                        .rest
-                        .call(
-                            Api::Binauthz,
-                            "POST",
-                            &format!(
-                                "projects/{}/attestors?attestorId={}",
-                                attestor.project, attestor.id
-                            ),
-                            Some(&body),
-                            format!("create attestor {name}"),
-                        )
+                        .binauthz
+                        .create_attestor(attestor, note, &entry.key)
                         .await?;
                     stored_entry = held(&created);
                     self.stored_attestor = Some(created);
@@ -523,127 +454,69 @@ impl Setup {
                     .insert((role, signer.clone()));
             }
         }
-        let project = format!("projects/{}", attestor.project);
-        // The service agent that reads the note at admission, as the attestor names it
-        // (`delegationServiceAccountEmail`, output only); before the attestor exists (`--plan`),
-        // its documented form from the project number.
-        let delegated = self
-            .stored_attestor
-            .as_ref()
-            .and_then(|a| a["userOwnedGrafeasNote"]["delegationServiceAccountEmail"].as_str())
-            .filter(|email| !email.is_empty())
-            .map(|email| format!("serviceAccount:{email}"));
-        let agent = match delegated {
-            Some(agent) => agent,
-            None => {
-                let number = match self
-                    .rest
-                    .get(Api::ResourceManager, &project)
-                    .await?
-                    .and_then(|p| p["projectNumber"].as_str().map(String::from))
-                {
-                    Some(n) => n,
-                    None => {
-                        return Err(Error::Rejected {
-                            action: format!("read project {}", attestor.project),
-                            reason: "Resource Manager answered no projectNumber".into(),
-                        })
-                    }
-                };
-                format!(
-                    "serviceAccount:service-{number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
-                )
-            }
-        };
+        let agent = self.service_agent(attestor).await?;
         wanted
             .entry(Grantee::Note)
             .or_default()
             .insert(("roles/containeranalysis.notes.occurrences.viewer", agent));
         for (grantee, grants) in wanted {
-            let (api, resource, get_with_post) = match (grantee, key) {
-                (Grantee::Key, Some(key)) => (Api::Kms, key.to_string(), false),
+            let holder = match (grantee, key) {
+                (Grantee::Key, Some(key)) => Holder::Key(key),
                 (Grantee::Key, None) => continue,
-                (Grantee::Note, _) => (Api::Grafeas, note.to_string(), true),
-                (Grantee::Project, _) => (Api::ResourceManager, project.clone(), true),
-                (Grantee::Attestor, _) => (Api::Binauthz, attestor.to_string(), false),
+                (Grantee::Note, _) => Holder::Note(note),
+                (Grantee::Project, _) => Holder::Project(&attestor.project),
+                (Grantee::Attestor, _) => Holder::Attestor(attestor),
             };
-            self.grant(api, &resource, get_with_post, &grants).await?;
+            self.grant(&holder, &grants).await?;
         }
         Ok(())
     }
 
-    /// Adds the missing `(role, member)` grants to `resource`'s policy (read-modify-write with
+    /// The service agent that reads the note at admission, as the attestor names it
+    /// (`delegationServiceAccountEmail`, output only); before the attestor exists (`--plan`),
+    /// its documented form from the project number.
+    async fn service_agent(&self, attestor: &AttestorName) -> Result<String> {
+        let delegated = self
+            .stored_attestor
+            .as_ref()
+            .and_then(StoredAttestor::delegation_email);
+        if let Some(email) = delegated {
+            return Ok(format!("serviceAccount:{email}"));
+        }
+        let number = self
+            .rest
+            .project_number(&attestor.project)
+            .await?
+            .ok_or_else(|| Error::Rejected {
+                action: format!("read project {}", attestor.project),
+                reason: "Resource Manager answered no projectNumber".into(),
+            })?;
+        Ok(format!(
+            "serviceAccount:service-{number}@gcp-sa-binaryauthorization.iam.gserviceaccount.com"
+        ))
+    }
+
+    /// Adds the missing `(role, member)` grants to the holder's policy (read-modify-write with
     /// its etag); a resource that `--plan` would create has an empty policy.
     async fn grant(
         &mut self,
-        api: Api,
-        resource: &str,
-        get_with_post: bool,
+        holder: &Holder<'_>,
         grants: &BTreeSet<(&str, String)>,
     ) -> Result<()> {
+        let resource = holder.resource();
         let exists = !self.plan
             || self
                 .changes
                 .iter()
                 .all(|c| c.resource != resource || c.action == "unchanged");
-        let mut policy = if !exists {
-            json!({})
-        } else if get_with_post {
-            self.rest
-                .call(
-                    api,
-                    "POST",
-                    &format!("{resource}:getIamPolicy"),
-                    Some(&json!({"options": {"requestedPolicyVersion": 3}})),
-                    format!("read the IAM policy of {resource}"),
-                )
-                .await?
-        } else {
-            self.rest
-                .call(
-                    api,
-                    "GET",
-                    &format!("{resource}:getIamPolicy?options.requestedPolicyVersion=3"),
-                    None,
-                    format!("read the IAM policy of {resource}"),
-                )
-                .await?
+        let mut policy = match exists {
+            true => self.read_policy(holder).await?,
+            false => IamPolicy::default(),
         };
-        let mut missing = Vec::new();
-        for (role, member) in grants {
-            let bindings = policy["bindings"].as_array().cloned().unwrap_or_default();
-            let held = bindings.iter().any(|b| {
-                b["role"] == *role
-                    && b["members"]
-                        .as_array()
-                        .is_some_and(|ms| ms.iter().any(|m| m == member))
-            });
-            if held {
-                continue;
-            }
-            missing.push(format!("{role} to {member}"));
-            let list = policy["bindings"].as_array_mut();
-            match list {
-                Some(list) => match list.iter_mut().find(|b| b["role"] == *role) {
-                    Some(b) => match b["members"].as_array_mut() {
-                        Some(ms) => ms.push(json!(member)),
-                        None => b["members"] = json!([member]),
-                    },
-                    None => list.push(json!({"role": role, "members": [member]})),
-                },
-                None => policy["bindings"] = json!([{"role": role, "members": [member]}]),
-            }
-        }
+        let missing = add_grants(&mut policy, grants);
         if !missing.is_empty() && !self.plan {
-            self.rest
-                .call(
-                    api,
-                    "POST",
-                    &format!("{resource}:setIamPolicy"),
-                    Some(&json!({"policy": policy})),
-                    format!("grant {} on {resource}", missing.join(", ")),
-                )
-                .await?;
+            let action = format!("grant {} on {resource}", missing.join(", "));
+            self.write_policy(holder, policy, action).await?;
         }
         let detail = if missing.is_empty() {
             grants
@@ -654,7 +527,41 @@ impl Setup {
         } else {
             format!("grant {}", missing.join(", "))
         };
-        self.record("iam", resource, !missing.is_empty(), detail);
+        self.record("iam", &resource, !missing.is_empty(), detail);
+        Ok(())
+    }
+
+    /// The holder's IAM policy, through its API's client.
+    async fn read_policy(&self, holder: &Holder<'_>) -> Result<IamPolicy> {
+        match holder {
+            Holder::Key(key) => self.kms.iam_policy(key).await,
+            Holder::Note(note) => self.rest.note_policy(note).await,
+            Holder::Project(project) => self.rest.project_policy(project).await,
+            Holder::Attestor(attestor) => self.binauthz.iam_policy(attestor).await,
+        }
+    }
+
+    /// Replaces the holder's IAM policy, through its API's client.
+    async fn write_policy(
+        &self,
+        holder: &Holder<'_>,
+        policy: IamPolicy,
+        action: String,
+    ) -> Result<()> {
+        match holder {
+            Holder::Key(key) => self.kms.set_iam_policy(key, policy, action).await?,
+            Holder::Note(note) => self.rest.set_note_policy(note, &policy, action).await?,
+            Holder::Project(project) => {
+                self.rest
+                    .set_project_policy(project, &policy, action)
+                    .await?
+            }
+            Holder::Attestor(attestor) => {
+                self.binauthz
+                    .set_iam_policy(attestor, policy, action)
+                    .await?
+            }
+        };
         Ok(())
     }
 
@@ -662,51 +569,269 @@ impl Setup {
     /// other attestors, rules and settings are kept.
     async fn policy(&mut self, attestor: &AttestorName) -> Result<()> {
         let name = format!("projects/{}/policy", attestor.project);
-        let current = self
-            .rest
-            .call(
-                Api::Binauthz,
-                "GET",
-                &name,
-                None,
-                format!("read policy {name}"),
-            )
-            .await?;
-        let mut policy = current.clone();
+        let mut policy = self.binauthz.policy(&attestor.project).await?;
         let mode = match self.policy {
-            PolicyMode::Enforce => "ENFORCED_BLOCK_AND_AUDIT_LOG",
-            _ => "DRYRUN_AUDIT_LOG_ONLY",
+            PolicyMode::Enforce => EnforcementMode::EnforcedBlockAndAuditLog,
+            _ => EnforcementMode::DryrunAuditLogOnly,
         };
-        let rule = &mut policy["defaultAdmissionRule"];
-        if rule["evaluationMode"] != "REQUIRE_ATTESTATION" {
-            rule["evaluationMode"] = json!("REQUIRE_ATTESTATION");
-            rule["requireAttestationsBy"] = json!([]);
-        }
-        let wanted = json!(attestor.to_string());
-        match rule["requireAttestationsBy"].as_array_mut() {
-            Some(list) if list.contains(&wanted) => {}
-            Some(list) => list.push(wanted),
-            None => rule["requireAttestationsBy"] = json!([wanted]),
-        }
-        rule["enforcementMode"] = json!(mode);
-        let changed = policy != current;
+        let shown = mode.name().unwrap_or_default();
+        let detail = format!("default rule requires {attestor}, {shown}");
+        let changed = require_attestor(&mut policy, attestor, mode);
         if changed && !self.plan {
-            self.rest
-                .call(
-                    Api::Binauthz,
-                    "PUT",
-                    &name,
-                    Some(&policy),
-                    format!("update policy {name}"),
-                )
-                .await?;
+            self.binauthz.update_policy(policy).await?;
         }
-        self.record(
-            "policy",
-            &name,
-            changed,
-            format!("default rule requires {attestor}, {mode}"),
-        );
+        self.record("policy", &name, changed, detail);
         Ok(())
+    }
+}
+
+/// A resource whose IAM policy `setup` grants on.
+enum Holder<'a> {
+    Key(&'a CryptoKeyName),
+    Note(&'a NoteName),
+    /// A project id.
+    Project(&'a str),
+    Attestor(&'a AttestorName),
+}
+
+impl Holder<'_> {
+    /// Its resource name, as changes report it.
+    fn resource(&self) -> String {
+        match self {
+            Holder::Key(key) => key.to_string(),
+            Holder::Note(note) => note.to_string(),
+            Holder::Project(project) => format!("projects/{project}"),
+            Holder::Attestor(attestor) => attestor.to_string(),
+        }
+    }
+}
+
+/// What a key's versions say about the one `setup` names.
+#[derive(Debug, PartialEq)]
+enum Versions {
+    /// The lowest-numbered ENABLED version, by name.
+    Enabled(String),
+    /// None is enabled, and one is still being generated.
+    Pending,
+    /// None is enabled or being generated.
+    None,
+}
+
+/// The lowest-numbered ENABLED version (by number, not by name: 10 comes after 9), else
+/// whether KMS is still generating one.
+fn first_enabled(versions: &[CryptoKeyVersion]) -> Versions {
+    let number = |v: &CryptoKeyVersion| {
+        v.name
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let enabled = versions
+        .iter()
+        .filter(|v| v.state == CryptoKeyVersionState::Enabled)
+        .min_by_key(|v| number(v));
+    match enabled {
+        Some(v) => Versions::Enabled(v.name.clone()),
+        None if versions
+            .iter()
+            .any(|v| v.state == CryptoKeyVersionState::PendingGeneration) =>
+        {
+            Versions::Pending
+        }
+        None => Versions::None,
+    }
+}
+
+/// Adds each `(role, member)` the policy does not grant yet: to the first binding of its role,
+/// else as a new binding. Answers the grants added, as "ROLE to MEMBER".
+fn add_grants(policy: &mut IamPolicy, grants: &BTreeSet<(&str, String)>) -> Vec<String> {
+    let mut added = Vec::new();
+    for (role, member) in grants {
+        let held = policy
+            .bindings
+            .iter()
+            .any(|b| b.role == *role && b.members.contains(member));
+        if held {
+            continue;
+        }
+        added.push(format!("{role} to {member}"));
+        match policy.bindings.iter_mut().find(|b| b.role == *role) {
+            Some(binding) => binding.members.push(member.clone()),
+            None => policy
+                .bindings
+                .push(Binding::new().set_role(*role).set_members([member.clone()])),
+        }
+    }
+    added
+}
+
+/// Makes the policy's default rule require `attestor` in `mode`: a rule that did not require
+/// attestations starts a new list; other attestors, rules and settings are kept. True when
+/// anything changed.
+fn require_attestor(
+    policy: &mut BinauthzPolicy,
+    attestor: &AttestorName,
+    mode: EnforcementMode,
+) -> bool {
+    let before = policy.clone();
+    let rule = policy.default_admission_rule.get_or_insert_default();
+    if rule.evaluation_mode != EvaluationMode::RequireAttestation {
+        rule.evaluation_mode = EvaluationMode::RequireAttestation;
+        rule.require_attestations_by.clear();
+    }
+    let wanted = attestor.to_string();
+    if !rule.require_attestations_by.contains(&wanted) {
+        rule.require_attestations_by.push(wanted);
+    }
+    rule.enforcement_mode = mode;
+    *policy != before
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use google_cloud_binaryauthorization_v1::model::AdmissionRule;
+
+    fn version(n: u32, state: CryptoKeyVersionState) -> CryptoKeyVersion {
+        CryptoKeyVersion::new()
+            .set_name(format!(
+                "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/{n}"
+            ))
+            .set_state(state)
+    }
+
+    #[test]
+    fn the_version_named_is_the_lowest_numbered_enabled_one() {
+        use CryptoKeyVersionState::*;
+        let versions = [
+            version(10, Enabled),
+            version(2, Disabled),
+            version(9, Enabled),
+            version(11, PendingGeneration),
+        ];
+        assert_eq!(
+            first_enabled(&versions),
+            Versions::Enabled(versions[2].name.clone())
+        );
+        assert_eq!(
+            first_enabled(&[version(1, PendingGeneration), version(2, Disabled)]),
+            Versions::Pending
+        );
+        assert_eq!(first_enabled(&[version(1, Disabled)]), Versions::None);
+        assert_eq!(first_enabled(&[]), Versions::None);
+    }
+
+    #[test]
+    fn grants_join_their_roles_binding_and_a_held_grant_is_left_alone() {
+        let mut policy = IamPolicy::new()
+            .set_etag(bytes::Bytes::from_static(b"e1"))
+            .set_bindings([
+                Binding::new()
+                    .set_role("roles/viewer")
+                    .set_members(["user:a@example.com"]),
+                Binding::new()
+                    .set_role("roles/cloudkms.signerVerifier")
+                    .set_members(["user:b@example.com"]),
+            ]);
+        let grants: BTreeSet<(&str, String)> = [
+            (
+                "roles/cloudkms.signerVerifier",
+                "user:b@example.com".to_string(),
+            ),
+            (
+                "roles/cloudkms.signerVerifier",
+                "user:c@example.com".to_string(),
+            ),
+            (
+                "roles/containeranalysis.notes.attacher",
+                "user:c@example.com".to_string(),
+            ),
+        ]
+        .into();
+        let added = add_grants(&mut policy, &grants);
+        assert_eq!(
+            added,
+            [
+                "roles/cloudkms.signerVerifier to user:c@example.com",
+                "roles/containeranalysis.notes.attacher to user:c@example.com"
+            ]
+        );
+        assert_eq!(
+            policy.bindings[1].members,
+            ["user:b@example.com", "user:c@example.com"]
+        );
+        assert_eq!(
+            policy.bindings[2].role,
+            "roles/containeranalysis.notes.attacher"
+        );
+        assert_eq!(policy.bindings.len(), 3);
+        assert_eq!(policy.etag, bytes::Bytes::from_static(b"e1"));
+        assert!(add_grants(&mut policy, &grants).is_empty());
+    }
+
+    #[test]
+    fn the_default_rule_gains_the_attestor_and_keeps_the_rest() {
+        let attestor = AttestorName::parse("projects/p/attestors/ours", None).unwrap();
+        let rule = |mode, by: &[&str]| {
+            AdmissionRule::new()
+                .set_evaluation_mode(mode)
+                .set_require_attestations_by(by.iter().map(|s| s.to_string()))
+                .set_enforcement_mode(EnforcementMode::EnforcedBlockAndAuditLog)
+        };
+        let mut policy = BinauthzPolicy::new()
+            .set_name("projects/p/policy")
+            .set_default_admission_rule(rule(
+                EvaluationMode::RequireAttestation,
+                &["projects/p/attestors/other"],
+            ))
+            .set_cluster_admission_rules([(
+                "us-central1-a.prod",
+                rule(EvaluationMode::AlwaysDeny, &[]),
+            )]);
+        let untouched = policy.cluster_admission_rules.clone();
+        assert!(require_attestor(
+            &mut policy,
+            &attestor,
+            EnforcementMode::DryrunAuditLogOnly
+        ));
+        let default = policy.default_admission_rule.as_ref().unwrap();
+        assert_eq!(
+            default.require_attestations_by,
+            ["projects/p/attestors/other", "projects/p/attestors/ours"]
+        );
+        assert_eq!(
+            default.enforcement_mode,
+            EnforcementMode::DryrunAuditLogOnly
+        );
+        assert_eq!(policy.cluster_admission_rules, untouched);
+        assert!(!require_attestor(
+            &mut policy,
+            &attestor,
+            EnforcementMode::DryrunAuditLogOnly
+        ));
+
+        let mut allow_all = BinauthzPolicy::new().set_default_admission_rule(rule(
+            EvaluationMode::AlwaysAllow,
+            &["projects/p/attestors/stale"],
+        ));
+        assert!(require_attestor(
+            &mut allow_all,
+            &attestor,
+            EnforcementMode::EnforcedBlockAndAuditLog
+        ));
+        let default = allow_all.default_admission_rule.unwrap();
+        assert_eq!(default.evaluation_mode, EvaluationMode::RequireAttestation);
+        assert_eq!(
+            default.require_attestations_by,
+            ["projects/p/attestors/ours"]
+        );
+
+        let mut empty = BinauthzPolicy::new();
+        assert!(require_attestor(
+            &mut empty,
+            &attestor,
+            EnforcementMode::EnforcedBlockAndAuditLog
+        ));
     }
 }

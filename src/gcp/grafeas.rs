@@ -1,14 +1,17 @@
 //! Container Analysis (Grafeas): the attestation occurrences already filed under a note for an
-//! image, and creating a new one.
+//! image, and creating a new one; for `setup`, the attestor's note.
 
 use super::auth::Auth;
-use super::{call, configure, Endpoints};
+use super::{call, configure, found_or_none, Endpoints, ADMIN};
 use crate::error::{Error, Result};
 use crate::model::Attestation;
 use crate::names::NoteName;
 use crate::reference::Digest;
 use google_cloud_grafeas_v1::client::Grafeas as GrafeasClient;
-use google_cloud_grafeas_v1::model::{AttestationOccurrence, NoteKind, Occurrence, Signature};
+use google_cloud_grafeas_v1::model::attestation_note::Hint;
+use google_cloud_grafeas_v1::model::{
+    AttestationNote, AttestationOccurrence, Note, NoteKind, Occurrence, Signature,
+};
 
 const NOTE_HINT: &str = "grant the caller roles/containeranalysis.notes.occurrences.viewer and \
      roles/containeranalysis.notes.attacher on the attestor's note and \
@@ -156,6 +159,37 @@ impl Grafeas {
             send,
         )
         .await
+    }
+}
+
+/// The attestor's note, as `setup` checks and creates it.
+impl Grafeas {
+    /// The note (`notes.get`); None when it does not exist.
+    pub async fn note(&self, note: &NoteName) -> Result<Option<Note>> {
+        let what = format!("Container Analysis notes.get {note}");
+        let send = || self.client.get_note().set_name(note.to_string()).send();
+        let action = format!("read {note}");
+        found_or_none(call(&what, true, |e| super::error(e, action, ADMIN), send).await)
+    }
+
+    /// Creates `note` of kind ATTESTATION with a human-readable `hint` (`notes.create`); not
+    /// idempotent, so sent once (a rerun finds the note a lost answer created).
+    pub async fn create_note(&self, note: &NoteName, hint: String) -> Result<()> {
+        let what = format!("Container Analysis notes.create {note}");
+        let body = Note::new().set_attestation(
+            AttestationNote::new().set_hint(Hint::new().set_human_readable_name(hint)),
+        );
+        let send = || {
+            self.client
+                .create_note()
+                .set_parent(format!("projects/{}", note.project))
+                .set_note_id(note.id.clone())
+                .set_note(body.clone())
+                .send()
+        };
+        let action = format!("create note {note}");
+        call(&what, false, |e| super::error(e, action, ADMIN), send).await?;
+        Ok(())
     }
 }
 

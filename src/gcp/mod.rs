@@ -58,6 +58,20 @@ impl Endpoints {
             run: read("RUN"),
         }
     }
+
+    /// The KMS host as attestor key ids name it (`//HOST/v1/<version>`, gcloud's form): the
+    /// override's host, else Google's.
+    pub fn kms_host(&self) -> String {
+        let base = self
+            .kms
+            .as_deref()
+            .unwrap_or("https://cloudkms.googleapis.com");
+        base.split("://")
+            .nth(1)
+            .unwrap_or(base)
+            .trim_end_matches('/')
+            .to_string()
+    }
 }
 
 /// Points a client builder of any of the SDK's services at its endpoint and our credentials,
@@ -137,6 +151,24 @@ fn classify(error: &GaxError) -> Failure {
         }
     } else {
         Failure::Permanent
+    }
+}
+
+/// The hint of a denial in what `setup` and `rotate` read and write, when Google's message
+/// names no permission: they run as an administrator, whose roles are the project's choice.
+pub(crate) const ADMIN: &str = "the caller needs the permission named";
+
+/// The IAM policy version asked for: 3, so a policy with conditions is read whole
+/// (https://cloud.google.com/iam/docs/policies#versions).
+pub(crate) const POLICY_VERSION: i32 = 3;
+
+/// A read's answer, None for a 404 (which [`error`] maps to `GoogleNotFound`): the caller
+/// decides what a missing resource means.
+pub(crate) fn found_or_none<T>(answer: Result<T, Error>) -> Result<Option<T>, Error> {
+    match answer {
+        Ok(found) => Ok(Some(found)),
+        Err(Error::GoogleNotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
