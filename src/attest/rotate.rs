@@ -113,6 +113,10 @@ pub struct Summary {
     images: usize,
     /// Of those, the ones with no valid attestation by the new key at the end.
     pub(crate) pending: Vec<String>,
+    /// What re-attesting met beside its results (a duplicate left after a lost answer), for
+    /// the CI layer's warnings.
+    #[serde(skip)]
+    pub(crate) warnings: Vec<String>,
 }
 
 /// What to rotate: the command line, parsed and checked.
@@ -408,6 +412,7 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
         .find(|k| to.holds(k))
         .map(|k| k.id);
     let (attested, mut pending) = r.progress_of(from, &attestor, new_id.as_deref()).await?;
+    let mut warnings = Vec::new();
 
     // 2. Re-attest what the new key does not attest yet, N per second.
     if args.reattest && !pending.is_empty() {
@@ -423,7 +428,7 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
             ),
         );
         if !args.plan {
-            reattest(ctx, &r, to, name, &pending, progress).await?;
+            warnings = reattest(ctx, &r, to, name, &pending, progress).await?;
             pending = r.progress_of(from, &attestor, new_id.as_deref()).await?.1;
         }
     } else {
@@ -475,6 +480,7 @@ pub async fn rotate(ctx: &Context, args: &RotateRequest, progress: &Progress) ->
         changes: r.changes,
         images: attested.len(),
         pending,
+        warnings,
     };
     Ok(summary)
 }
@@ -499,7 +505,7 @@ async fn reattest(
     name: &AttestorName,
     images: &[String],
     progress: &Progress,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let refs = images
         .iter()
         .map(|i| ImageRef::parse(i))
@@ -524,7 +530,7 @@ async fn reattest(
     let finished = Mutex::new(Vec::new());
     progress.start_fixed(refs.len());
     let rate = r.args.rate as usize;
-    let mut failed = Vec::new();
+    let (mut failed, mut warnings) = (Vec::new(), Vec::new());
     for chunk in refs.chunks(rate) {
         let began = Instant::now();
         request.images = chunk.to_vec();
@@ -536,13 +542,14 @@ async fn reattest(
             progress,
         )
         .await?;
+        warnings.extend(outcomes.iter().flat_map(|o| o.warnings.iter().cloned()));
         failed.extend(outcomes.into_iter().filter(|o| o.status == Status::Failed));
         if let Some(rest) = Duration::from_secs(1).checked_sub(began.elapsed()) {
             tokio::time::sleep(rest).await;
         }
     }
     match failed.first() {
-        None => Ok(()),
+        None => Ok(warnings),
         Some(first) => Err(Error::ImagesFailed {
             failed: failed.len(),
             total: refs.len(),

@@ -10,13 +10,17 @@ use crate::progress::Progress;
 /// The top-level entry point for `rotate`.
 pub async fn run(ctx: &Context, args: &RotateArgs) -> Report {
     let progress = Progress::for_stderr();
+    let mut warnings = Vec::new();
     let work = async {
         let summary = rotate(ctx, &request(args)?, &progress).await?;
+        warnings.clone_from(&summary.warnings);
         show(args, &summary)
     };
     let result = ctx.within_deadline(work).await;
     progress.end();
-    Report::plain(result)
+    let mut report = Report::plain(result);
+    report.warnings = warnings;
+    report
 }
 
 /// The flags, read into the core's request (key files are read here).

@@ -249,21 +249,30 @@ impl Rest {
         let url = format!("{}/v1/{}?alt=json", self.base(request.api), request.path);
         let attempt = || self.attempt(&token, &request.method, &url, body.as_deref());
         let classify = |e: &CallError| match e.status {
-            None | Some(429 | 500 | 502 | 503 | 504) => Failure::Transient {
+            Some(429) => Failure::Throttled {
+                retry_after: e.retry_after,
+            },
+            None | Some(500 | 502 | 503 | 504) => Failure::Transient {
                 retry_after: e.retry_after,
             },
             _ => Failure::Permanent,
         };
-        retry::run(&request.what, request.idempotent, classify, attempt)
-            .await
-            .map_err(|stopped| match stopped {
-                Stopped::Failed(e) => e,
-                Stopped::RetryAfterTooLong { error, .. } => error,
-                Stopped::TimedOut(limit) => {
-                    CallError::transport(format!("no answer within {} s", limit.as_secs()))
-                }
-            })
-            .map_err(|e| to_error(e, request.action.clone()))
+        retry::run_paced(
+            Some(&super::PACE),
+            &request.what,
+            request.idempotent,
+            classify,
+            attempt,
+        )
+        .await
+        .map_err(|stopped| match stopped {
+            Stopped::Failed(e) => e,
+            Stopped::RetryAfterTooLong { error, .. } => error,
+            Stopped::TimedOut(limit) => {
+                CallError::transport(format!("no answer within {} s", limit.as_secs()))
+            }
+        })
+        .map_err(|e| to_error(e, request.action.clone()))
     }
 
     /// One attempt: the answer read within its bound, parsed as `R` on success, Google's
