@@ -8,7 +8,7 @@
 # `millis`), CPU time (user+sys) and peak RSS (wait4 of the process). Prints a Markdown table.
 #
 # Usage: bench/run.sh [--quick]    (--quick: no 1000-image row, 3 gcloud runs per sample)
-# Needs `cargo build --release`, python3, hyperfine (`apt-get install hyperfine`) and gcloud
+# Needs `cargo build --release`, python3, hyperfine and valgrind (`apt-get install hyperfine valgrind`) and gcloud
 # (`apt-get install google-cloud-cli`); not part of .ci/run. Loopback only; every loop is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,7 @@ bin=${CARGO_TARGET_DIR:-target}/release
 quick=${1:-}
 command -v hyperfine >/dev/null || { echo "error: hyperfine is missing: apt-get install hyperfine" >&2; exit 1; }
 command -v gcloud >/dev/null || { echo "error: gcloud is missing: apt-get install google-cloud-cli" >&2; exit 1; }
+command -v valgrind >/dev/null || { echo "error: valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "error: python3 is missing: apt-get install python3" >&2; exit 1; }
 for b in binauthz-attest binauthz-emulator; do
   [ -x "$bin/$b" ] || { echo "error: $bin/$b is missing: run cargo build --release first" >&2; exit 1; }
@@ -34,8 +35,9 @@ gcloud_runs=5
 if [ "$quick" = --quick ]; then sizes="1 10 100"; gcloud_runs=3; fi
 ones=10 # the one-image case is the median of this many runs, each on its own image
 # Image pools, disjoint so that every run creates (nothing is found from an earlier case):
-# one-image runs, one pool per batch size, the gcloud sample, the concurrency comparison.
-total=$((ones + 1 + 10 + 100 + 1000 + 10 + 100 + 1000))
+# one-image runs, one pool per batch size, the gcloud sample, the concurrency comparison, and
+# the last image for the instruction count of a first run.
+total=$((ones + 1 + 10 + 100 + 1000 + 10 + 100 + 1000 + 1))
 python3 - "$total" emulator/example-seed.yaml "$work/seed.yaml" <<'EOF'
 import sys
 n, src, dst = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -170,18 +172,32 @@ print(round(r["mean"] * 1000, 1), round((r["user"] + r["system"]) * 1000, 1))' "
       esac
       row "$latency ms" "binauthz-attest sign, 1 image, rerun (exists), $label (mean of 20)" "$wall" "-" "$((calls / 23))" "-" "$cpu" "-"
     done
+    # Instructions of one image, counted by callgrind: repeatable on a noisy machine where
+    # milliseconds are not (CPU counters are not exposed to this VM, so not `perf stat`).
+    # The rerun (found) and a first run (created), each its own process.
+    for kind in rerun created; do
+      reset
+      target=$([ "$kind" = rerun ] && img 1 || img "$total")
+      valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" \
+        "$bin/binauthz-attest" sign "$target" >/dev/null 2>"$work/callgrind.err" \
+        || { cat "$work/callgrind.err" >&2; exit 1; }
+      ir=$(sed -n 's/^summary: //p' "$work/callgrind.out")
+      row "$latency ms" "binauthz-attest sign, 1 image, $kind: instructions (callgrind)" "-" "-" "-" "-" \
+        "$(python3 -c "print(f'{$ir / 1e6:.1f} M')")" "-"
+    done
   fi
-  # The same batches with a larger --concurrency, to size the default (fresh images).
+  # The same batches at the old default --concurrency 32, to show what the default of 128 buys
+  # (fresh images).
   c0=$((g0 + gcloud_runs + 1))
   for n in 100 1000; do
     [ "$n" = 1000 ] && [ "$quick" = --quick ] && continue
     [ $((c0 + n - 1)) -le "$total" ] || break
     reset
     # shellcheck disable=SC2046
-    read -r wall cpu rss < <(measure "$bin/binauthz-attest" sign --concurrency 64 $(imgs "$c0" $((c0 + n - 1))))
+    read -r wall cpu rss < <(measure "$bin/binauthz-attest" sign --concurrency 32 $(imgs "$c0" $((c0 + n - 1))))
     read -r calls depth < <(stats)
     c0=$((c0 + n))
-    row "$latency ms" "binauthz-attest sign --concurrency 64, $n images" "$wall" "-" "$calls" "$depth" "$cpu" "$(python3 -c "print(round($rss / 1024, 1))")"
+    row "$latency ms" "binauthz-attest sign --concurrency 32, $n images" "$wall" "-" "$calls" "$depth" "$cpu" "$(python3 -c "print(round($rss / 1024, 1))")"
   done
   kill "$emulator_pid"; wait "$emulator_pid" 2>/dev/null || true; emulator_pid=
 done
