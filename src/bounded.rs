@@ -38,10 +38,15 @@ pub fn size(limit: u64) -> String {
 pub fn read_all(reader: impl Read, limit: u64) -> io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader.take(limit + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large(limit));
+    within(bytes, limit)
+}
+
+/// What a read of at most `limit + 1` bytes got, refused when it is over `limit`.
+fn within(bytes: Vec<u8>, limit: u64) -> io::Result<Vec<u8>> {
+    match bytes.len() as u64 > limit {
+        true => Err(too_large(limit)),
+        false => Ok(bytes),
     }
-    Ok(bytes)
 }
 
 /// The file at `path`, at most `limit` bytes.
@@ -61,10 +66,7 @@ pub async fn read_async(path: impl AsRef<Path>, limit: u64) -> io::Result<Vec<u8
     let file = tokio::fs::File::open(path).await?;
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes).await?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large(limit));
-    }
-    Ok(bytes)
+    within(bytes, limit)
 }
 
 /// Standard input as UTF-8 text, at most `limit` bytes.
@@ -109,6 +111,17 @@ mod tests {
     fn an_endless_reader_costs_the_limit_and_no_more() {
         let e = read_all(io::repeat(b'x'), 4096).unwrap_err();
         assert!(e.to_string().contains("4 KiB"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_async_read_of_a_device_without_a_size_stops_at_the_limit() {
+        // /dev/zero reports length 0 and never ends: only a cap on what is read stops it.
+        let e = read_async("/dev/zero", 4096).await.unwrap_err();
+        assert_eq!(e.to_string(), "larger than the 4 KiB limit");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, [1u8; 4096]).unwrap();
+        assert_eq!(read_async(&path, 4096).await.unwrap().len(), 4096);
     }
 
     #[test]

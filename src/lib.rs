@@ -29,6 +29,7 @@ pub mod manifest;
 pub mod model;
 pub mod names;
 pub mod openpgp;
+/// How many Google calls are in flight: halved by a 429, grown back by answers (AIMD).
 pub mod pace;
 pub mod payload;
 /// PEM blocks by label, for every key reader.

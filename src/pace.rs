@@ -79,8 +79,9 @@ impl Pace {
         }
     }
 
-    /// The current limit and how many times a 429 has cut it (for the tests and the bench).
-    pub fn limit_and_cuts(&self) -> (usize, u64) {
+    /// The current limit and how many times a 429 has cut it.
+    #[cfg(test)]
+    pub(crate) fn limit_and_cuts(&self) -> (usize, u64) {
         let state = self.state();
         (state.limit.floor() as usize, state.cuts)
     }
