@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciManifest;
 use oci_client::secrets::RegistryAuth;
@@ -39,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::reference::{Digest, ImageRef};
 use crate::retry::{self, Failure, Stopped};
 use crate::token::{redact, AccessToken};
+use crate::trust;
 
 /// How the registry client reaches registries and whom it trusts with the Google token.
 #[derive(Clone, Debug, Default)]
@@ -72,8 +73,9 @@ pub struct Registry {
     clients: tokio::sync::Mutex<Vec<(RegistryAuth, Client)>>,
     /// What each repository is reached with, looked up once per run and operation.
     access: tokio::sync::Mutex<HashMap<(String, String, bool), Access>>,
-    /// For the identity-token grant, which oci-client does not make.
-    http: reqwest::Client,
+    /// For the identity-token grant, which oci-client does not make; built on the first grant,
+    /// so a run without an identity token never builds it.
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// How one repository is reached: the client, what it sends, and where that came from.
@@ -97,19 +99,37 @@ impl Registry {
     /// timeouts.
     pub fn new(config: RegistryConfig) -> Result<Registry> {
         let client = build_client(&config)?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(retry::POLICY.attempt_timeout)
-            .user_agent(concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Setup(format!("cannot build the registry client: {e}")))?;
         Ok(Registry {
             client,
             config,
             clients: tokio::sync::Mutex::new(Vec::new()),
             access: tokio::sync::Mutex::new(HashMap::new()),
-            http,
+            http: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The plain HTTP client of the identity-token grant, with the same roots and timeouts as
+    /// the registry client.
+    fn http(&self) -> Result<&reqwest::Client> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(retry::POLICY.attempt_timeout)
+            .user_agent(concat!("binauthz-attest/", env!("CARGO_PKG_VERSION")));
+        let roots = trust::system_roots();
+        if !roots.is_empty() {
+            builder = builder.tls_certs_only(
+                roots
+                    .iter()
+                    .filter_map(|der| reqwest::Certificate::from_der(der).ok()),
+            );
+        }
+        let built = builder
+            .build()
+            .map_err(|e| Error::Setup(format!("cannot build the registry client: {e}")))?;
+        Ok(self.http.get_or_init(|| built))
     }
 
     /// The digest of `image`'s manifest (image, index or manifest list, whichever the tag names)
@@ -507,9 +527,9 @@ impl Registry {
             Op::Pull => format!("repository:{repository}:pull"),
             Op::Push => format!("repository:{repository}:pull,push"),
         };
+        let http = self.http()?;
         let grant = || async {
-            let probe = self
-                .http
+            let probe = http
                 .get(format!("{scheme}://{registry}/v2/"))
                 .send()
                 .await
@@ -535,8 +555,7 @@ impl Registry {
             if let Some(service) = &challenge.service {
                 form.push(("service", service.as_str()));
             }
-            let answer = self
-                .http
+            let answer = http
                 .post(&challenge.realm)
                 .form(&form)
                 .send()
@@ -619,6 +638,15 @@ fn build_client(config: &RegistryConfig) -> Result<Client> {
         // The blobs pushed (cosign payloads, configs, bundles) are small: one POST and one
         // PUT each, instead of a chunked POST, PATCH, PUT.
         use_monolithic_push: true,
+        // The roots read once per process, not once per client (each client would otherwise
+        // decode the whole CA bundle again; trust.rs). None found: reqwest's own lookup.
+        tls_certs_only: trust::system_roots()
+            .iter()
+            .map(|der| Certificate {
+                encoding: CertificateEncoding::Der,
+                data: der.clone(),
+            })
+            .collect(),
         ..ClientConfig::default()
     };
     Client::try_from(client_config)

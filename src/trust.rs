@@ -24,3 +24,19 @@ pub fn bundle_file() -> Option<PathBuf> {
     }
     openssl_probe::probe().cert_file
 }
+
+/// The system trust roots in DER, read and decoded once per process, for the HTTP clients built
+/// here (the registry's): each `reqwest` client left to itself decodes the whole bundle again
+/// (about 9 M instructions each, bench/RESULTS.md). Honours `SSL_CERT_FILE` and `SSL_CERT_DIR`
+/// as `rustls-native-certs` does; empty when nothing could be read, and the client then falls
+/// back to its own lookup, which reports the failure on the first TLS handshake.
+pub fn system_roots() -> &'static [Vec<u8>] {
+    static ROOTS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        rustls_native_certs::load_native_certs()
+            .certs
+            .into_iter()
+            .map(|der| der.as_ref().to_vec())
+            .collect()
+    })
+}

@@ -178,3 +178,46 @@ fn plain_http_registry_needs_the_insecure_flag() {
         "{stderr}"
     );
 }
+
+/// The registry client reads the system trust roots once per process and hands them to each
+/// client it builds: a registry whose CA is in `SSL_CERT_FILE` is trusted, over HTTPS (no
+/// `--insecure-registry`), and one whose CA is not is refused with the registry named.
+#[test]
+fn a_registry_over_tls_is_trusted_by_the_system_roots_alone() {
+    let served = pushed("t/tls", "v1", Format::Oci, OCI_MANIFEST);
+    let mirror = registry().tls_mirror();
+    let image = format!("{}/t/tls:v1", mirror.host);
+    let digest_with_roots = |roots: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_binauthz-attest"))
+            .args(["digest", &image])
+            .env_remove("BINAUTHZ_INSECURE_REGISTRIES")
+            .env_remove("SSL_CERT_DIR")
+            .env("SSL_CERT_FILE", roots)
+            .env("GCE_METADATA_HOST", "127.0.0.1:9")
+            .env("GCE_METADATA_ROOT", "127.0.0.1:9")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (code, stdout, stderr) = digest_with_roots(&mirror.ca);
+    assert_eq!(code, 0, "trusted through SSL_CERT_FILE: {stderr}");
+    assert_eq!(stdout, format!("{}/t/tls@{served}\n", mirror.host));
+
+    // Another CA: the handshake fails, and nothing is printed.
+    let other = tempfile::tempdir().unwrap();
+    let other_ca = other.path().join("other.crt");
+    let made = binauthz_attest::admission::certs::generate(&["127.0.0.1".into()], 1).unwrap();
+    std::fs::write(&other_ca, made.ca_cert).unwrap();
+    let (code, stdout, stderr) = digest_with_roots(&other_ca);
+    assert_ne!(code, 0, "an unknown CA must be refused: {stdout}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains(&mirror.host),
+        "names the registry: {stderr}"
+    );
+}

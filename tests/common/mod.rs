@@ -30,6 +30,16 @@ pub struct TestRegistry {
     _shell: Mutex<Child>,
 }
 
+/// A docker-registry over TLS ([`TestRegistry::tls_mirror`]).
+pub struct TlsMirror {
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    /// The CA (PEM) that signed its certificate.
+    pub ca: PathBuf,
+    /// Stops the registry when the test binary exits.
+    _shell: Mutex<Child>,
+}
+
 /// The user of [`auth_registry`].
 pub const AUTH_USER: &str = "h28-user";
 /// Its password: recognisable, so the secrets scan can look for it.
@@ -125,6 +135,60 @@ impl TestRegistry {
         };
         registry.wait_ready();
         registry
+    }
+
+    /// A second docker-registry serving this one's storage over TLS (a certificate for
+    /// `127.0.0.1` from a CA of its own), so what was pushed here is read over HTTPS. It stops
+    /// when the test binary exits, as this one does.
+    pub fn tls_mirror(&self) -> TlsMirror {
+        let dir = tempfile::Builder::new()
+            .prefix("binauthz-registry-tls-")
+            .tempdir()
+            .unwrap()
+            .keep(); // the shell removes it when the tests end
+        let made = binauthz_attest::admission::certs::generate(&["127.0.0.1".into()], 1).unwrap();
+        let (ca, cert, key) = (dir.join("ca.crt"), dir.join("tls.crt"), dir.join("tls.key"));
+        std::fs::write(&ca, &made.ca_cert).unwrap();
+        std::fs::write(&cert, &made.cert).unwrap();
+        std::fs::write(&key, &made.key).unwrap();
+        let host = format!("127.0.0.1:{}", free_port());
+        let config = dir.join("config.yml");
+        let yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\n\
+             storage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {host}\n  tls:\n    certificate: {}\n    key: {}\n",
+            self.dir.join("storage").display(),
+            cert.display(),
+            key.display(),
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let shell = Command::new("sh")
+            .args([
+                "-c",
+                r#"docker-registry serve "$1" >"$2/access.log" 2>"$2/registry.log" & pid=$!
+                   read _; kill $pid; wait $pid; rm -rf "$2""#,
+                "sh",
+            ])
+            .arg(&config)
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Listening is ready enough: the TLS set-up is checked by the client under test.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(&host).is_err() {
+            let log = std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default();
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry over TLS did not listen on {host} within 30 s; its log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        TlsMirror {
+            host,
+            ca,
+            _shell: Mutex::new(shell),
+        }
     }
 
     /// Polls `GET /v2/` until the registry answers 200 (401 when it demands credentials).
