@@ -11,7 +11,7 @@
 # Environment: IMAGE (default localhost/binauthz-attest), TAG (default v<Cargo.toml version>),
 # ARCHS (default "amd64 arm64"), BUSYBOX_ARM64 (a static arm64 busybox for the arm64 debug image,
 # default /usr/local/lib/binauthz-attest/arm64/busybox), MAX_IMAGE_BYTES (release image budget,
-# default 12000000), MAX_BINARY_BYTES (default 11750000: the image budget less
+# default 13500000), MAX_BINARY_BYTES (default 13250000: the image budget less
 # the CA bundle), KEEP_CONTEXT=1 (keep the build contexts),
 # CARGO_TARGET_DIR (cargo's, honoured).
 #
@@ -38,8 +38,8 @@ for a in "${archs[@]}"; do
 done
 busybox_arm64="${BUSYBOX_ARM64:-/usr/local/lib/binauthz-attest/arm64/busybox}"
 image="${IMAGE:-localhost/binauthz-attest}"
-max_image_bytes="${MAX_IMAGE_BYTES:-12000000}"
-max_binary_bytes="${MAX_BINARY_BYTES:-11750000}"
+max_image_bytes="${MAX_IMAGE_BYTES:-13500000}"
+max_binary_bytes="${MAX_BINARY_BYTES:-13250000}"
 ca_bundle=/etc/ssl/certs/ca-certificates.crt
 busybox=/bin/busybox
 podman_run=(podman --runtime runc --cgroup-manager=cgroupfs run --rm --pull=never --network=none

@@ -61,7 +61,11 @@ fn main() -> ExitCode {
             let runtime =
                 tokio::runtime::Runtime::new().map_err(|e| Error::Setup(e.to_string()))?;
             let mask = ci::mask(ci.as_ref());
-            Ok(runtime.block_on(binauthz_attest::run(cli, target, mask)))
+            let report = runtime.block_on(binauthz_attest::run(cli, target, mask));
+            // The command is done: idle pooled connections and a client built for nothing (the
+            // occurrences client of a run that failed first) are not waited for.
+            runtime.shutdown_background();
+            Ok(report)
         });
     // What finished is handed to the CI even when the command then failed.
     let result =

@@ -51,6 +51,8 @@ impl Filing for Occurrence<'_, '_> {
         let b = self.batch;
         b.services
             .grafeas
+            .get()
+            .await?
             .create(
                 &b.project,
                 &b.attestor.note,
@@ -67,7 +69,7 @@ impl Filing for Occurrence<'_, '_> {
     }
 
     async fn delete(&self, name: &str) -> Result<()> {
-        self.batch.services.grafeas.delete(name).await
+        self.batch.services.grafeas.get().await?.delete(name).await
     }
 }
 

@@ -8,6 +8,8 @@
 
 /// Cloud Logging and Cloud Run clients for `audit` and `policy check --running`.
 pub mod after_deploy;
+/// A client built on another task, waited for at its first use.
+pub mod building;
 /// The wiring a run shares: options, credentials, the deadline.
 pub mod context;
 /// `sign --cosign` without an attestor: cosign signatures alone, no Binary Authorization call.

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
+use super::building::Building;
 use super::keyfiles::{pgp_passphrase, warn_if_readable_by_others};
 use super::Context;
 use crate::algorithm::SigningAlgorithm;
@@ -119,36 +120,42 @@ pub struct Services {
     pub registry: Registry,
     /// Attestors.
     pub binauthz: Binauthz,
-    /// Attestation occurrences.
-    pub grafeas: Grafeas,
+    /// Attestation occurrences: first needed in the second round trip, so built beside the
+    /// first.
+    pub grafeas: Building<Grafeas>,
     /// Whatever holds the key.
     pub signer: Box<dyn Signer>,
 }
 
 /// The clients `sign` uses, set up concurrently: each reads the system's trust roots (the CA
-/// bundle alone, see trust.rs), the largest part of a run's local start-up.
+/// bundle alone, see trust.rs), the largest part of a run's local start-up. The first round trip
+/// (attestor, public key, digests) waits only for its own clients; the occurrences client, first
+/// needed in the second, is built while the first is in flight.
 pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> {
     let auth = ctx.auth()?;
     let endpoints = Endpoints::from_env();
     // Every Google call needs the token: fetch it once, before anything runs concurrently.
     let token = auth.warm().await?;
-    let (kms, binauthz, grafeas) = {
+    // A KMS client only for a KMS key: a key file needs none.
+    let kms = matches!(request.key, KeySource::Kms(_)).then(|| {
         let (a, e) = (auth.clone(), endpoints.clone());
-        let kms = tokio::spawn(async move { Kms::new(&a, &e).await });
-        let (a, e) = (auth.clone(), endpoints.clone());
-        let binauthz = tokio::spawn(async move { Binauthz::new(&a, &e).await });
-        let (a, e) = (auth, endpoints);
-        let grafeas = tokio::spawn(async move { Grafeas::new(&a, &e).await });
-        (kms, binauthz, grafeas)
-    };
+        tokio::spawn(async move { Kms::new(&a, &e).await })
+    });
+    let (a, e) = (auth.clone(), endpoints.clone());
+    let binauthz = tokio::spawn(async move { Binauthz::new(&a, &e).await });
     let registry = ctx.registry_client(Some(token), &request.images)?;
     let joined = |e: tokio::task::JoinError| Error::Setup(format!("client set-up failed: {e}"));
-    let kms = kms.await.map_err(joined)??;
-    let signer = signer(&request.key, Some(kms)).await?;
+    let kms = match kms {
+        Some(building) => Some(building.await.map_err(joined)??),
+        None => None,
+    };
+    let binauthz = binauthz.await.map_err(joined)??;
+    let grafeas = Building::spawn(async move { Grafeas::new(&auth, &endpoints).await });
+    let signer = signer(&request.key, kms).await?;
     Ok(Services {
         registry,
-        binauthz: binauthz.await.map_err(joined)??,
-        grafeas: grafeas.await.map_err(joined)??,
+        binauthz,
+        grafeas,
         signer,
     })
 }
@@ -541,6 +548,8 @@ impl Batch<'_> {
         let filed = self
             .services
             .grafeas
+            .get()
+            .await?
             .attestations(&self.attestor.note, digest)
             .await?;
         // `rotate --reattest` counts only attestations by the key it signs with.
