@@ -89,25 +89,27 @@ async fn run(args: Args) -> Result<(), String> {
         faults: Mutex::new(faults),
         base_url: format!("http://{local}"),
     };
+    // The handlers are in place before the URL is printed: a signal sent as soon as the first
+    // answer arrives must stop the emulator, not kill it (a future's handler is only installed
+    // when it is first polled, which the accept loop may not have done yet).
+    let shutdown = shutdown_signal().map_err(|e| format!("cannot handle signals: {e}"))?;
     println!("http://{local}/");
     std::io::stdout().flush().map_err(|e| e.to_string())?;
     eprintln!("binauthz-emulator: serving on http://{local}/");
-    server::serve(listener, Arc::new(emu), shutdown_signal()).await;
+    server::serve(listener, Arc::new(emu), shutdown).await;
     eprintln!("binauthz-emulator: stopped");
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves at the first SIGTERM or SIGINT; both handlers are installed by the call itself.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
