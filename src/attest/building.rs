@@ -31,11 +31,16 @@ impl<T: Send + 'static> Building<T> {
                 let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
                 let task =
                     task.ok_or_else(|| Error::Setup("client set-up failed before".into()))?;
-                task.await
-                    .map_err(|e| Error::Setup(format!("client set-up failed: {e}")))?
+                joined(task).await
             })
             .await
     }
+}
+
+/// A spawned build's result: a build that panicked or was cancelled is a set-up error.
+pub async fn joined<T>(task: JoinHandle<Result<T>>) -> Result<T> {
+    task.await
+        .map_err(|e| Error::Setup(format!("client set-up failed: {e}")))?
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
-use super::building::Building;
+use super::building::{joined, Building};
 use super::keyfiles::{pgp_passphrase, warn_if_readable_by_others};
 use super::Context;
 use crate::algorithm::SigningAlgorithm;
@@ -144,12 +144,11 @@ pub async fn services(ctx: &Context, request: &SignRequest) -> Result<Services> 
     let (a, e) = (auth.clone(), endpoints.clone());
     let binauthz = tokio::spawn(async move { Binauthz::new(&a, &e).await });
     let registry = ctx.registry_client(Some(token), &request.images)?;
-    let joined = |e: tokio::task::JoinError| Error::Setup(format!("client set-up failed: {e}"));
     let kms = match kms {
-        Some(building) => Some(building.await.map_err(joined)??),
+        Some(building) => Some(joined(building).await?),
         None => None,
     };
-    let binauthz = binauthz.await.map_err(joined)??;
+    let binauthz = joined(binauthz).await?;
     let grafeas = Building::spawn(async move { Grafeas::new(&auth, &endpoints).await });
     let signer = signer(&request.key, kms).await?;
     Ok(Services {
