@@ -98,6 +98,9 @@ pub async fn run(options: Options) -> Result<()> {
     for warning in &config.warnings {
         log.event("policy-warning", json!({ "warning": warning }));
     }
+    // Handlers in place before anyone is told the server listens: a future's would only be
+    // installed at its first poll, and a signal before that would kill the server, not drain it.
+    let signalled_by = wait_for_signal();
     log.event(
         "listening",
         json!({
@@ -120,7 +123,7 @@ pub async fn run(options: Options) -> Result<()> {
     let delay = options.shutdown_delay;
     let signalled = state.clone();
     let shutdown = async move {
-        let signal = wait_for_signal().await;
+        let signal = signalled_by.await;
         signalled.ready.store(false, Ordering::Relaxed);
         signalled.log.event(
             "shutting-down",
@@ -134,19 +137,23 @@ pub async fn run(options: Options) -> Result<()> {
     served
 }
 
-/// SIGTERM (what the kubelet sends) or SIGINT; its name.
-async fn wait_for_signal() -> &'static str {
+/// SIGTERM (what the kubelet sends) or SIGINT; its name. The handlers are installed by the
+/// call, not at the first poll.
+fn wait_for_signal() -> impl std::future::Future<Output = &'static str> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) else {
-        // Without signal handlers the server runs until killed.
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    );
+    async move {
+        let (Ok(mut term), Ok(mut int)) = handlers else {
+            // Without signal handlers the server runs until killed.
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
     }
 }
 
